@@ -1,0 +1,173 @@
+"""`python -m recsys <verb>`: serve, chat, build-index, parse. Each verb is a short function over the library.
+
+Errors from the library (RecsysError) are printed as one line and exit 1; nothing else prints tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Settings
+from .errors import RecsysError
+
+log = logging.getLogger("recsys")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """Flags shared by every verb; each also has a RECSYS_* environment variable."""
+    p.add_argument("--catalog", help='"movies" (default, CC0 films) or a .jsonl/.csv file  [RECSYS_CATALOG]')
+    p.add_argument("--model", dest="generator",
+                   help='generator: "smollm2" (default), an HF folder, a .gguf file or an http(s) OpenAI-compatible URL  [RECSYS_GENERATOR]')
+    p.add_argument("--db-url", help="SQLAlchemy database URL (default: SQLite under RECSYS_HOME)  [RECSYS_DB_URL]")
+    p.add_argument("--home", help="folder for the database and caches (default ~/.cache/recsys)  [RECSYS_HOME]")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where models run (default cpu)  [RECSYS_DEVICE]")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (includes message text)")
+
+
+def settings_from(args: argparse.Namespace, **extra) -> Settings:
+    """Environment settings with the command-line flags on top."""
+    keys = ("catalog", "generator", "db_url", "home", "device")
+    flags = {k: getattr(args, k, None) for k in keys}
+    return Settings.from_env().with_overrides(**flags, **extra)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """One readable line per event on stderr; message text only at DEBUG."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "filelock", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def serve(argv: Sequence[str]) -> int:
+    """Launch the Gradio app (same as `python app.py`); the app parses its own flags."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "app.py"
+    spec = importlib.util.spec_from_file_location("recsys_app", path)
+    if spec is None or not path.exists():
+        raise RecsysError(f"app.py not found next to the recsys package ({path})")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.main(list(argv))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Chat in the terminal: type a request; /like N, /dislike N, /new, /quit."""
+    from .engine import Engine
+
+    engine = Engine.load(settings_from(args))
+    sid = args.session or engine.new_session(args.user)
+    print(f"session {sid} — type what you are in the mood for; /like N, /dislike N, /new, /quit", flush=True)
+    last: list = []
+    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), None):
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/new":
+            sid = engine.new_session(args.user)
+            print(f"new session {sid}")
+            continue
+        if line.split()[0] in ("/like", "/dislike"):
+            parts = line.split()
+            try:
+                rec = last[int(parts[1]) - 1]
+            except (IndexError, ValueError):
+                print("usage: /like N or /dislike N, N = a number from the last list")
+                continue
+            engine.feedback(sid, rec.item.item_id, parts[0] == "/like")
+            print(f"noted: {'👍' if parts[0] == '/like' else '👎'} {rec.item.label()}")
+            continue
+        shown = ""
+        for event in engine.respond(sid, line):
+            if event.kind == "text" and event.text.startswith(shown):
+                sys.stdout.write(event.text[len(shown):])
+                sys.stdout.flush()
+                shown = event.text
+            elif event.kind == "done":
+                if event.text != shown:  # a line was rewritten (rejected reason): show the final reply whole
+                    sys.stdout.write("\n" + event.text if shown else event.text)
+                print(flush=True)
+                last = list(event.items) or last
+    return 0
+
+
+def cmd_build_index(args: argparse.Namespace) -> int:
+    """Build (or verify) the catalog cache and its embeddings, with progress."""
+    from .catalog import load_catalog
+    from .index import ItemIndex, SentenceEncoder
+
+    settings = settings_from(args)
+    t0 = time.perf_counter()
+    catalog = load_catalog(settings.catalog, settings.cache, progress=True)
+    encoder = SentenceEncoder(settings.embed_model, device=settings.device)
+    index = ItemIndex.build(catalog, encoder, settings.cache, progress=True)
+    print(f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "
+          f"(cache: {settings.cache})")
+    return 0
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Read JSON lines {"text": ...} or plain lines on stdin; write one JSON intent a line."""
+    from .catalog import load_catalog
+    from .intent import LexiconParser
+
+    settings = settings_from(args)
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    parser = LexiconParser(catalog.genres)
+    for raw in sys.stdin:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        text = line
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+                text = str(obj.get("text", "")) if isinstance(obj, dict) else line
+            except json.JSONDecodeError:
+                text = line
+        print(json.dumps({"text": text, **parser.parse(text).to_dict()}, ensure_ascii=False), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree (also the source of the README's usage text)."""
+    top = argparse.ArgumentParser(prog="python -m recsys", description="Conversational film recommender.")
+    sub = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = sub.add_parser("serve", help="launch the web app (same as python app.py; see python app.py --help)",
+                       add_help=False)
+    p = sub.add_parser("chat", help="chat in the terminal")
+    _common(p)
+    p.add_argument("--user", help="user id (default: a new anonymous user)")
+    p.add_argument("--session", help="resume this session id")
+    p.set_defaults(func=cmd_chat)
+    p = sub.add_parser("build-index", help="build the catalog and embedding caches with progress")
+    _common(p)
+    p.set_defaults(func=cmd_build_index)
+    p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
+    _common(p)
+    p.set_defaults(func=cmd_parse)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse flags, run the verb, turn RecsysError into a message and exit 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["serve"]:  # the app has its own flags (host, port, share, auth...)
+            return serve(argv[1:])
+        args = build_parser().parse_args(argv)
+        setup_logging(getattr(args, "verbose", False))
+        return args.func(args)
+    except RecsysError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,125 @@
+"""Plain data passed between the layers: items, intents, filters, dialogue state, turn events.
+
+Frozen dataclasses, no behaviour beyond (de)serialisation, so every module can import them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+INTENTS = ("recommend", "refine", "more", "feedback", "ask", "reset", "chitchat")
+IntentName = Literal["recommend", "refine", "more", "feedback", "ask", "reset", "chitchat"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalog entry in the generic schema: films today, any medium tomorrow."""
+
+    item_id: str
+    title: str
+    year: int | None = None
+    text: str = ""  # free description; may be empty for the default catalog
+    tags: tuple[str, ...] = ()  # canonical genre names
+    attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # attributes keys used by the UI and explanations when present:
+    # director, writer, cast (lists of names), runtime (minutes), language, country (lists),
+    # rating (certificate), imdb_rating, metacritic, awards, popularity (0..1)
+
+    def people(self, role: str) -> list[str]:
+        """Names under a role attribute ("director", "cast", "writer"), always a list."""
+        value = self.attributes.get(role) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def label(self) -> str:
+        """Title with year, the way people write it: "Alien (1979)"."""
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What one message asks for; the contract of `python -m recsys parse` (see to_dict)."""
+
+    intent: IntentName = "recommend"
+    genres_include: tuple[str, ...] = ()
+    genres_exclude: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    people: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()  # referenced catalog titles ("like Heat")
+    query: str = ""  # soft descriptive words for the embedding query
+    count: int | None = None  # how many results were asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with lists instead of tuples."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Hard constraints, applied to the whole catalog before top-k."""
+
+    genres_include: tuple[str, ...] = ()  # an item needs at least one of these
+    genres_exclude: tuple[str, ...] = ()  # an item may have none of these
+    year_min: int | None = None
+    year_max: int | None = None
+    exclude_ids: frozenset[str] = frozenset()  # disliked and already-shown items
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """Constraints and history of one session that carry across turns; persisted as JSON."""
+
+    genres_include: tuple[str, ...] = ()
+    genres_exclude: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    people: tuple[str, ...] = ()
+    query: str = ""
+    count: int = 3
+    shown_ids: tuple[str, ...] = ()  # every item recommended in this session, oldest first
+    last_ids: tuple[str, ...] = ()  # the last list shown, in order (for "the second one")
+    liked_ids: tuple[str, ...] = ()
+    disliked_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DialogueState:
+        """Inverse of to_dict; unknown keys are ignored so old rows keep loading."""
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**clean)
+
+    def evolve(self, **changes: Any) -> DialogueState:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """An item chosen for a turn, with its scores and a fact-built one-line reason."""
+
+    item: Item
+    score: float
+    relevance: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    """What `Engine.respond` yields while a turn runs.
+
+    kind "items": the recommendations are chosen (before any text is generated);
+    kind "text": `text` is the whole reply so far (it may rewrite earlier text, e.g. a rejected reason);
+    kind "done": the turn is stored; `text` is the final reply.
+    """
+
+    kind: Literal["items", "text", "done"]
+    text: str = ""
+    items: tuple[Recommendation, ...] = ()
+    intent: Intent | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)

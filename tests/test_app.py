@@ -1,0 +1,69 @@
+"""The Gradio app driven through its named API endpoints with gradio_client (a real server on loopback)."""
+import importlib.util
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.engine_fixtures import tiny_engine
+
+pytestmark = pytest.mark.ui
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("recsys_app_test", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server():
+    app = load_app()
+    engine = tiny_engine()
+    demo = app.build_demo(engine)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield engine, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_send_through_the_api_streams_a_reply_and_cards(server):
+    from gradio_client import Client
+
+    engine, url = server
+    client = Client(url, verbose=False)
+    sid = engine.new_session()
+    ids = [engine.session(sid).user_id, sid]
+    result = client.predict("A funny science fiction film, nothing with horror", ids, [], [], api_name="/send")
+    history, shown = result[1], result[2]
+    assert history[-1]["role"] == "assistant"
+    assert len(shown) == 3
+    for item_id in shown:
+        item = engine.catalog.get(item_id)
+        assert "Horror" not in item.tags
+        assert item.title in str(history[-1]["content"])
+    # the turn is persisted
+    assert [m.role for m in engine.history(sid)] == ["user", "assistant"]
+
+
+def test_html_in_a_message_is_escaped(server):
+    from gradio_client import Client
+
+    engine, url = server
+    client = Client(url, verbose=False)
+    sid = engine.new_session()
+    ids = [engine.session(sid).user_id, sid]
+    result = client.predict("<img src=x onerror=alert(1)>", ids, [], [], api_name="/send")
+    user_msg = str(result[1][0]["content"])
+    assert "<img" not in user_msg and "&lt;img" in user_msg

@@ -1,0 +1,133 @@
+"""The engine over the tiny catalog: constraints before top-k, feedback respected, turns stored, bad input answered."""
+import pytest
+
+from recsys.errors import SessionNotFound
+from tests.engine_fixtures import tiny_engine
+from tests.fakes import ScriptedGenerator
+
+
+def run(engine, sid, text):
+    events = list(engine.respond(sid, text))
+    assert events[-1].kind == "done"
+    return events
+
+
+def test_turn_streams_items_then_text_then_done():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    events = run(engine, sid, "a funny science fiction film, nothing with horror")
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "items" and kinds[-1] == "done" and "text" in kinds
+    done = events[-1]
+    assert len(done.items) == 3
+    for rec in done.items:
+        assert {"Comedy", "Sci-Fi"} & set(rec.item.tags)
+        assert "Horror" not in rec.item.tags
+        assert rec.item.title in done.text and rec.reason
+    assert done.timings_ms["total"] > 0
+
+
+def test_constraints_hold_across_turns_and_nothing_repeats():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    first = run(engine, sid, "a funny science fiction film, nothing with horror")[-1]
+    second = run(engine, sid, "something from before 1990")[-1]
+    assert second.items, second.text
+    for rec in second.items:
+        assert rec.item.year < 1990 and "Horror" not in rec.item.tags
+        assert {"Comedy", "Sci-Fi"} & set(rec.item.tags)
+    assert not {r.item.item_id for r in first.items} & {r.item.item_id for r in second.items}
+
+
+def test_disliked_item_never_comes_back():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    first = run(engine, sid, "a comedy")[-1]
+    bad = first.items[0].item.item_id
+    engine.feedback(sid, bad, liked=False)
+    for _ in range(3):
+        run(engine, sid, "start over")
+        for rec in run(engine, sid, "a comedy")[-1].items:
+            assert rec.item.item_id != bad
+
+
+def test_liked_items_steer_the_ranking():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    state = engine.session(sid).state
+    war = [engine.catalog.get("t9"), engine.catalog.get("t10")]
+    found = [(it, 0.1) for it in engine.catalog.items]
+    before = [r.item.item_id for r in engine.rank(found, state, 12)]
+    engine.feedback(sid, "t9", liked=True)
+    after = [r.item.item_id for r in engine.rank(found, engine.session(sid).state, 12)]
+    assert after.index("t10") < before.index("t10") or after.index("t10") == 0
+    assert war[0] is not None
+
+
+def test_hallucinated_title_is_replaced_by_facts():
+    gen = ScriptedGenerator(default="Better than Harbor Heist, a true classic.")  # t6 is never recommended here
+    engine = tiny_engine(generator=gen)
+    sid = engine.new_session()
+    done = run(engine, sid, "a funny sci-fi film")[-1]
+    assert "Harbor Heist" not in done.text
+    assert all(r.item.title in done.text for r in done.items)
+
+
+def test_restart_keeps_history_and_constraints():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    run(engine, sid, "a funny sci-fi film, no horror")
+    shown = engine.session(sid).state.shown_ids
+    engine.store.close()
+    again = tiny_engine()  # same RECSYS_HOME, same SQLite file: a restarted app
+    info = again.session(sid)
+    assert info.state.genres_exclude == ("Horror",) and info.state.shown_ids == shown
+    roles = [m.role for m in again.history(sid)]
+    assert roles == ["user", "assistant"]
+    assert len(again.history(sid)[1].items) == 3
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("", "in the mood"),
+    ("   \n\t ", "in the mood"),
+    ("x" * 5000, "too long"),
+    ("hello!", "films"),
+    ("\x00\x01 a comedy \x7f", ""),
+    ("<img src=x onerror=alert(1)> a comedy", ""),
+    ("🎬🍿 風 שלום", ""),
+])
+def test_bad_input_gets_a_reply_and_the_session_survives(text, expect):
+    engine = tiny_engine()
+    sid = engine.new_session()
+    done = run(engine, sid, text)[-1]
+    assert done.text and expect in done.text
+    assert run(engine, sid, "a comedy")[-1].items  # still usable
+    assert len(engine.history(sid)) == 4
+
+
+def test_unknown_session_and_item():
+    engine = tiny_engine()
+    with pytest.raises(SessionNotFound):
+        list(engine.respond("no-such-session", "a comedy"))
+    sid = engine.new_session()
+    with pytest.raises(Exception, match="unknown item"):
+        engine.feedback(sid, "nope", liked=True)
+
+
+def test_nothing_matches_says_so():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    done = run(engine, sid, "a western from before 1950")[-1]
+    assert not done.items and "Nothing in the catalog matches" in done.text
+
+
+def test_generator_failure_falls_back_to_facts():
+    class Broken(ScriptedGenerator):
+        def stream(self, *a, **k):
+            raise RuntimeError("model crashed")
+            yield  # pragma: no cover
+
+    engine = tiny_engine(generator=Broken())
+    sid = engine.new_session()
+    done = run(engine, sid, "a comedy")[-1]
+    assert done.items and all(r.item.title in done.text for r in done.items)

@@ -1,0 +1,37 @@
+"""House rules checked by parsing imports: recsys never imports Gradio; modules import only lower layers."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "recsys"
+LAYER = {"types": 0, "errors": 0, "config": 0, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1,
+         "intent": 2, "explain": 2, "dialogue": 2, "engine": 3,
+         "replay": 4, "evaluate": 4, "bench": 4, "cli": 4, "__main__": 5, "__init__": 0}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                names.add("recsys." + (node.module or ""))
+            elif node.module:
+                names.add(node.module)
+    return names
+
+
+def test_recsys_never_imports_gradio():
+    for path in PKG.glob("*.py"):
+        assert not any(n.split(".")[0] == "gradio" for n in imports(path)), path.name
+
+
+def test_modules_import_only_lower_layers():
+    for path in PKG.glob("*.py"):
+        mine = LAYER.get(path.stem)
+        assert mine is not None, f"{path.name}: add it to LAYER"
+        for name in imports(path):
+            if name.startswith("recsys.") and name != "recsys.":
+                other = name.split(".")[1]
+                assert LAYER[other] < mine or (mine == 0 and other in ("errors",)), f"{path.stem} imports {other}"
