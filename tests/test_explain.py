@@ -1,0 +1,260 @@
+"""Explanations: the title guard, degenerate and contradicting reasons, fact-built reasons, the streamed reply with
+a scripted generator, and one reply through the real SmolLM2 (marked slow)."""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+
+import pytest
+
+from recsys.errors import ModelError
+from recsys.explain import (TitleGuard, clean_reason, contradictions, explain, fact_phrases,
+                            is_degenerate, item_messages, line, template_reason)
+from recsys.types import Item, Recommendation
+from tests.fakes import ScriptedGenerator, tiny_items
+
+TITLES = ["It", "Up", "Her", "Heat", "Love", "Alien", "Aliens", "The Thing", "Big Fish", "Star Wars", "1984",
+          "What If", "Into the Wild", "No Country for Old Men", "Ray", "The Dark", "The Dark Knight", "Oscar",
+          "Monty Python’s Life of Brian", "Life", "G", "Romantic Comedy", "The Lake House"]
+GUARD = TitleGuard(TITLES + [it.title for it in tiny_items()])
+
+
+def recs(*ids: str) -> list[Recommendation]:
+    by_id = {it.item_id: it for it in tiny_items()}
+    return [Recommendation(by_id[i], 1.0, 1.0) for i in ids]
+
+
+def run(gen, request: str, chosen: list[Recommendation], guard: TitleGuard = GUARD):
+    """Iterate an explanation to the end; return it and every (reply, reasons) it yielded."""
+    ex = explain(gen, request, chosen, guard)
+    return ex, list(ex)
+
+
+# --- the title guard -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "It is a fun ride, up there with her best work.",
+    "Alien invaders bring the heat, and love wins.",  # "Alien" opens the sentence: an adjective, not the film
+    "The thing is, it fits your mood.",
+    "A big fish in a small pond, a romantic comedy set at the lake house.",
+    "What if the crew never came home?",
+    "A 1984 classic directed by Ray Lawrence, winner of 2 Oscars.",
+    "Into the wild blue yonder they go.",
+])
+def test_guard_ignores_common_words_that_are_titles(text):
+    assert GUARD.violations(text, [], ["Ray Lawrence", "Oscars"]) == []
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Better than Star Wars, and scarier than Alien.", ["Star Wars", "Alien"]),
+    ("as good as star wars", []),  # two content words need a capital: lowercase is just a phrase
+    ("a modern no country for old men", ["No Country for Old Men"]),  # three content words: any case
+    ("Fans of Heat will love it.", ["Heat"]),
+    ("Like **Up** and \"1984\", it soars.", ["Up", "1984"]),
+    ("It recalls The Thing.", ["The Thing"]),
+    ("Echoes of What If here.", ["What If"]),
+    ("A nod to Aliens and Alien.", ["Aliens", "Alien"]),
+    ("Unlike Monty Python's Life of Brian, it is earnest.", ["Monty Python’s Life of Brian"]),  # ’ and ' agree
+])
+def test_guard_finds_titles_outside_the_list(text, found):
+    assert GUARD.violations(text, ["Galaxy Giggles"]) == found
+
+
+@pytest.mark.parametrize("text", [
+    "A western directed by Nicholas Ray, with Ray Milland.",
+    "Directed by John G. Avildsen, starring Alice de Lencquesaing and Robert Downey Jr. with pride.",
+])
+def test_people_named_like_films_are_not_titles_even_unmasked(text):
+    guard = TitleGuard(["Ray", "G", "Alice", "Heat"])
+    assert guard.violations(text) == []
+    assert guard.violations("Like Heat, it is tense; fans of Heat will agree.") == ["Heat"]
+
+
+def test_allowed_titles_and_names_are_masked():
+    text = "The Dark Knight, directed by Ray Lawrence, with G. Oscar Smith, beats Galaxy Giggles."
+    assert GUARD.violations(text, ["The Dark Knight", "Galaxy Giggles"], ["Ray Lawrence", "G. Oscar Smith"]) == []
+    assert GUARD.violations(text, ["Galaxy Giggles"], ["Ray Lawrence", "G. Oscar Smith"]) == ["The Dark Knight"]
+    assert GUARD.violations('Starring Don "Heat" Barry.', [], ['Don "Heat" Barry']) == []
+
+
+def test_guard_is_fast_on_a_catalog_sized_title_list():
+    rng = random.Random(0)
+    words = [f"{a}{b}" for a in ("red", "blue", "dark", "lost", "wild", "last", "iron", "moon") for b in
+             ("fox", "sky", "road", "city", "heart", "river", "night", "storm", "king", "song")]
+    titles = [" ".join(rng.choice(words).title() for _ in range(rng.randint(1, 5))) for _ in range(17_000)]
+    t0 = time.perf_counter()
+    guard = TitleGuard(titles)
+    assert time.perf_counter() - t0 < 1.0
+    text = " ".join(rng.choice(words + ["the", "a", "and", "of"]) for _ in range(100))
+    t0 = time.perf_counter()
+    for _ in range(20):
+        guard.violations(text, titles[:3])
+    assert (time.perf_counter() - t0) / 20 < 0.005
+
+
+# --- checks on one reason --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, bad", [
+    ("", True), ("   \n", True), ("Great pick.", True),
+    ("A lazy lazy lazy lazy robot.", True),
+    ("A culinary adventure, a family escapade, a culinary adventure.", True),
+    ("!!! ??? 123 456 789 *** ok go", True),
+    ("Request: a funny film about space", True),
+    ("<|im_start|>assistant A fun comedy.", True),
+    ("I'm sorry, I cannot help with that request.", True),
+    ("A tense crime thriller about one last robbery at the docks.", False),
+    ("A war film about letters home from the front line.", False),
+])
+def test_is_degenerate(text, bad):
+    assert is_degenerate(text) is bad
+
+
+def test_contradictions_catch_wrong_genres_years_and_unknown_names():
+    quiet_lake = tiny_items()[4]  # Drama, 1975, Di Moss, Pat Star
+    assert contradictions("A quiet drama about a widow returning home.", quiet_lake) == []
+    assert contradictions("A gripping thriller from 1982.", quiet_lake) == ["thriller", "1982"]
+    assert contradictions("A drama from the 80s.", quiet_lake) == ["80s"]
+    assert contradictions("A drama with Pat Star and Tom Hanks.", quiet_lake) == ["tom", "hanks"]
+    assert contradictions("A drama set by the Lake.", quiet_lake) == []  # "lake" is in its facts
+    assert contradictions("A gentle drama, nothing with horror.", quiet_lake) == []  # a negated claim
+
+
+# --- reasons from facts ------------------------------------------------------------------------------------------
+def test_template_reason_uses_only_facts_and_varies():
+    items = tiny_items()
+    reasons = [template_reason(it, "a funny sci-fi film") for it in items]
+    assert len({r.split()[0] for r in reasons}) >= 2  # not the same sentence shape for every item
+    for it, reason in zip(items, reasons):
+        assert str(it.year) in reason and it.people("director")[0] in reason and reason.endswith(".")
+        assert contradictions(reason, it) == [] and not is_degenerate(reason)
+    assert template_reason(items[0], "x") == template_reason(items[0], "x")  # deterministic
+    bare = Item(item_id="b", title="Bare", year=None)
+    assert template_reason(bare) == "A film."
+    rich = Item(item_id="r", title="Rich", year=1995, tags=("Crime",),
+                attributes={"director": ["Ed Vale"], "oscars": 2, "imdb_rating": 8.1})
+    assert "2 Oscars" in template_reason(rich) and "crime" in template_reason(rich)
+
+
+# --- prompts ---------------------------------------------------------------------------------------------------------
+def test_item_prompt_holds_only_that_items_facts():
+    items = tiny_items()
+    messages = item_messages(items[5], "a heist film")
+    assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
+    assert [m["role"] for m in messages[1:-1]] == ["user", "assistant"] * ((len(messages) - 2) // 2)
+    last = messages[-1]["content"]
+    assert "Harbor Heist (1995)" in last and "Ed Vale" in last and "a heist film" in last
+    assert not any(other.title in " ".join(m["content"] for m in messages) for other in items if other is not items[5])
+    bare = item_messages(Item(item_id="b", title="Bare", year=2001, tags=("Drama",)), "sad")[-1]["content"]
+    assert "unknown" not in bare and "Director" not in bare and "Drama" in bare
+
+
+def test_clean_reason_strips_echoed_titles_and_labels():
+    assert clean_reason('**Galaxy Giggles** (1985) — a goofy space romp.', "Galaxy Giggles") == "A goofy space romp."
+    assert clean_reason('Reason: "A goofy space romp."', "Galaxy Giggles") == "A goofy space romp."
+    assert clean_reason("Galaxy Giggles is a goofy romp.", "Galaxy Giggles") == "Galaxy Giggles is a goofy romp."
+
+
+# --- the streamed reply with a scripted generator --------------------------------------------------------------
+def test_reply_streams_a_header_and_one_line_per_item():
+    gen = ScriptedGenerator(["A goofy space comedy about clumsy cadets.", "A comedy about a robot and a slacker.",
+                             "Stand-up comedians stranded on a lunar base."])
+    ex, steps = run(gen, "a funny sci-fi film", recs("t1", "t2", "t4"))
+    reply, reasons = steps[-1]
+    lines = reply.split("\n")
+    assert lines[0] == "Here are 3 picks for you:" and len(lines) == 4
+    assert lines[1] == "**Galaxy Giggles** (1985) — A goofy space comedy about clumsy cadets."
+    assert all(it.title in reply for it in (r.item for r in recs("t1", "t2", "t4")))
+    assert ex.sources == ["generated"] * 3 and reasons == ex.reasons and ex.reply == reply
+    assert len(steps) > 6 and steps[0][0].startswith("Here are 3")  # header and titles before any generation
+    assert len(gen.prompts) == 3 and "Galaxy Giggles" in gen.prompts[0][-1]["content"]
+
+
+def test_outside_title_is_replaced_by_the_template_mid_stream():
+    gen = ScriptedGenerator(["Better than Harbor Heist, a true classic of the genre.", "A comedy about a robot."])
+    ex, steps = run(gen, "a funny sci-fi film", recs("t1", "t2"))
+    reply = steps[-1][0]
+    assert "Harbor Heist" not in reply and not any("Harbor" in r for r, _ in steps)  # never shown, not even briefly
+    assert ex.reasons[0] == template_reason(tiny_items()[0], "a funny sci-fi film")
+    assert ex.sources == ["template", "generated"]
+
+
+@pytest.mark.parametrize("bad", [
+    "A lazy lazy lazy lazy robot comedy.",  # degenerate
+    "A chilling war film.",  # contradicts its genres
+    "Fun.",  # too short
+    "A comedy from 1999 in space.",  # wrong year
+])
+def test_bad_reasons_fall_back_to_facts(bad):
+    ex, _ = run(ScriptedGenerator([bad]), "a comedy", recs("t1"))
+    assert ex.sources == ["template"] and ex.reasons == [template_reason(tiny_items()[0], "a comedy")]
+
+
+def test_generator_error_gives_templates_and_is_logged(caplog):
+    class Down(ScriptedGenerator):
+        name = "down"
+
+        def stream(self, messages, max_new_tokens=64, stop=()):
+            self.prompts.append(messages)
+            yield "A fine"
+            raise ModelError("generator server http://x/v1 unreachable: ConnectError")
+
+    gen = Down()
+    with caplog.at_level(logging.WARNING, logger="recsys.explain"):
+        ex, steps = run(gen, "a comedy", recs("t1", "t2", "t4"))
+    assert ex.sources == ["template"] * 3 and all(it.item.title in ex.reply for it in recs("t1", "t2", "t4"))
+    assert len(gen.prompts) == 1  # a dead server is not asked again for the other items
+    assert "unreachable" in caplog.text
+
+
+def test_final_check_falls_back_to_an_all_template_reply():
+    class Paranoid(TitleGuard):  # flags any whole reply (several lines), never a single reason
+        def violations(self, text, allowed_titles=(), allowed_phrases=()):
+            return ["Something"] if "\n" in text and "Here are" in text and "romp" in text else []
+
+    ex, _ = run(ScriptedGenerator(["A goofy space romp with cadets."]), "a comedy", recs("t1", "t2"),
+                Paranoid([]))
+    assert ex.sources == ["template", "template"] and "romp" not in ex.reply
+    assert ex.reasons == [template_reason(r.item, "a comedy") for r in recs("t1", "t2")]
+
+
+def test_title_prefix_of_an_allowed_title_is_not_cut_short():
+    guard = TitleGuard(["The Dark", "The Dark Knight", "Batman"])
+    knight = Item(item_id="k", title="The Dark Knight", year=2008, tags=("Crime",), text="Batman fights crime.")
+    gen = ScriptedGenerator(["A crime epic, The Dark Knight pits a hero against chaos."])
+    ex = explain(gen, "a crime film", [Recommendation(knight, 1, 1)], guard)
+    list(ex)
+    assert ex.sources == ["generated"]
+
+
+# --- the real model (slow) ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_real_model_explains_three_items_naming_only_them():
+    from recsys.config import Settings
+    from recsys.llm import load_generator
+    from tests.conftest import SHARED_CACHE
+
+    gen = load_generator(Settings(home=SHARED_CACHE.parent, cache_dir=SHARED_CACHE))
+    chosen = recs("t1", "t2", "t4")
+    t0 = time.perf_counter()
+    ex, steps = run(gen, "a funny science fiction film, nothing with horror", chosen)
+    elapsed = time.perf_counter() - t0
+    reply = steps[-1][0]
+    allowed = [r.item.title for r in chosen]
+    assert GUARD.violations(reply, allowed) == []
+    assert all(title in reply for title in allowed) and all(ex.reasons)
+    assert len(reply.split("\n")) == 4 and set(ex.sources) <= {"generated", "template"}
+    for line in reply.split("\n")[1:]:
+        assert re.fullmatch(r"\*\*.+\*\* \(\d{4}\) — .+[.!?…]", line), line
+    logging.getLogger(__name__).info("3-item reply in %.1f s, sources %s", elapsed, ex.sources)
+
+
+@pytest.mark.slow
+def test_every_template_line_of_the_real_catalog_passes_the_guard():
+    from recsys.catalog import load_catalog
+    from tests.conftest import SHARED_CACHE
+
+    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
+    guard = TitleGuard(it.title for it in catalog.items)
+    bad = [it.title for it in catalog.items
+           if guard.violations(line(it, template_reason(it, "")), [it.title], fact_phrases([it]))]
+    assert bad == []

