@@ -46,15 +46,17 @@ def test_send_through_the_api_streams_a_reply_and_cards(server):
     sid = engine.new_session()
     ids = [engine.session(sid).user_id, sid]
     result = client.predict("A funny science fiction film, nothing with horror", ids, [], [], api_name="/send")
-    history, shown = result[1], result[2]
+    history = result[1]  # gr.State outputs are not part of the API result
     assert history[-1]["role"] == "assistant"
-    assert len(shown) == 3
-    for item_id in shown:
-        item = engine.catalog.get(item_id)
+    assert "no Horror" in result[2]  # the active-constraints panel
+    stored = engine.history(sid)  # the turn is persisted, with its items
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert len(stored[1].items) == 3
+    for shown in stored[1].items:
+        item = engine.catalog.get(shown.item_id)
         assert "Horror" not in item.tags
         assert item.title in str(history[-1]["content"])
-    # the turn is persisted
-    assert [m.role for m in engine.history(sid)] == ["user", "assistant"]
+        assert item.title in str(result)  # its card was sent to the page
 
 
 def test_html_in_a_message_is_escaped(server):

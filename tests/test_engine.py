@@ -52,16 +52,19 @@ def test_disliked_item_never_comes_back():
 
 
 def test_liked_items_steer_the_ranking():
-    engine = tiny_engine()
+    engine = tiny_engine(mmr_lambda=1.0)  # pure score order, so the profile's effect is visible
     sid = engine.new_session()
-    state = engine.session(sid).state
-    war = [engine.catalog.get("t9"), engine.catalog.get("t10")]
-    found = [(it, 0.1) for it in engine.catalog.items]
-    before = [r.item.item_id for r in engine.rank(found, state, 12)]
+    found = [(it, 0.1) for it in engine.catalog.items if it.item_id != "t9"]  # equal relevance
+    before = [r.item.item_id for r in engine.rank(found, engine.session(sid).state, 11)]
+    sims = {it.item_id: float(engine.index.vector(it.item_id) @ engine.index.vector("t9")) for it, _ in found}
+    nearest, farthest = max(sims, key=sims.get), min(sims, key=sims.get)
     engine.feedback(sid, "t9", liked=True)
-    after = [r.item.item_id for r in engine.rank(found, engine.session(sid).state, 12)]
-    assert after.index("t10") < before.index("t10") or after.index("t10") == 0
-    assert war[0] is not None
+    after = [r.item.item_id for r in engine.rank(found, engine.session(sid).state, 11)]
+    assert after[0] == nearest
+    assert after.index(farthest) >= before.index(farthest)
+    engine.feedback(sid, "t9", liked=False)  # a dislike pushes the same neighbour to the bottom
+    disliked = [r.item.item_id for r in engine.rank(found, engine.session(sid).state, 11)]
+    assert disliked.index(nearest) > before.index(nearest) or disliked[-1] == nearest
 
 
 def test_hallucinated_title_is_replaced_by_facts():

@@ -7,16 +7,16 @@ import pytest
 
 from recsys.config import Settings
 from recsys.engine import Engine
+from recsys.explain import fact_phrases
+from tests.conftest import SHARED_CACHE
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    import os
-
-    home = tmp_path_factory.mktemp("real-home")
-    settings = Settings.from_env().with_overrides(home=home, cache_dir=os.environ.get("RECSYS_CACHE_DIR"))
+    home = tmp_path_factory.mktemp("real-home")  # module-scoped: the autouse env fixture is not active yet
+    settings = Settings.from_env().with_overrides(home=home, cache_dir=SHARED_CACHE)
     engine = Engine.load(settings, progress=False)
     yield engine
     engine.store.close()
@@ -45,7 +45,7 @@ def test_conversation_satisfies_every_constraint_and_names_only_its_items(engine
         assert rec.item.year < 1990
         assert {"Comedy", "Sci-Fi"} & set(rec.item.tags) and "Horror" not in rec.item.tags
     allowed = [r.item.title for r in second.items]
-    assert engine.guard.violations(second.text, allowed) == []
+    assert engine.guard.violations(second.text, allowed, fact_phrases([r.item for r in second.items])) == []
     for title in allowed:
         assert title in second.text
     # a reason per item, and the reply is not the bare template for every item (the generator did speak)
