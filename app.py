@@ -55,7 +55,7 @@ def card_html(item: Item, reason: str, note: str = "") -> str:
     runtime = item.attributes.get("runtime")
     if runtime:
         meta.append(f"{esc(runtime)} min")
-    cast = item.people("cast")[:3]
+    cast = (item.people("top_cast") or item.people("cast"))[:3]  # the default catalog's cast is alphabetical
     lines = [f'<div class="rec-card"><h3>{esc(item.title)}</h3>',
              f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>']
     if cast:
@@ -70,7 +70,7 @@ def card_html(item: Item, reason: str, note: str = "") -> str:
 
 def chat_message(role: str, text: str) -> dict:
     """A Chatbot message with its text escaped (Markdown still renders, HTML never does)."""
-    return {"role": role, "content": esc(text)}
+    return {"role": role, "content": html.escape(text, quote=False)}  # quotes stay readable in Markdown
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -97,8 +97,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     with gr.Column(visible=False, elem_classes="rec-slot") as slot:
                         htmls.append(gr.HTML(""))
                         with gr.Row():
-                            likes.append(gr.Button("👍", size="sm", min_width=40, elem_id=f"like-{i}"))
-                            dislikes.append(gr.Button("👎", size="sm", min_width=40, elem_id=f"dislike-{i}"))
+                            likes.append(gr.Button("👍 Like", size="sm", min_width=40, elem_id=f"like-{i}"))
+                            dislikes.append(gr.Button("👎 Dislike", size="sm", min_width=40, elem_id=f"dislike-{i}"))
                     slots.append(slot)
                 status = gr.Markdown("")
 
@@ -166,8 +166,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         if event.items:
                             recs = [(r.item, r.reason) for r in event.items]
                             shown_ids = [it.item_id for it, _ in recs]
+                        reset = event.intent is not None and event.intent.intent == "reset"
+                        if reset:
+                            recs, shown_ids = [], []  # a fresh start clears the cards too
+                        fresh = bool(event.items) or reset  # other replies without items keep the cards
                         yield ("", history, shown_ids, state_text(session_id), "",
-                               *(cards(recs) if event.items else [gr.skip()] * len(card_outputs)))
+                               *(cards(recs) if fresh else [gr.skip()] * len(card_outputs)))
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
                 yield "", history, shown_ids, gr.skip(), "", *[gr.skip()] * len(card_outputs)

@@ -225,6 +225,17 @@ def is_degenerate(text: str) -> bool:
             or bool(SCAFFOLDING.search(text)))
 
 
+ECHO_FILLER = {"film", "films", "movie", "movies", "about", "with", "this", "that", "from", "perfect", "great"}
+
+
+def is_echo(text: str, request: str) -> bool:
+    """The reason only restates the request ("A comedy about a science fiction film, nothing with horror"):
+    fewer than two content words of its own, so it tells the person nothing about the item."""
+    asked = set(_words(request))
+    novel = [w for w in _words(text) if len(w) > 3 and w not in asked and w not in ECHO_FILLER]
+    return len(novel) < 2
+
+
 def contradictions(text: str, item: Item, request: str = "") -> list[str]:
     """Claims in `text` that the facts do not back: genre words the item lacks, years or decades other than its
     own, and capitalised names (people, places) that appear in neither the facts nor the request."""
@@ -472,7 +483,8 @@ class Explanation:
         if not text:
             return ""
         text = _finish(text)
-        problem = "degenerate" if is_degenerate(text) else self._problem(item, text)
+        problem = ("degenerate" if is_degenerate(text) else "echoes the request" if is_echo(text, self.request)
+                   else self._problem(item, text))
         if problem:
             log.warning("reason for %s rejected (%s); using facts", item.item_id, problem)
             return ""

@@ -258,3 +258,11 @@ def test_every_template_line_of_the_real_catalog_passes_the_guard():
     bad = [it.title for it in catalog.items
            if guard.violations(line(it, template_reason(it, "")), [it.title], fact_phrases([it]))]
     assert bad == []
+
+
+def test_a_reason_that_only_restates_the_request_is_an_echo():
+    from recsys.explain import is_echo
+
+    request = "a funny science fiction film, nothing with horror"
+    assert is_echo("A comedy about a science fiction film, nothing with horror.", request)
+    assert not is_echo("A sci-fi comedy about a young woman's life and death in wartime London.", request)
