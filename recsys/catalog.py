@@ -14,10 +14,8 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import sqlite3
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -27,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CatalogError
+from .files import atomic_write
 from .types import Filters, Item
 
 log = logging.getLogger(__name__)
@@ -339,18 +338,10 @@ def item_to_dict(item: Item) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None and v != "" and v != [] and v != {}}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file + rename in the same folder: a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-        f.write(data)
-    os.replace(f.name, path)
-
-
 def write_jsonl(items: Iterable[Item], path: Path | str) -> None:
     """Write items as JSONL, atomically."""
     lines = (json.dumps(item_to_dict(it), ensure_ascii=False, default=str) + "\n" for it in items)
-    _atomic_write(Path(path), "".join(lines).encode("utf-8"))
+    atomic_write(Path(path), "".join(lines).encode("utf-8"))
 
 
 # --- the catalog object -----------------------------------------------------------------------------------------

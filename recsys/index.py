@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .files import atomic_write
 from .errors import ModelError
 from .types import Filters, Item
 
@@ -159,14 +159,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file + rename in the same folder: a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-        f.write(data)
-    os.replace(f.name, path)
-
-
 def cache_folder(cache_dir: Path, model_id: str, content_hash: str) -> Path:
     """cache_dir/embeddings/<model-id-slug>-<content hash[:16]>/."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-")
@@ -214,9 +206,9 @@ def load_or_build_embeddings(catalog: CatalogLike, encoder: Encoder, cache_dir: 
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     data = buffer.getvalue()
-    _atomic_write(folder / "vectors.npy", data)  # vectors first, manifest last: a manifest means a whole cache
+    atomic_write(folder / "vectors.npy", data)  # vectors first, manifest last: a manifest means a whole cache
     manifest = {**expected, "vectors_sha256": _sha256(data), "seconds": round(seconds, 2)}
-    _atomic_write(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
+    atomic_write(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
     log.info("embedded %d items in %.1f s (%.0f texts/s)", len(texts), seconds, len(texts) / max(seconds, 1e-9))
     return vectors
 

@@ -1,5 +1,6 @@
 """The Gradio app driven through its named API endpoints with gradio_client (a real server on loopback)."""
 import importlib.util
+from contextlib import contextmanager
 import socket
 from pathlib import Path
 
@@ -24,11 +25,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def server():
-    app = load_app()
+@contextmanager
+def serve_tiny():
+    """The real app over a tiny engine, served on a free loopback port; yields (engine, url)."""
     engine = tiny_engine()
-    demo = app.build_demo(engine)
+    demo = load_app().build_demo(engine)
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -38,13 +39,24 @@ def server():
         demo.close()
 
 
-def test_send_through_the_api_streams_a_reply_and_cards(server):
+@pytest.fixture()
+def server():
+    with serve_tiny() as served:
+        yield served
+
+
+def client_and_ids(server):
+    """A gradio_client on the server and the [user_id, session_id] of a new session."""
     from gradio_client import Client
 
     engine, url = server
-    client = Client(url, verbose=False)
     sid = engine.new_session()
-    ids = [engine.session(sid).user_id, sid]
+    return Client(url, verbose=False), sid, [engine.session(sid).user_id, sid]
+
+
+def test_send_through_the_api_streams_a_reply_and_cards(server):
+    engine = server[0]
+    client, sid, ids = client_and_ids(server)
     result = client.predict("A funny science fiction film, nothing with horror", ids, [], [], api_name="/send")
     history = result[1]  # gr.State outputs are not part of the API result
     assert history[-1]["role"] == "assistant"
@@ -60,12 +72,8 @@ def test_send_through_the_api_streams_a_reply_and_cards(server):
 
 
 def test_html_in_a_message_is_escaped(server):
-    from gradio_client import Client
-
-    engine, url = server
-    client = Client(url, verbose=False)
-    sid = engine.new_session()
-    ids = [engine.session(sid).user_id, sid]
+    engine = server[0]
+    client, sid, ids = client_and_ids(server)
     result = client.predict("<img src=x onerror=alert(1)>", ids, [], [], api_name="/send")
     user_msg = str(result[1][0]["content"])
     assert "<img" not in user_msg and "&lt;img" in user_msg

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import free_port, load_app
-from tests.engine_fixtures import tiny_engine
+from tests.test_app import serve_tiny
 
 pytestmark = pytest.mark.ui
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -23,14 +22,8 @@ def page_url(tmp_path_factory):
     import os
 
     os.environ["RECSYS_HOME"] = str(tmp_path_factory.mktemp("browser-home"))
-    app = load_app()
-    engine = tiny_engine()
-    demo = app.build_demo(engine)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield engine, f"http://127.0.0.1:{port}/"
-    demo.close()
+    with serve_tiny() as served:
+        yield served
 
 
 @pytest.fixture()
