@@ -179,11 +179,11 @@ class Engine:
 
         ids = tuple(r.item.item_id for r in recs)
         state = state.evolve(shown_ids=state.shown_ids + ids, last_ids=ids)
+        timings["total"] = _ms(t0)  # stored with the reply; the store's own write time is logged below
         t = time.perf_counter()
         self.store.record_turn(info.session_id, text, reply, intent.to_dict(),
-                               [(r.item.item_id, r.score, r.reason) for r in recs], state, None)
+                               [(r.item.item_id, r.score, r.reason) for r in recs], state, dict(timings))
         timings["store"] = _ms(t)
-        timings["total"] = _ms(t0)
         log.info("turn %s: %d items, %s", info.session_id[:6], len(recs),
                  " ".join(f"{k}={v:.0f}ms" for k, v in timings.items()))
         yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings)
