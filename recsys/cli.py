@@ -57,6 +57,16 @@ def serve(argv: Sequence[str]) -> int:
     return module.main(list(argv))
 
 
+def _prompt_lines():
+    """Lines typed at a "> " prompt until Ctrl-D."""
+    while True:
+        try:
+            yield input("> ")
+        except EOFError:
+            print()
+            return
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """Chat in the terminal: type a request; /like N, /dislike N, /new, /quit."""
     from .engine import Engine
@@ -65,7 +75,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     sid = args.session or engine.new_session(args.user)
     print(f"session {sid} — type what you are in the mood for; /like N, /dislike N, /new, /quit", flush=True)
     last: list = []
-    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), None):
+    for line in sys.stdin if not sys.stdin.isatty() else _prompt_lines():
         line = line.strip()
         if not line:
             continue
