@@ -113,6 +113,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             return out
 
         card_outputs = [x for pair in zip(slots, htmls) for x in pair]
+        keep_cards = [gr.skip()] * len(card_outputs)  # an update that leaves every card as it is
 
         def state_text(session_id: str) -> str:
             """The constraints the next answer will respect, in words."""
@@ -152,15 +153,16 @@ def build_demo(engine: Engine) -> gr.Blocks:
             session_id = (saved or ["", ""])[1]
             history = list(history or []) + [chat_message("user", text), {"role": "assistant", "content": "…"}]
             recs: list[tuple[Item, str]] = []
-            yield "", history, shown_ids, gr.skip(), "", *[gr.skip()] * len(card_outputs)
+            # Only the first update clears the box and status: later ones must not wipe what is typed meanwhile.
+            yield "", history, shown_ids, gr.skip(), "", *keep_cards
             try:
                 for event in engine.respond(session_id, text):
                     if event.kind == "items":
                         recs = [(r.item, "") for r in event.items]
-                        yield ("", history, [it.item_id for it, _ in recs], gr.skip(), "", *cards(recs))
+                        yield (gr.skip(), history, [it.item_id for it, _ in recs], gr.skip(), gr.skip(), *cards(recs))
                     elif event.kind == "text":
                         history[-1] = chat_message("assistant", event.text)
-                        yield "", history, gr.skip(), gr.skip(), "", *[gr.skip()] * len(card_outputs)
+                        yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip(), *keep_cards
                     elif event.kind == "done":
                         history[-1] = chat_message("assistant", event.text)
                         if event.items:
@@ -170,15 +172,15 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         if reset:
                             recs, shown_ids = [], []  # a fresh start clears the cards too
                         fresh = bool(event.items) or reset  # other replies without items keep the cards
-                        yield ("", history, shown_ids, state_text(session_id), "",
-                               *(cards(recs) if fresh else [gr.skip()] * len(card_outputs)))
+                        yield (gr.skip(), history, shown_ids, state_text(session_id), gr.skip(),
+                               *(cards(recs) if fresh else keep_cards))
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
-                yield "", history, shown_ids, gr.skip(), "", *[gr.skip()] * len(card_outputs)
+                yield gr.skip(), history, shown_ids, gr.skip(), gr.skip(), *keep_cards
             except Exception:  # the UI never shows raw errors
                 log.exception("send failed")
                 history[-1] = chat_message("assistant", "Sorry, something went wrong on my side. Please try again.")
-                yield "", history, shown_ids, gr.skip(), "", *[gr.skip()] * len(card_outputs)
+                yield gr.skip(), history, shown_ids, gr.skip(), gr.skip(), *keep_cards
 
         def vote(slot: int, liked: bool):
             """Handler for one card's 👍/👎."""

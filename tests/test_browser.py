@@ -19,11 +19,10 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    import os
-
-    os.environ["RECSYS_HOME"] = str(tmp_path_factory.mktemp("browser-home"))
-    with serve_tiny() as served:
-        yield served
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: the per-test autouse home is not active yet
+        mp.setenv("RECSYS_HOME", str(tmp_path_factory.mktemp("browser-home")))
+        with serve_tiny() as served:
+            yield served
 
 
 @pytest.fixture()
@@ -50,6 +49,7 @@ def test_chip_cards_dislike_reload(page, page_url):
     page.get_by_role("button", name="A funny science fiction film, nothing with horror").click()
     page.wait_for_selector(".rec-card h3", timeout=30000)
     page.wait_for_function("document.querySelectorAll('.rec-card h3').length >= 3", timeout=30000)
+    page.wait_for_function("document.querySelectorAll('.rec-reason').length >= 3", timeout=30000)  # turn done
     first = card_titles(page)
     assert len(first) == 3
     for title in first:
