@@ -1,4 +1,8 @@
-"""`python -m recsys <verb>`: serve, chat, build-index, parse. Each verb is a short function over the library.
+"""`python -m recsys <verb>`: serve, chat, build-index, parse, replay, train-meta, eval, bench.
+
+Each verb is a short function over the library. Verbs that live in their own module (replay, train-meta, bench and
+the `eval` sub-verbs) are plugged in through PLUGINS: the module exposes `add_arguments(parser)` and
+`run(args) -> int`, and keeps heavy imports inside `run` so `--help` stays fast.
 
 Errors from the library (RecsysError) are printed as one line and exit 1; nothing else prints tracebacks.
 """
@@ -12,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Settings
+from .config import settings_from_args
 from .errors import RecsysError
 
 log = logging.getLogger("recsys")
@@ -29,11 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (includes message text)")
 
 
-def settings_from(args: argparse.Namespace, **extra) -> Settings:
-    """Environment settings with the command-line flags on top."""
-    keys = ("catalog", "generator", "db_url", "home", "device")
-    flags = {k: getattr(args, k, None) for k in keys}
-    return Settings.from_env().with_overrides(**flags, **extra)
+settings_from = settings_from_args  # the verbs here and the plugin modules build Settings the same way
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -147,6 +147,41 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+PLUGINS: dict[str, tuple[str, str]] = {  # verb -> (module in recsys, help)
+    "replay": ("replay", "replay scripted dialogues and check their expectations"),
+    "train-meta": ("train_meta", "meta-train the per-user head (MAML) on rating files"),
+    "bench": ("bench", "measure speed and memory; write JSON and Markdown reports"),
+}
+EVAL_PLUGINS: dict[str, tuple[str, str]] = {  # eval sub-verb -> (module in recsys, help)
+    "intents": ("eval_intents", "intent parsing: lexicon vs generator vs merged"),
+    "coldstart": ("eval_coldstart", "per-user head on held-out users, by number of support ratings"),
+    "report": ("eval_report", "replay corpus + catalog: recommendation and explanation quality report"),
+}
+
+
+def _plugin(module: str):
+    """The verb's module, or None while it is not written yet (the verb is then not offered)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f".{module}", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.{module}":
+            return None
+        raise
+
+
+def _add_plugin(sub, verb: str, module: str, help_text: str) -> None:
+    """Register one plugin verb with the common flags and the module's own."""
+    mod = _plugin(module)
+    if mod is None:
+        return
+    p = sub.add_parser(verb, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
+    _common(p)
+    mod.add_arguments(p)
+    p.set_defaults(func=mod.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree (also the source of the README's usage text)."""
     top = argparse.ArgumentParser(prog="python -m recsys", description="Conversational film recommender.")
@@ -164,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
     _common(p)
     p.set_defaults(func=cmd_parse)
+    for verb, (module, help_text) in PLUGINS.items():
+        _add_plugin(sub, verb, module, help_text)
+    p = sub.add_parser("eval", help="evaluation harnesses (intents, coldstart, report)")
+    evals = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    for verb, (module, help_text) in EVAL_PLUGINS.items():
+        _add_plugin(evals, verb, module, help_text)
     return top
 
 

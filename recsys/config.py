@@ -110,3 +110,10 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"RECSYS_{f.name.upper()}={raw!r} is not a valid {kind}") from None
         return cls(**values).validated()
+
+
+def settings_from_args(args: Any, **extra: Any) -> Settings:
+    """Environment settings with the CLI's common flags (--catalog, --model, --db-url, --home, --device) on top."""
+    keys = ("catalog", "generator", "db_url", "home", "device")
+    flags = {k: getattr(args, k, None) for k in keys}
+    return Settings.from_env().with_overrides(**flags, **extra)

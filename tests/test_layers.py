@@ -4,8 +4,10 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "recsys"
 LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1,
-         "intent": 2, "explain": 2, "dialogue": 2, "engine": 3,
-         "replay": 4, "evaluate": 4, "bench": 4, "cli": 4, "__main__": 5, "__init__": 0}
+         "movielens": 1,
+         "intent": 2, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "engine": 3,
+         "replay": 4, "bench": 4, "train_meta": 4, "eval_intents": 4, "eval_coldstart": 4, "eval_report": 4,
+         "cli": 5, "__main__": 6, "__init__": 0}
 
 
 def imports(path: Path) -> set[str]:
