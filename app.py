@@ -3,16 +3,23 @@
     python app.py                      # http://127.0.0.1:7860, default catalog and models
     python app.py --host 0.0.0.0 --port 8080 --auth demo:secret --db-url postgresql+psycopg://...
 
-Every flag also reads a RECSYS_* environment variable (see README). Gradio is imported here only: the recsys
-package stays importable without it.
+Every flag also reads a RECSYS_* environment variable (see README "Hosting a demo"). Gradio is imported here
+only: the recsys package stays importable without it. Every action has a named API endpoint (see the page's
+"Use via API" link), and GET /healthz answers JSON for load balancers.
 """
 from __future__ import annotations
 
 import argparse
 import html
+import json
 import logging
+import re
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import gradio as gr
 
@@ -21,6 +28,7 @@ from recsys.config import Settings
 from recsys.dialogue import describe
 from recsys.engine import Engine
 from recsys.errors import RecsysError, SessionNotFound
+from recsys.store import SessionInfo
 from recsys.types import Item
 
 log = logging.getLogger("recsys.app")
@@ -32,12 +40,29 @@ EXAMPLES = [
     "Something romantic from before 1970",
     "An animated film for the whole family",
 ]
+ONBOARD_UNTIL = 5  # a new conversation offers films to rate until the person has this many votes
+FOLLOW_UPS = ["More like this", "Something lighter", "Older"]  # quick replies shown after an answer
+WHY_TITLE = "🔎 Why these?"
+EXPORTS = Path(tempfile.gettempdir()) / "recsys-exports"  # short-lived: pruned after EXPORT_TTL_S
+EXPORT_TTL_S = 3600  # exports hold people's words: keep them only as long as a download needs
 CSS = """
-.rec-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;}
+.rec-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
+           background: var(--block-background-fill); color: var(--body-text-color);}
 .rec-card h3 {margin: 0 0 4px 0; font-size: 1.05em;}
-.rec-meta {opacity: .8; font-size: .9em;}
-.rec-reason {margin-top: 6px;}
-.rec-state {font-size: .9em; opacity: .85;}
+.rec-meta {color: var(--body-text-color-subdued); font-size: .9em;}
+.rec-desc {margin-top: 4px; font-size: .92em;}
+.rec-reason {margin-top: 6px; font-style: italic;}
+.rec-state {font-size: .9em;}
+#chat .thought td:not(:nth-child(2)), #chat .thought th {white-space: nowrap;}  /* scores stay on one line */
+.chips {flex-wrap: wrap; gap: 6px;}
+.chips button {flex: 0 1 auto !important; min-width: 0 !important;}
+button:focus-visible, input:focus-visible, textarea:focus-visible {outline: 2px solid var(--color-accent);
+                                                                   outline-offset: 2px;}
+@media (max-width: 720px) {  /* phones: the chat first, then the cards, then sessions and controls */
+  .main-row {flex-direction: column;}
+  #chat-col {order: 1;} #cards-col {order: 2;} #side-col {order: 3;}
+  #chat {height: 60vh !important;}
+}
 """
 
 
@@ -46,8 +71,13 @@ def esc(text: object) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
+def md_cell(text: object) -> str:
+    """Text safe inside a Markdown table cell: escaped, pipes and newlines neutralised."""
+    return esc(text).replace("|", "&#124;").replace("\n", " ")
+
+
 def card_html(item: Item, reason: str, note: str = "") -> str:
-    """One recommendation card: title, year, genres, director, runtime, reason — all escaped."""
+    """One recommendation card: title, year, genres, director, runtime, description, reason — all escaped."""
     meta = [esc(item.year) if item.year else "", esc(" · ".join(item.tags))]
     directors = item.people("director")
     if directors:
@@ -56,10 +86,13 @@ def card_html(item: Item, reason: str, note: str = "") -> str:
     if runtime:
         meta.append(f"{esc(runtime)} min")
     cast = (item.people("top_cast") or item.people("cast"))[:3]  # the default catalog's cast is alphabetical
-    lines = [f'<div class="rec-card"><h3>{esc(item.title)}</h3>',
+    lines = [f'<div class="rec-card" role="article" aria-label="{esc(item.label())}"><h3>{esc(item.title)}</h3>',
              f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>']
     if cast:
         lines.append(f'<div class="rec-meta">with {esc(", ".join(cast))}</div>')
+    if item.text:
+        short = item.text if len(item.text) <= 160 else item.text[:157].rsplit(" ", 1)[0] + "…"
+        lines.append(f'<div class="rec-desc">{esc(short)}</div>')
     if reason:
         lines.append(f'<div class="rec-reason">{esc(reason)}</div>')
     if note:
@@ -73,25 +106,224 @@ def chat_message(role: str, text: str) -> dict:
     return {"role": role, "content": html.escape(text, quote=False)}  # quotes stay readable in Markdown
 
 
+def why_message(markdown: str) -> dict:
+    """The collapsible "why these?" panel under an answer (a Chatbot metadata message; content already escaped)."""
+    return {"role": "assistant", "content": markdown, "metadata": {"title": WHY_TITLE, "status": "done"}}
+
+
+def fmt(value: object) -> str:
+    """A score for the panel: two decimals, or a dash when the engine did not compute it."""
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
+
+
+def why_markdown(intent: dict | None, constraints: str, candidates: int | None, mmr_lambda: float | None,
+                 rows: Sequence[tuple[Item, dict]]) -> str:
+    """Parsed intent, active constraints, candidates considered and each shown item's scores, as escaped Markdown."""
+    parts = []
+    if intent:
+        said = {k: v for k, v in intent.items() if v not in (None, "", [], ())}
+        shown = ", ".join(f"{k}: {' / '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                          for k, v in said.items())
+        parts.append("**Understood:** " + (md_cell(shown) or "—"))
+    parts.append("**Constraints:** " + (md_cell(constraints) or "none"))
+    facts = []
+    if candidates is not None:
+        facts.append(f"{candidates} candidates considered after the hard filters")
+    if mmr_lambda is not None:
+        facts.append(f"diversity MMR λ = {mmr_lambda:.2f} (1 = pure relevance)")
+    if facts:
+        parts.append("**Search:** " + "; ".join(facts))
+    table = ["| # | film | match | taste | overlap | score |", "|---|---|---|---|---|---|"]
+    for n, (item, s) in enumerate(rows, start=1):
+        table.append(f"| {n} | {md_cell(item.label())} | {fmt(s.get('relevance'))} | {fmt(s.get('personal'))} "
+                     f"| {fmt(s.get('redundancy'))} | {fmt(s.get('score'))} |")
+    parts.append("\n".join(table))
+    parts.append("_match: relevance to the request; taste: the personal head's score from your 👍/👎; "
+                 "overlap: redundancy with the picks above it, which diversity (MMR) penalises; "
+                 "score: the final ranking score._")
+    return "\n\n".join(parts)
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+def session_json(engine: Engine, session_id: str) -> dict:
+    """A session as plain data: metadata, dialogue state, messages with the items shown."""
+    info = engine.session(session_id)
+    messages = []
+    for row in engine.history(session_id):
+        items = []
+        for shown in row.items:
+            item = engine.catalog.get(shown.item_id)
+            items.append({"item_id": shown.item_id, "rank": shown.rank, "score": shown.score, "reason": shown.reason,
+                          "title": item.title if item else None, "year": item.year if item else None})
+        messages.append({"role": row.role, "text": row.text, "intent": row.intent,
+                         "created_at": row.created_at.isoformat(), "items": items})
+    return {"session_id": info.session_id, "title": info.title, "created_at": info.created_at.isoformat(),
+            "updated_at": info.updated_at.isoformat(), "state": info.state.to_dict(), "messages": messages}
+
+
+def session_markdown(engine: Engine, session_id: str) -> str:
+    """A session as a readable Markdown transcript."""
+    data = session_json(engine, session_id)
+    out = [f"# {data['title']}", "", f"_exported from recsys; started {data['created_at'][:16]} UTC_", ""]
+    for m in data["messages"]:
+        out += [f"**{'You' if m['role'] == 'user' else 'recsys'}:** {m['text']}", ""]
+        for it in m["items"]:
+            year = f" ({it['year']})" if it["year"] else ""
+            reason = f" — {it['reason']}" if it["reason"] else ""
+            out.append(f"{it['rank']}. {it['title'] or it['item_id']}{year}{reason}")
+        if m["items"]:
+            out.append("")
+    return "\n".join(out)
+
+
+def write_exports(engine: Engine, session_id: str) -> tuple[str, str]:
+    """Write the session's Markdown and JSON exports into a fresh temp folder; returns both paths."""
+    EXPORTS.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - EXPORT_TTL_S
+    for old in EXPORTS.iterdir():
+        if old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=EXPORTS))
+    slug = re.sub(r"[^a-z0-9]+", "-", engine.session(session_id).title.lower()).strip("-")[:40] or "conversation"
+    md, js = folder / f"{slug}.md", folder / f"{slug}.json"
+    md.write_text(session_markdown(engine, session_id), encoding="utf-8")
+    js.write_text(json.dumps(session_json(engine, session_id), ensure_ascii=False, indent=2), encoding="utf-8")
+    return str(md), str(js)
+
+
+# --- taste profile ----------------------------------------------------------------------------------------------
+def taste_of(engine: Engine, session_id: str) -> dict:
+    """The person's taste: Engine.taste_profile when the engine has it, else their latest votes and genre tallies."""
+    profile_fn = getattr(engine, "taste_profile", None)
+    if profile_fn is not None:
+        try:
+            return dict(profile_fn(session_id))
+        except RecsysError:
+            raise
+        except Exception:  # a new engine method must not take the page down
+            log.exception("taste_profile failed; showing votes only")
+    latest: dict[str, bool] = {}
+    for row in engine.store.user_feedback(engine.session(session_id).user_id):
+        latest[row.item_id] = row.liked
+    genres: dict[str, float] = {}
+    for item_id, liked in latest.items():
+        item = engine.catalog.get(item_id)
+        for g in item.tags if item else ():
+            genres[g] = genres.get(g, 0.0) + (1.0 if liked else -1.0)
+    return {"genres": genres, "liked": [i for i, v in latest.items() if v],
+            "disliked": [i for i, v in latest.items() if not v]}
+
+
+def _scored(value: object) -> list[tuple[str, float, float | None]]:
+    """(name, score, change) from a {name: score} dict, (name, score) pairs, or {"name", "score", "change"} dicts."""
+    if isinstance(value, dict):
+        return [(str(k), float(v), None) for k, v in value.items()]
+    out = []
+    for entry in value or ():
+        if isinstance(entry, dict):
+            change = entry.get("change")
+            out.append((str(entry.get("name", "?")), float(entry.get("score", 0.0)),
+                        None if change is None else float(change)))
+        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
+            out.append((str(entry[0]), float(entry[1]), None))
+    return out
+
+
+def _item_id(value: object) -> str:
+    """An item id from an Item, a dict with item_id, or a plain id."""
+    if isinstance(value, Item):
+        return value.item_id
+    if isinstance(value, dict):
+        return str(value.get("item_id", ""))
+    return str(value)
+
+
+def taste_view(engine: Engine, profile: dict) -> tuple[str, list[tuple[str, str]]]:
+    """The taste panel: Markdown of top genres and people with scores, and the votes as (label, item_id) choices."""
+    lines = ["_Scores are the predicted rating (1–5) with, in brackets, how far your votes moved it._"
+             if any(isinstance(r, dict) and "change" in r for r in profile.get("genres") or ()) else ""]
+    for key, name in (("genres", "Genres"), ("people", "People")):
+        rows = _scored(profile.get(key))
+        if any(change is not None for _, _, change in rows):  # the head's ratings: show what the votes moved
+            rows = sorted(rows, key=lambda r: -abs(r[2] or 0.0))[:8]
+        else:
+            rows = sorted(rows, key=lambda r: -abs(r[1]))[:8]
+        if rows:
+            lines.append(f"**{name}:** " + ", ".join(
+                f"{md_cell(n)} {s:.2f}" + (f" ({c:+.2f})" if c is not None else "") for n, s, c in rows))
+    votes = []
+    for key, mark in (("liked", "👍"), ("disliked", "👎")):
+        for value in profile.get(key) or ():
+            item = engine.catalog.get(_item_id(value))
+            if item is not None:
+                votes.append((f"{mark} {item.label()}", item.item_id))  # Gradio escapes choice labels
+    lines = [line for line in lines if line]
+    if not votes:
+        lines.append("_No votes yet: 👍 / 👎 a few cards and your taste shows here._")
+    return "\n\n".join(lines), votes
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
 def build_demo(engine: Engine) -> gr.Blocks:
-    """The page: chat on the left, cards with 👍/👎 on the right, the active constraints under them."""
-    with gr.Blocks(title="recsys — films for your mood") as demo:
+    """The page: conversations and controls, the chat, and the cards with 👍/👎."""
+    settings = engine.settings
+    genres = list(engine.catalog.genres)
+    # delete_cache: Gradio's copies of exports are removed hourly too (they hold people's words)
+    with gr.Blocks(title="recsys — films for your mood", delete_cache=(EXPORT_TTL_S, EXPORT_TTL_S)) as demo:
         ids = gr.BrowserState(["", ""], storage_key="recsys-ids")  # [user_id, session_id], survives reloads
         shown = gr.State([])  # item ids of the cards on screen, in order
+        answers = gr.State({})  # chatbot message index (as str) -> item ids of that answer, for the Chatbot's 👍/👎
         gr.Markdown("## 🎬 What are you in the mood for?\nSay it in your own words; 👍 / 👎 the cards to teach me.")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=320):
-                chatbot = gr.Chatbot(label="Conversation", height=480, feedback_options=None,
+        with gr.Row(equal_height=False, elem_classes="main-row"):
+            with gr.Column(scale=1, min_width=240, elem_id="side-col"):
+                with gr.Accordion("Conversations", open=True, elem_id="sessions-panel"):
+                    new_btn = gr.Button("➕ New conversation", size="sm", elem_id="new-btn")
+                    sessions = gr.Radio([], label="Your conversations", elem_id="sessions")
+                    title_box = gr.Textbox(label="Title of this conversation", max_lines=1, elem_id="title-box")
+                    with gr.Row():
+                        rename_btn = gr.Button("Rename", size="sm", min_width=60, elem_id="rename-btn")
+                        delete_btn = gr.Button("Delete", size="sm", min_width=60, variant="stop", elem_id="delete-btn")
+                    with gr.Row():
+                        md_dl = gr.DownloadButton("⬇ Markdown", size="sm", min_width=60, elem_id="export-md")
+                        json_dl = gr.DownloadButton("⬇ JSON", size="sm", min_width=60, elem_id="export-json")
+                    forget_btn = gr.Button("Forget me…", size="sm", elem_id="forget-btn")
+                    with gr.Group(visible=False) as forget_box:
+                        gr.Markdown("**Delete all your conversations, votes and taste?** This cannot be undone.")
+                        with gr.Row():
+                            forget_yes = gr.Button("Yes, delete everything", variant="stop", size="sm",
+                                                   elem_id="forget-yes")
+                            forget_no = gr.Button("Cancel", size="sm", elem_id="forget-no")
+                with gr.Accordion("Controls", open=True, elem_id="controls-panel"):
+                    count_sl = gr.Slider(1, settings.max_count, step=1, value=settings.count,
+                                         label="Number of results", elem_id="count")
+                    lam_sl = gr.Slider(0.0, 1.0, step=0.05, value=settings.mmr_lambda, elem_id="diversity",
+                                       label="Relevance vs variety (MMR λ: 1 = most relevant, lower = more varied)")
+                    with gr.Row():
+                        ymin = gr.Number(label="From year", precision=0, minimum=1800, maximum=2100,
+                                         elem_id="year-min", min_width=80)
+                        ymax = gr.Number(label="To year", precision=0, minimum=1800, maximum=2100,
+                                         elem_id="year-max", min_width=80)
+                    gex = gr.Dropdown(genres, value=[], multiselect=True, label="Genres to exclude",
+                                      elem_id="genres-exclude")
+                with gr.Accordion("Your taste", open=False, elem_id="taste-panel"):
+                    taste_md = gr.Markdown("")
+                    taste_votes = gr.CheckboxGroup([], label="Your votes (tick to take one back)", elem_id="votes")
+                    unvote_btn = gr.Button("Take back ticked votes", size="sm", elem_id="unvote-btn")
+            with gr.Column(scale=3, min_width=320, elem_id="chat-col"):
+                chatbot = gr.Chatbot(label="Conversation", height=560, elem_id="chat", buttons=["copy", "copy_all"],
                                      placeholder="Try one of the examples below, or type your own request.")
                 with gr.Row():
                     box = gr.Textbox(label="Your message", placeholder="e.g. a funny sci-fi film, nothing scary",
-                                     scale=5, autofocus=True, max_lines=4, elem_id="msg")
-                    send_btn = gr.Button("Send", variant="primary", scale=1, min_width=80)
-                with gr.Row():
-                    chips = [gr.Button(text, size="sm", elem_classes="chip") for text in EXAMPLES]
-                new_btn = gr.Button("New conversation", size="sm")
-            with gr.Column(scale=2, min_width=280):
+                                     scale=5, max_lines=4, elem_id="msg", interactive=False)
+                    send_btn = gr.Button("Send", variant="primary", scale=1, min_width=80, interactive=False)
+                with gr.Row(elem_classes="chips"):
+                    # disabled until the page's session is open, so an early click never goes to no session
+                    chips = [gr.Button(text, size="sm", elem_classes="chip", interactive=False) for text in EXAMPLES]
+                with gr.Row(visible=False, elem_classes="chips") as follow_row:
+                    follows = [gr.Button(text, size="sm", elem_classes="chip follow") for text in FOLLOW_UPS]
+            with gr.Column(scale=2, min_width=280, elem_id="cards-col"):
                 state_md = gr.Markdown("", elem_classes="rec-state", label="Active constraints")
+                status = gr.Markdown("", elem_id="status")
                 slots, htmls, likes, dislikes = [], [], [], []
                 for i in range(MAX_CARDS):
                     with gr.Column(visible=False, elem_classes="rec-slot") as slot:
@@ -100,117 +332,346 @@ def build_demo(engine: Engine) -> gr.Blocks:
                             likes.append(gr.Button("👍 Like", size="sm", min_width=40, elem_id=f"like-{i}"))
                             dislikes.append(gr.Button("👎 Dislike", size="sm", min_width=40, elem_id=f"dislike-{i}"))
                     slots.append(slot)
-                status = gr.Markdown("")
-
-        def cards(recs: Sequence[tuple[Item, str]]) -> list:
-            """Updates for every slot: shown with content for recs, hidden for the rest."""
-            out = []
-            for i in range(MAX_CARDS):
-                if i < len(recs):
-                    out += [gr.Column(visible=True), card_html(*recs[i])]
-                else:
-                    out += [gr.Column(visible=False), ""]
-            return out
 
         card_outputs = [x for pair in zip(slots, htmls) for x in pair]
-        keep_cards = [gr.skip()] * len(card_outputs)  # an update that leaves every card as it is
+        control_outputs = [count_sl, lam_sl, ymin, ymax, gex]
+        page_outputs = [box, ids, chatbot, answers, shown, state_md, status, sessions, title_box, md_dl, json_dl,
+                        taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs]
 
-        def state_text(session_id: str) -> str:
+        def cards(recs: Sequence[tuple[Item, str]]) -> dict:
+            """Updates for every slot: shown with content for recs, hidden for the rest."""
+            out = {}
+            for i in range(MAX_CARDS):
+                out[slots[i]] = gr.Column(visible=i < len(recs))
+                out[htmls[i]] = card_html(*recs[i]) if i < len(recs) else ""
+            return out
+
+        def state_text(state) -> str:
             """The constraints the next answer will respect, in words."""
-            try:
-                text = describe(engine.session(session_id).state)
-            except RecsysError:
-                return ""
+            text = describe(state)
             return f"**Active constraints:** {esc(text)}" if text else ""
 
-        def open_session(saved: list) -> tuple:
+        def controls(state) -> dict:
+            """Controls mirroring the dialogue state (after a turn, a changed constraint in words shows here)."""
+            lam = state.mmr_lambda if state.mmr_lambda is not None else settings.mmr_lambda
+            return {count_sl: state.count, lam_sl: lam, ymin: state.year_min, ymax: state.year_max,
+                    gex: [g for g in state.genres_exclude if g in genres]}
+
+        def side(session_id: str) -> dict:
+            """Session list, title, fresh exports, taste panel and constraints for the current session."""
+            info = engine.session(session_id)
+            listed = [s for s in engine.store.list_sessions(info.user_id)
+                      if s.message_count or s.session_id == session_id]  # empty ones clutter the list
+            md_path, json_path = write_exports(engine, session_id)
+            taste_text, votes = taste_view(engine, taste_of(engine, session_id))
+            return {sessions: gr.Radio(choices=[(s.title, s.session_id) for s in listed], value=session_id),
+                    title_box: info.title, md_dl: md_path, json_dl: json_path, taste_md: taste_text,
+                    taste_votes: gr.CheckboxGroup(choices=votes, value=[]), state_md: state_text(info.state),
+                    **controls(info.state)}
+
+        def page(session_id: str, note: str = "") -> dict:
+            """Every part of the page for a session: history with why-panels, the last cards, the side panels."""
+            info = engine.session(session_id)
+            history, mapping, recs, intent = [], {}, [], None
+            for row in engine.history(session_id):
+                if row.role == "user":
+                    intent = row.intent
+                history.append(chat_message(row.role, row.text))
+                if row.role == "assistant" and row.items:
+                    pairs = [(engine.catalog.get(s.item_id), s) for s in row.items]
+                    pairs = [(it, s) for it, s in pairs if it is not None]
+                    mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
+                    history.append(why_message(why_markdown(intent, "", None, None,
+                                                            [(it, {"score": s.score}) for it, s in pairs])))
+                    mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
+                    recs = [(it, s.reason) for it, s in pairs]
+            if not history:
+                onboarding = getattr(engine, "onboarding_items", None)
+                if onboarding is not None and len(engine.store.user_feedback(info.user_id)) < ONBOARD_UNTIL:
+                    try:
+                        recs = [(it, "") for it in onboarding(session_id, n=5)][:MAX_CARDS]
+                    except Exception:  # optional help for a first visit; never block the page
+                        log.exception("onboarding_items failed")
+                if recs and not note:
+                    note = "**New here?** Rate a few films with 👍 / 👎 so I learn your taste, or just ask."
+            return {ids: [info.user_id, session_id], chatbot: history, answers: mapping,
+                    shown: [it.item_id for it, _ in recs], status: note,
+                    follow_row: gr.Row(visible=bool(history)), **cards(recs), **side(session_id),
+                    box: gr.Textbox(interactive=True, autofocus=True), send_btn: gr.Button(interactive=True),
+                    **{chip: gr.Button(interactive=True) for chip in chips}}
+
+        def open_session(saved: list) -> dict:
             """On page load: resume the browser's session (history and cards), or start a new one."""
-            user_id, session_id = (saved or ["", ""]) + [""] * (2 - len(saved or []))
+            user_id, session_id = ((saved or []) + ["", ""])[:2]
             try:
                 info = engine.session(session_id) if session_id else None
             except SessionNotFound:
                 info = None
             if info is None:
                 session_id = engine.new_session(user_id or None)
-                info = engine.session(session_id)
-            history, recs = [], []
-            for row in engine.history(session_id):
-                history.append(chat_message(row.role, row.text))
-                if row.role == "assistant" and row.items:
-                    recs = [(engine.catalog.get(s.item_id), s.reason) for s in row.items]
-            recs = [(item, reason) for item, reason in recs if item is not None]
-            return ([info.user_id, session_id], history, [it.item_id for it, _ in recs],
-                    state_text(session_id), "", *cards(recs))
+            return page(session_id)
 
-        def new_conversation(saved: list) -> tuple:
+        def resume(saved: list, session_id: str) -> dict:
+            """Open another of the person's sessions from the list (their own only)."""
+            user_id = ((saved or []) + [""])[0]
+            try:
+                if not session_id or engine.session(session_id).user_id != user_id:
+                    return {status: "That conversation is not available."}
+            except SessionNotFound:
+                return {status: "That conversation no longer exists."}
+            return page(session_id)
+
+        def new_conversation(saved: list) -> dict:
             """A fresh session for the same person."""
-            user_id = (saved or [""])[0] or None
-            session_id = engine.new_session(user_id)
-            return ([engine.session(session_id).user_id, session_id], [], [], "", "", *cards([]))
+            return page(engine.new_session(((saved or []) + [""])[0] or None))
 
-        def send(text: str, saved: list, history: list, shown_ids: list):
+        def rename(saved: list, title: str) -> dict:
+            """Rename the current session."""
+            session_id = ((saved or []) + ["", ""])[1]
+            title = " ".join(str(title or "").split())[:80]
+            if not title:
+                return {status: "A title needs at least one character."}
+            engine.store.rename_session(session_id, title)
+            return {**side(session_id), status: f"Renamed to “{esc(title)}”."}
+
+        def delete(saved: list) -> dict:
+            """Delete the current session, then open the person's most recent other one (or a new one)."""
+            user_id, session_id = ((saved or []) + ["", ""])[:2]
+            try:
+                engine.store.delete_session(session_id)
+            except SessionNotFound:
+                pass
+            left = [s for s in engine.store.list_sessions(user_id) if s.message_count] if user_id else []
+            target = left[0].session_id if left else engine.new_session(user_id or None)
+            return page(target, "Conversation deleted.")
+
+        def forget(saved: list) -> dict:
+            """Delete everything about this person (store.forget_user); the page starts over as a new visitor."""
+            user_id = ((saved or []) + [""])[0]
+            if user_id:
+                engine.store.forget_user(user_id)
+                log.info("forgot a user on request")
+            return {**page(engine.new_session(None), "Done: everything about you is deleted."),
+                    forget_box: gr.Group(visible=False)}
+
+        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict):
             """Stream one turn: echo the message, then the reply as it is written; cards when items are chosen."""
-            session_id = (saved or ["", ""])[1]
+            session_id = ((saved or []) + ["", ""])[1]
             history = list(history or []) + [chat_message("user", text), {"role": "assistant", "content": "…"}]
-            recs: list[tuple[Item, str]] = []
+            mapping = dict(mapping or {})
             # Only the first update clears the box and status: later ones must not wipe what is typed meanwhile.
-            yield "", history, shown_ids, gr.skip(), "", *keep_cards
+            yield {box: "", chatbot: history, status: "", follow_row: gr.Row(visible=False)}
             try:
                 for event in engine.respond(session_id, text):
                     if event.kind == "items":
-                        recs = [(r.item, "") for r in event.items]
-                        yield (gr.skip(), history, [it.item_id for it, _ in recs], gr.skip(), gr.skip(), *cards(recs))
+                        yield {chatbot: history, shown: [r.item.item_id for r in event.items],
+                               **cards([(r.item, "") for r in event.items])}
                     elif event.kind == "text":
                         history[-1] = chat_message("assistant", event.text)
-                        yield gr.skip(), history, gr.skip(), gr.skip(), gr.skip(), *keep_cards
+                        yield {chatbot: history}
                     elif event.kind == "done":
                         history[-1] = chat_message("assistant", event.text)
+                        out: dict = {}
                         if event.items:
-                            recs = [(r.item, r.reason) for r in event.items]
-                            shown_ids = [it.item_id for it, _ in recs]
-                        reset = event.intent is not None and event.intent.intent == "reset"
-                        if reset:
-                            recs, shown_ids = [], []  # a fresh start clears the cards too
-                        fresh = bool(event.items) or reset  # other replies without items keep the cards
-                        yield (gr.skip(), history, shown_ids, state_text(session_id), gr.skip(),
-                               *(cards(recs) if fresh else keep_cards))
+                            item_ids = [r.item.item_id for r in event.items]
+                            mapping[str(len(history) - 1)] = item_ids
+                            redundancy = list(event.details.get("redundancy") or [])
+                            rows = [(r.item, {"relevance": r.relevance, "personal": getattr(r, "personal", None),
+                                              "redundancy": redundancy[n] if n < len(redundancy) else None,
+                                              "score": r.score}) for n, r in enumerate(event.items)]
+                            history.append(why_message(why_markdown(
+                                event.intent.to_dict() if event.intent else None, event.details.get("constraints", ""),
+                                event.details.get("candidates"), event.details.get("mmr_lambda"), rows)))
+                            mapping[str(len(history) - 1)] = item_ids
+                            out.update(cards([(r.item, r.reason) for r in event.items]))
+                            out[shown] = item_ids
+                        elif event.intent is not None and event.intent.intent == "reset":
+                            out.update(cards([]))  # a fresh start clears the cards too
+                            out[shown] = []
+                        yield {chatbot: history, answers: mapping, follow_row: gr.Row(visible=bool(event.items)),
+                               **out, **side(session_id)}
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
-                yield gr.skip(), history, shown_ids, gr.skip(), gr.skip(), *keep_cards
+                yield {chatbot: history}
             except Exception:  # the UI never shows raw errors
                 log.exception("send failed")
                 history[-1] = chat_message("assistant", "Sorry, something went wrong on my side. Please try again.")
-                yield gr.skip(), history, shown_ids, gr.skip(), gr.skip(), *keep_cards
+                yield {chatbot: history}
+
+        def taste_update(session_id: str) -> dict:
+            """Just the taste panel, after a vote."""
+            taste_text, votes = taste_view(engine, taste_of(engine, session_id))
+            return {taste_md: taste_text, taste_votes: gr.CheckboxGroup(choices=votes, value=[])}
 
         def vote(slot: int, liked: bool):
             """Handler for one card's 👍/👎."""
-            def handler(saved: list, shown_ids: list):
-                session_id = (saved or ["", ""])[1]
+            def handler(saved: list, shown_ids: list) -> dict:
+                session_id = ((saved or []) + ["", ""])[1]
                 if slot >= len(shown_ids or []):
-                    return gr.skip(), "That card is gone; ask again for fresh picks."
+                    return {status: "That card is gone; ask again for fresh picks."}
                 item = engine.catalog.get(shown_ids[slot])
                 try:
                     engine.feedback(session_id, shown_ids[slot], liked)
                 except RecsysError as exc:
-                    return gr.skip(), esc(exc)
+                    return {status: esc(exc)}
                 note = "👍 liked: more like this" if liked else "👎 noted: it won't come back"
-                return card_html(item, "", note), f"{'👍' if liked else '👎'} {esc(item.label())}"
+                return {htmls[slot]: card_html(item, "", note), **taste_update(session_id),
+                        status: f"{'👍' if liked else '👎'} {esc(item.label())}"}
             return handler
 
-        send_inputs = [box, ids, chatbot, shown]
-        send_outputs = [box, chatbot, shown, state_md, status, *card_outputs]
-        demo.load(open_session, [ids], [ids, chatbot, shown, state_md, status, *card_outputs], api_name="open_session")
+        def on_like(saved: list, mapping: dict, data: gr.LikeData) -> dict:
+            """The Chatbot's own 👍/👎 under an answer rates every film in it (👎: none of them comes back)."""
+            session_id = ((saved or []) + ["", ""])[1]
+            index = data.index if isinstance(data.index, int) else data.index[0]
+            item_ids = (mapping or {}).get(str(index), [])
+            if data.liked not in (True, False) or not item_ids:
+                return {status: "That message has no films to rate." if not item_ids else ""}
+            try:
+                for item_id in item_ids:
+                    engine.feedback(session_id, item_id, bool(data.liked))
+            except RecsysError as exc:
+                return {status: esc(exc)}
+            mark = "👍 liked" if data.liked else "👎 disliked"
+            return {status: f"{mark} all {len(item_ids)} films of that answer.", **taste_update(session_id)}
+
+        def unvote(saved: list, ticked: list) -> dict:
+            """Take back the ticked votes (Engine.remove_feedback)."""
+            session_id = ((saved or []) + ["", ""])[1]
+            for item_id in ticked or []:
+                engine.remove_feedback(session_id, item_id)
+            return {**taste_update(session_id), status: f"Took back {len(ticked or [])} vote(s)."}
+
+        def set_control(key: str):
+            """Handler saving one control into the session's dialogue state; the next answer follows it."""
+            def handler(saved: list, value) -> dict:
+                session_id = ((saved or []) + ["", ""])[1]
+                try:
+                    state = engine.update_state(session_id, **{key: value})
+                except RecsysError as exc:
+                    return {status: f"Not changed: {esc(exc)}"}
+                return {state_md: state_text(state), status: ""}
+            return handler
+
+        page_in = [ids]
+        send_inputs = [box, ids, chatbot, shown, answers]
+        send_outputs = page_outputs
+        demo.load(open_session, page_in, page_outputs, api_name="open_session")
         box.submit(send, send_inputs, send_outputs, api_name="send")
         send_btn.click(send, send_inputs, send_outputs, api_visibility="private")
-        for chip in chips:
+        for chip in chips + follows:
             chip.click(lambda t: t, [chip], [box], queue=False, api_visibility="private").then(
                 send, send_inputs, send_outputs, api_visibility="private")
         for i in range(MAX_CARDS):
-            likes[i].click(vote(i, True), [ids, shown], [htmls[i], status], api_visibility="private")
-            dislikes[i].click(vote(i, False), [ids, shown], [htmls[i], status], api_visibility="private")
-        new_btn.click(new_conversation, [ids], [ids, chatbot, shown, state_md, status, *card_outputs],
-                      api_name="new_session")
+            likes[i].click(vote(i, True), [ids, shown], [htmls[i], status, taste_md, taste_votes],
+                           api_visibility="private")
+            dislikes[i].click(vote(i, False), [ids, shown], [htmls[i], status, taste_md, taste_votes],
+                              api_visibility="private")
+        chatbot.like(on_like, [ids, answers], [status, taste_md, taste_votes], api_visibility="private")
+        new_btn.click(new_conversation, page_in, page_outputs, api_name="new_session")
+        sessions.input(resume, [ids, sessions], page_outputs, api_visibility="private")
+        rename_btn.click(rename, [ids, title_box], page_outputs, api_visibility="private")
+        title_box.submit(rename, [ids, title_box], page_outputs, api_visibility="private")
+        delete_btn.click(delete, page_in, page_outputs, api_visibility="private")
+        forget_btn.click(lambda: gr.Group(visible=True), None, forget_box, queue=False, api_visibility="private")
+        forget_no.click(lambda: gr.Group(visible=False), None, forget_box, queue=False, api_visibility="private")
+        forget_yes.click(forget, page_in, [*page_outputs, forget_box], api_visibility="private")
+        unvote_btn.click(unvote, [ids, taste_votes], [taste_md, taste_votes, status], api_visibility="private")
+        count_sl.release(set_control("count"), [ids, count_sl], [state_md, status], api_visibility="private")
+        lam_sl.release(set_control("mmr_lambda"), [ids, lam_sl], [state_md, status], api_visibility="private")
+        for number, key in ((ymin, "year_min"), (ymax, "year_max")):
+            number.submit(set_control(key), [ids, number], [state_md, status], api_visibility="private")
+            number.blur(set_control(key), [ids, number], [state_md, status], api_visibility="private")
+        gex.input(set_control("genres_exclude"), [ids, gex], [state_md, status], api_visibility="private")
+        add_api(engine)
     return demo
+
+
+def add_api(engine: Engine) -> None:
+    """Plain-typed endpoints so gradio_client can drive every action by session or user id (call inside Blocks)."""
+    def own(session_id: str) -> SessionInfo:
+        """The session, or a RecsysError Gradio reports to the caller."""
+        return engine.session(session_id)
+
+    def feedback(session_id: str, item_id: str, liked: bool) -> dict:
+        """Like (true) or dislike (false) an item in a session; a disliked item never comes back."""
+        state = engine.feedback(own(session_id).session_id, item_id, bool(liked))
+        return {"liked_ids": list(state.liked_ids), "disliked_ids": list(state.disliked_ids)}
+
+    def list_sessions(user_id: str) -> list[dict]:
+        """A person's sessions, most recent first."""
+        return [{"session_id": s.session_id, "title": s.title, "messages": s.message_count,
+                 "updated_at": s.updated_at.isoformat()} for s in engine.store.list_sessions(user_id)]
+
+    def resume_session(session_id: str) -> dict:
+        """A session's transcript and state (what the page shows when it is resumed)."""
+        return session_json(engine, own(session_id).session_id)
+
+    def rename_session(session_id: str, title: str) -> dict:
+        """Give a session a new title."""
+        engine.store.rename_session(own(session_id).session_id, " ".join(title.split())[:80] or "Untitled")
+        return {"session_id": session_id, "title": engine.session(session_id).title}
+
+    def delete_session(session_id: str) -> dict:
+        """Delete a session with its messages and votes."""
+        engine.store.delete_session(session_id)
+        return {"deleted": session_id}
+
+    def export_session(session_id: str, fmt: str = "markdown") -> str:
+        """A session as Markdown ("markdown") or JSON text ("json")."""
+        if fmt == "json":
+            return json.dumps(session_json(engine, own(session_id).session_id), ensure_ascii=False, indent=2)
+        return session_markdown(engine, own(session_id).session_id)
+
+    def set_controls(session_id: str, count: int | None = None, mmr_lambda: float | None = None,
+                     year_min: int | None = None, year_max: int | None = None,
+                     genres_exclude: list[str] | None = None) -> dict:
+        """Change the session's constraints as the page's controls do; omitted values stay."""
+        given = {"count": count, "mmr_lambda": mmr_lambda, "year_min": year_min, "year_max": year_max,
+                 "genres_exclude": genres_exclude}
+        return engine.update_state(own(session_id).session_id, **{k: v for k, v in given.items() if v is not None}
+                                   ).to_dict()
+
+    def taste(session_id: str) -> dict:
+        """The person's taste profile and votes."""
+        profile = taste_of(engine, own(session_id).session_id)
+        return {k: ([_item_id(v) for v in val] if k in ("liked", "disliked") else val) for k, val in profile.items()}
+
+    def forget_user(user_id: str) -> dict:
+        """Delete everything about a person."""
+        engine.store.forget_user(user_id)
+        return {"forgotten": True}
+
+    for fn in (feedback, list_sessions, resume_session, rename_session, delete_session, export_session,
+               set_controls, taste, forget_user):
+        gr.api(fn, api_name=fn.__name__)
+
+
+def health_routes(engine: Engine) -> list:
+    """GET /healthz: JSON status for load balancers and uptime checks (503 when the database does not answer)."""
+    from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
+
+    def healthz() -> JSONResponse:
+        """Catalog size, generator and a trivial database round trip."""
+        try:
+            engine.store.get_session("healthz-probe")  # a real indexed query; a full integrity check is too slow
+            database = "ok"
+        except SessionNotFound:
+            database = "ok"  # the database answered
+        except Exception as exc:  # report, never raise: this is what monitors read
+            database = f"error: {type(exc).__name__}"
+        body = {"status": "ok" if database == "ok" else "degraded", "items": len(engine.catalog),
+                "generator": getattr(engine.generator, "name", type(engine.generator).__name__),
+                "database": database}
+        return JSONResponse(body, status_code=200 if database == "ok" else 503)
+
+    return [APIRoute("/healthz", healthz, methods=["GET"])]
+
+
+def launch_options(engine: Engine) -> dict:
+    """launch() arguments shared by main() and the tests: theme, CSS, the health route."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "app_kwargs": {"routes": health_routes(engine)},
+            "footer_links": ["api"]}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -226,6 +687,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--db-url", help="SQLAlchemy URL (default SQLite under RECSYS_HOME)  [RECSYS_DB_URL]")
     p.add_argument("--home", help="data and cache folder  [RECSYS_HOME]")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where models run  [RECSYS_DEVICE]")
+    p.add_argument("--concurrency", type=int, help="turns computed at once; more wait in the queue (default 4)  [RECSYS_CONCURRENCY]")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -236,21 +698,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         settings: Settings = settings_from(args, host=args.host, port=args.port, share=args.share,
-                                           auth=args.auth, root_path=args.root_path)
+                                           auth=args.auth, root_path=args.root_path,
+                                           concurrency=args.concurrency)
         engine = Engine.load(settings)
     except RecsysError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = build_demo(engine)
-    demo.queue(default_concurrency_limit=settings.concurrency, max_size=256)
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=256)  # the rest wait, up to 256
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
     try:
-        demo.launch(server_name=settings.host, server_port=settings.port, share=settings.share, auth=auth,
-                    root_path=settings.root_path or None, theme=gr.themes.Soft(), css=CSS, footer_links=["api"])
+        _, local_url, share_url = demo.launch(
+            server_name=settings.host, server_port=settings.port, share=settings.share, auth=auth,
+            root_path=settings.root_path or None, prevent_thread_lock=True, quiet=True, **launch_options(engine))
     except OSError as exc:
         print(f"error: cannot serve on {settings.host}:{settings.port} ({exc}); "
               f"is the port in use? try --port {settings.port + 1}", file=sys.stderr)
         return 1
+    url = share_url or local_url
+    log.info("ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
+             url, url, url, len(engine.catalog), "login required" if auth else "no login", settings.concurrency)
+    try:
+        demo.block_thread()  # until Ctrl-C
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

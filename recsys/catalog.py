@@ -394,6 +394,13 @@ class Catalog:
         cols = (self._genre_col.get(n.strip().lower()) for n in names)
         return [c for c in cols if c is not None]
 
+    def _runtimes(self) -> np.ndarray:
+        """(N,) runtime in minutes, NaN when unknown; built on first use (only runtime filters need it)."""
+        if getattr(self, "_runtime", None) is None:
+            values = [it.attributes.get("runtime") for it in self.items]
+            self._runtime = np.array([v if isinstance(v, (int, float)) else np.nan for v in values], dtype=np.float64)
+        return self._runtime
+
     def mask(self, filters: Filters) -> np.ndarray:
         """(N,) bool: items that satisfy every hard constraint of `filters`."""
         ok = np.ones(len(self.items), dtype=bool)
@@ -405,6 +412,20 @@ class Catalog:
             ok &= self.years >= filters.year_min
         if filters.year_max is not None:
             ok &= self.years <= filters.year_max
+        if filters.runtime_min is not None or filters.runtime_max is not None:
+            runtime = self._runtimes()  # NaN (unknown) fails, like an unknown year
+            if filters.runtime_min is not None:
+                ok &= runtime >= filters.runtime_min
+            if filters.runtime_max is not None:
+                ok &= runtime <= filters.runtime_max
+        for role, wanted in (("language", filters.languages), ("country", filters.countries)):
+            if wanted:
+                want = {w.lower() for w in wanted}
+                ok &= np.array([bool(want & {v.lower() for v in it.people(role)}) for it in self.items], dtype=bool)
+        if filters.people:
+            want = set(filters.people)
+            ok &= np.array([bool(want.intersection([*it.people("director"), *it.people("writer"), *it.people("cast")]))
+                            for it in self.items], dtype=bool)
         for item_id in filters.exclude_ids:
             pos = self._pos.get(item_id)
             if pos is not None:

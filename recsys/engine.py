@@ -15,17 +15,21 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 
 import numpy as np
 
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, item_text, load_catalog
 from .config import Settings
-from .dialogue import apply_intent, describe, filters_for
+from .dialogue import Context, answer, apply_intent, describe, filters_for
 from .errors import RecsysError
-from .explain import TitleGuard, explain
+from .explain import TitleGuard, explain, header, line, template_reason, warm_up
 from .index import ItemIndex, SentenceEncoder
+from .graph import Graph
 from .intent import LexiconParser
+from .head import DEFAULT_CHECKPOINT, Head, load_head
 from .llm import load_generator
+from .personal import Personalizer, latest_votes, personal_score
 from .store import SessionInfo, Store
 from .types import DialogueState, Intent, Item, Recommendation, TurnEvent
 
@@ -33,14 +37,14 @@ log = logging.getLogger(__name__)
 
 PROFILE_WEIGHT = 0.25  # how far liked/disliked films pull the ranking (cosine units); relevance stays first
 POPULARITY_WEIGHT = 0.05  # a light prior so ties go to films people know
+HEAD_WEIGHT = 0.3  # the head's predicted rating (about -1..1): its population prior stays a light touch
+VOTES_WEIGHT = 1.0  # what this person's votes changed in that prediction: explicit signals outweigh the prior
 
 REPLIES = {
     "empty": "Tell me what you're in the mood for — a genre, a decade, a film you loved — and I'll suggest a few.",
     "too_long": "That message is too long for me (over {limit} characters). Could you say it in a sentence or two?",
     "chitchat": "Happy to chat! I'm best at films, though: tell me a mood, a genre or a decade and I'll find a few.",
     "reset": "Fresh start: constraints cleared. What are you in the mood for?",
-    "ask": "I can't answer questions about a particular film yet, but I can find you more like it: tell me what you'd like.",
-    "feedback": "Thanks, noted. Use 👍 / 👎 on a card to teach me; ask again and I'll steer by it.",
     "nothing": "Nothing in the catalog matches all of that ({constraints}). Try loosening a constraint, or say “start over”.",
     "error": "Sorry, something went wrong on my side. Your conversation is safe; please try again.",
 }
@@ -59,34 +63,51 @@ def clean_text(text: object) -> str:
 class Engine:
     """Owns the parts; `respond` runs one turn, `feedback` records a like or dislike."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, index: ItemIndex, generator, store: Store) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, index: ItemIndex, generator, store: Store,
+                 head: Head | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.index = index
         self.generator = generator
         self.store = store
         newest = int(np.nanmax(catalog.years)) if len(catalog) and np.isfinite(catalog.years).any() else 2014
-        self.parser = LexiconParser(catalog.genres, newest_year=newest)
+        self.graph = Graph.from_catalog(catalog)  # people <-> films, fuzzy titles and names (~1 s for 17k films)
+        self.parser = LexiconParser(catalog.genres, newest_year=newest, names=self.graph)
+        self._parser_gen = settings.parser == "merged"  # the generator helps parse (see parse_llm)
+        if self._parser_gen:
+            from .parse_llm import LLMParser, MergedParser
+
+            self.parser = MergedParser(self.parser, LLMParser(generator, catalog.genres))
         self.guard = TitleGuard(item.title for item in catalog.items)
         # A local model computes one reply at a time anyway; serialising avoids thread-unsafe generate calls.
         self._gen_lock = nullcontext() if getattr(generator, "thread_safe", False) else threading.Lock()
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # The per-user head (issue 4); without one, liked/disliked centroids steer the ranking (tests' tiny engines).
+        self.personal = Personalizer(head, catalog.items, index.vectors) if head is not None else None
 
     @classmethod
     def load(cls, settings: Settings, progress: bool = True) -> Engine:
         """Build or load every part, logging each step (the first run builds caches, later runs reuse them)."""
         t0 = time.perf_counter()
+        store = Store(settings.database_url)  # first: a bad database URL fails in a second, not after the models
         log.info("loading catalog %r", settings.catalog)
         catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
         log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
         encoder = SentenceEncoder(settings.embed_model, device=settings.device)
-        index = ItemIndex.build(catalog, encoder, settings.cache, progress=progress)
+        index = ItemIndex.build(catalog, encoder, settings.cache, progress=progress,
+                                backend=settings.index_backend, ann_min_items=settings.ann_min_items)
         log.info("loading generator %r", settings.generator)
         generator = load_generator(settings)
-        store = Store(settings.database_url)
+        if settings.explainer == "generate":
+            warm_up(generator)  # the shared prompt head's KV cache now, not in the first person's first reply
+        head = None
+        if settings.head.lower() != "none":  # a missing or broken checkpoint is a ModelError saying what to do
+            head, meta = load_head(settings.head or DEFAULT_CHECKPOINT)
+            log.info("per-user head %s (%s MAML)", settings.head or DEFAULT_CHECKPOINT,
+                     "second-order" if meta.get("config", {}).get("second_order", True) else "first-order")
         log.info("engine ready in %.1f s", time.perf_counter() - t0)
-        return cls(settings, catalog, index, generator, store)
+        return cls(settings, catalog, index, generator, store, head=head)
 
     # --- sessions -------------------------------------------------------------------------------------------
     def new_session(self, user_id: str | None = None) -> str:
@@ -142,14 +163,24 @@ class Engine:
         if len(text) > limit:
             yield from self._canned(info, text, REPLIES["too_long"].format(limit=limit), None)
             return
-        intent = self.parser.parse(text)
+        with self._gen_lock if self._parser_gen else nullcontext():
+            intent = self.parser.parse(text)
         timings["parse"] = _ms(t0)
         state = info.state
-        if intent.intent in ("chitchat", "ask", "feedback"):
-            yield from self._canned(info, text, REPLIES[intent.intent], intent)
+        if intent.intent == "chitchat":
+            yield from self._canned(info, text, REPLIES["chitchat"], intent)
             return
-        last_years = [it.year for it in self._items(state.last_ids) if it.year]
-        state = apply_intent(state, intent, text, last_years, self.settings.count, self.settings.max_count)
+        if intent.intent in ("ask", "feedback"):
+            reply, state = self._ask_or_feedback(info.session_id, state, intent)
+            yield from self._canned(info, text, reply, intent, state)
+            return
+        if intent.feedback and (intent.positions or intent.titles):  # "loved the first one, now something darker"
+            _, state = self._ask_or_feedback(info.session_id, state, replace(intent, intent="feedback"))
+        context, refs = self._context(state, intent)
+        state = apply_intent(state, intent, text, default_count=self.settings.count,
+                             max_count=self.settings.max_count, context=context)
+        if refs:  # "like Heat": never recommend Heat itself
+            state = state.evolve(shown_ids=state.shown_ids + tuple(i for i in refs if i not in state.shown_ids))
         if intent.intent == "reset":
             yield from self._canned(info, text, REPLIES["reset"], intent, state)
             return
@@ -163,19 +194,22 @@ class Engine:
             yield from self._canned(info, text, reply, intent, state)
             return
         t = time.perf_counter()
-        recs = self.rank(found, state, state.count)
+        recs = self.rank(found, state, state.count, user_id=info.user_id, query=query)
         timings["rank"] = _ms(t)
-        yield TurnEvent("items", items=tuple(recs), intent=intent)
+        details = self._details(found, state, recs)
+        yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
 
         t = time.perf_counter()
         reply, reasons = "", [""] * len(recs)
-        with self._gen_lock:
-            for reply, reasons in explain(self.generator, text, recs, self.guard,
-                                          max_new_tokens=self.settings.max_new_tokens):
+        generate = self.settings.explainer == "generate"  # "template": fact-built reasons, no generator (fast mode)
+        explanation = (explain(self.generator, text, recs, self.guard, max_new_tokens=self.settings.max_new_tokens)
+                       if generate else facts_only(text, recs))
+        with self._gen_lock if generate else nullcontext():
+            for reply, reasons in explanation:
                 timings.setdefault("first_text", _ms(t0))
                 yield TurnEvent("text", text=reply, items=tuple(recs), intent=intent)
         timings["explain"] = _ms(t)
-        recs = [Recommendation(r.item, r.score, r.relevance, reason) for r, reason in zip(recs, reasons)]
+        recs = [Recommendation(r.item, r.score, r.relevance, reason, r.personal) for r, reason in zip(recs, reasons)]
 
         ids = tuple(r.item.item_id for r in recs)
         state = state.evolve(shown_ids=state.shown_ids + ids, last_ids=ids)
@@ -186,14 +220,29 @@ class Engine:
         timings["store"] = _ms(t)
         log.info("turn %s: %d items, %s", info.session_id[:6], len(recs),
                  " ".join(f"{k}={v:.0f}ms" for k, v in timings.items()))
-        yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings)
+        yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details)
 
-    def rank(self, found: Sequence[tuple[Item, float]], state: DialogueState, k: int) -> list[Recommendation]:
-        """Relevance + the person's liked/disliked profile + a popularity prior, then MMR for diversity."""
+    def rank(self, found: Sequence[tuple[Item, float]], state: DialogueState, k: int,
+             user_id: str | None = None, query: str = "") -> list[Recommendation]:
+        """Relevance + the per-user head's score + the session's liked/disliked centroids + a popularity prior, then MMR.
+
+        The head's support set is the user's votes in the store (every session); without a user id, the session's.
+        """
         items = [item for item, _ in found]
         relevance = np.array([score for _, score in found], dtype=np.float32)  # (C,)
         vectors = self.index.vectors_for([it.item_id for it in items])  # (C, d), unit rows
         score = relevance.copy()
+        personal = np.zeros(len(items), dtype=np.float32)
+        if self.personal is not None:
+            params = self.personal.params_for(user_id or "", self._votes(user_id, state))
+            request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
+            ids = [it.item_id for it in items]
+            personal = personal_score(self.personal.scores(params, ids, request))
+            prior = personal_score(self.personal.scores(self.personal.init, ids, request)) if params is not \
+                self.personal.init else personal
+            score += HEAD_WEIGHT * prior + VOTES_WEIGHT * (personal - prior)
+        # Films like the ones voted on in this session move at once. Kept beside the head: on MovieLens the
+        # head's adaptation improves rating error, not ranking (data/head/README.md), and a 👎 must be visible.
         for ids, sign in ((state.liked_ids, 1.0), (state.disliked_ids, -1.0)):
             known = [i for i in ids if self.catalog.get(i) is not None]
             if known:
@@ -201,8 +250,40 @@ class Engine:
                 score += sign * PROFILE_WEIGHT * (vectors @ centroid)
         popularity = np.array([self.catalog.popularity[self.catalog.position(it.item_id)] for it in items])
         score += POPULARITY_WEIGHT * popularity.astype(np.float32)
-        chosen = mmr(score, vectors, k, self.settings.mmr_lambda)
-        return [Recommendation(items[i], float(score[i]), float(relevance[i])) for i in chosen]
+        lam = state.mmr_lambda if state.mmr_lambda is not None else self.settings.mmr_lambda  # per session
+        chosen = mmr(score, vectors, k, lam)
+        return [Recommendation(items[i], float(score[i]), float(relevance[i]), personal=float(personal[i]))
+                for i in chosen]
+
+    # --- the per-user head: support set, taste profile, onboarding (issue 4) ----------------------------------------
+    def _votes(self, user_id: str | None, state: DialogueState) -> list[tuple[str, bool]]:
+        """(item_id, liked) oldest first: the user's stored feedback (source of truth), else the session state's."""
+        if user_id:
+            return [(row.item_id, row.liked) for row in self.store.user_feedback(user_id)]
+        return [(i, True) for i in state.liked_ids] + [(i, False) for i in state.disliked_ids]
+
+    def taste_profile(self, session_id: str) -> dict:
+        """The person's taste as plain data: genres and people with the head's predicted rating (1..5) and its
+        change from the prior ("change"), and the films liked and disliked. Without a head, only the films."""
+        info = self.store.get_session(session_id)
+        votes = latest_votes(self._votes(info.user_id, info.state))
+        films = lambda liked: [{"item_id": it.item_id, "title": it.title, "year": it.year}  # noqa: E731
+                               for it in self._items([i for i, v in votes if v == liked])]
+        profile = {"genres": [], "people": [], "liked": films(True), "disliked": films(False), "votes": len(votes)}
+        if self.personal is not None:
+            profile.update(self.personal.taste(self.personal.params_for(info.user_id, votes)))
+        return profile
+
+    def onboarding_items(self, session_id: str, n: int = 5) -> list[Item]:
+        """A few well-known films worth rating first (MeLU's evidence candidates: gradient norm x popularity),
+        excluding anything the person already voted on or was shown; popular films without a head."""
+        info = self.store.get_session(session_id)
+        votes = self._votes(info.user_id, info.state)
+        exclude = {i for i, _ in votes} | set(info.state.shown_ids)
+        if self.personal is not None:
+            return self.personal.onboarding(self.personal.params_for(info.user_id, votes), exclude, n)
+        order = np.argsort(-self.catalog.popularity, kind="stable")
+        return [self.catalog.items[p] for p in order if self.catalog.items[p].item_id not in exclude][:n]
 
     # --- feedback and history ---------------------------------------------------------------------------------
     def feedback(self, session_id: str, item_id: str, liked: bool, source: str = "button") -> DialogueState:
@@ -210,15 +291,119 @@ class Engine:
         if self.catalog.get(item_id) is None:
             raise RecsysError(f"unknown item {item_id!r}")
         with self._lock(session_id):
-            info = self.store.get_session(session_id)
-            self.store.add_feedback(session_id, item_id, bool(liked), source=source)
-            liked_ids = tuple(i for i in info.state.liked_ids if i != item_id)
-            disliked_ids = tuple(i for i in info.state.disliked_ids if i != item_id)
-            if liked:
-                liked_ids += (item_id,)
+            state = self._vote(session_id, self.store.get_session(session_id).state, item_id, liked, source)
+            self.store.save_state(session_id, state)
+            return state
+
+    def _vote(self, session_id: str, state: DialogueState, item_id: str, liked: bool, source: str) -> DialogueState:
+        """Store a vote and return the state with it (the caller holds the session lock and saves the state)."""
+        self.store.add_feedback(session_id, item_id, bool(liked), source=source)
+        liked_ids = tuple(i for i in state.liked_ids if i != item_id)
+        disliked_ids = tuple(i for i in state.disliked_ids if i != item_id)
+        if liked:
+            liked_ids += (item_id,)
+        else:
+            disliked_ids += (item_id,)
+        return state.evolve(liked_ids=liked_ids, disliked_ids=disliked_ids)
+
+    # --- understanding references (issue 3) -------------------------------------------------------------------
+    def _targets(self, state: DialogueState, intent: Intent) -> list[Item]:
+        """Items a message points at: named titles, list positions ("the second one"), else what was last
+        talked about ("it"), else the first of the last list."""
+        items = [self.catalog.get(i) for i in (self.graph.match_title(t, fuzzy=False) for t in intent.titles) if i]
+        last = self._items(state.last_ids)
+        for pos in intent.positions:
+            if last and (1 <= pos <= len(last) or pos == -1):
+                items.append(last[pos - 1] if pos > 0 else last[-1])
+        if not items and not intent.titles:
+            focus = self.catalog.get(state.focus_id) if state.focus_id else None
+            items = [focus] if focus else last[:1]
+        return [it for it in items if it is not None]
+
+    def _ask_or_feedback(self, session_id: str, state: DialogueState, intent: Intent) -> tuple[str, DialogueState]:
+        """Answer a question from catalog facts, or apply feedback in words; returns (reply, new state)."""
+        targets = self._targets(state, intent)
+        if not targets:
+            what = "which film you mean" if intent.titles or intent.positions else "which film you mean — name it"
+            return f"I'm not sure {what}; try its title, or “the second one” after I suggest some.", state
+        if intent.intent == "ask":
+            item = targets[0]
+            mentioned = intent.languages if intent.ask == "language" else intent.countries
+            return answer(item, intent.ask, mentioned), state.evolve(focus_id=item.item_id)
+        lines = []
+        for item in targets:
+            if intent.feedback == "seen":
+                if item.item_id not in state.shown_ids:
+                    state = state.evolve(shown_ids=state.shown_ids + (item.item_id,))
+                lines.append(f"Noted: you've seen {item.label()}, so I won't suggest it again.")
             else:
-                disliked_ids += (item_id,)
-            state = info.state.evolve(liked_ids=liked_ids, disliked_ids=disliked_ids)
+                liked = intent.feedback == "liked"
+                state = self._vote(session_id, state, item.item_id, liked, source="words")
+                lines.append(f"Glad you liked {item.label()}: I'll steer towards films like it." if liked else
+                             f"Got it, not {item.label()}: it won't come back, and I'll steer away from films like it.")
+        return " ".join(lines), state.evolve(focus_id=targets[-1].item_id)
+
+    def _context(self, state: DialogueState, intent: Intent) -> tuple[Context, list[str]]:
+        """Facts of the last list and resolved references for apply_intent, and the referenced ids."""
+        last = self._items(state.last_ids)
+        refs: list[Item] = []
+        people: list[str] = []
+        ops = set(intent.refine)
+        if intent.titles or "similar" in ops or ops & {"same_director", "same_cast"}:
+            refs = self._targets(state, intent)
+        if refs and ops & {"same_director", "same_cast"}:
+            role = "director" if "same_director" in ops else "cast"
+            people = [n for it in refs for n in self.graph.people_of(it.item_id, role)[:1 if role == "cast" else 2]]
+        reference = " ".join(item_text(it) for it in refs) if refs and not people else ""
+        ctx = Context(last_years=[it.year for it in last if it.year],
+                      last_runtimes=[it.attributes["runtime"] for it in last if it.attributes.get("runtime")],
+                      reference=reference, people=people)
+        return ctx, [it.item_id for it in refs]
+
+    def remove_feedback(self, session_id: str, item_id: str) -> DialogueState:
+        """Take back every vote of the session's person on an item (the taste panel's ✕); returns the new state."""
+        with self._lock(session_id):
+            info = self.store.get_session(session_id)
+            self.store.remove_feedback(info.user_id, item_id)
+            for other in self.store.list_sessions(info.user_id):  # the ids steer every session of that person
+                if item_id in other.state.liked_ids or item_id in other.state.disliked_ids:
+                    self.store.save_state(other.session_id, other.state.evolve(
+                        liked_ids=tuple(i for i in other.state.liked_ids if i != item_id),
+                        disliked_ids=tuple(i for i in other.state.disliked_ids if i != item_id)))
+            return self.store.get_session(session_id).state
+
+    def update_state(self, session_id: str, **changes: object) -> DialogueState:
+        """Edit constraints from the page's controls (count, mmr_lambda, year_min/max, genres_exclude); validated, saved."""
+        allowed = {"count", "mmr_lambda", "year_min", "year_max", "genres_exclude"}
+        if set(changes) - allowed:
+            raise RecsysError(f"cannot change {sorted(set(changes) - allowed)}; only {sorted(allowed)}")
+        clean: dict[str, object] = {}
+        try:
+            if "count" in changes:
+                clean["count"] = max(1, min(self.settings.max_count, int(changes["count"])))
+            if "mmr_lambda" in changes:
+                lam = changes["mmr_lambda"]
+                clean["mmr_lambda"] = None if lam is None else max(0.0, min(1.0, float(lam)))
+            for key in ("year_min", "year_max"):
+                if key in changes:
+                    clean[key] = None if changes[key] in (None, "") else int(changes[key])
+        except (TypeError, ValueError) as exc:
+            raise RecsysError(f"not a number: {exc}") from None
+        if "genres_exclude" in changes:
+            known = {g.lower(): g for g in self.catalog.genres}
+            wanted = [known.get(str(g).lower()) for g in changes["genres_exclude"] or ()]
+            if None in wanted:
+                raise RecsysError("unknown genre in genres_exclude")
+            clean["genres_exclude"] = tuple(dict.fromkeys(wanted))
+        with self._lock(session_id):
+            state = self.store.get_session(session_id).state
+            lo = clean.get("year_min", state.year_min)
+            hi = clean.get("year_max", state.year_max)
+            if lo is not None and hi is not None and lo > hi:
+                raise RecsysError(f"year range is empty ({lo} > {hi})")
+            if "genres_exclude" in clean:  # a genre cannot be wanted and excluded at once
+                clean["genres_include"] = tuple(g for g in state.genres_include if g not in clean["genres_exclude"])
+            state = state.evolve(**clean)
             self.store.save_state(session_id, state)
             return state
 
@@ -226,9 +411,26 @@ class Engine:
         """Messages of a session, oldest first, with the items shown."""
         return self.store.history(session_id)
 
+    def _details(self, found: Sequence[tuple[Item, float]], state: DialogueState,
+                 recs: Sequence[Recommendation]) -> dict:
+        """What the "why these?" panel shows: candidates considered, constraints, MMR λ, redundancy per pick."""
+        vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
+        sims = vectors @ vectors.T if len(recs) else np.zeros((0, 0))  # (k, k)
+        redundancy = [float(sims[i, :i].max()) if i else 0.0 for i in range(len(recs))]  # vs earlier picks
+        lam = state.mmr_lambda if state.mmr_lambda is not None else self.settings.mmr_lambda
+        return {"candidates": len(found), "constraints": describe(state), "mmr_lambda": lam,
+                "redundancy": redundancy}
+
     def _items(self, ids: Sequence[str]) -> list[Item]:
         """Catalog items for ids, skipping any no longer in the catalog."""
         return [it for it in (self.catalog.get(i) for i in ids) if it is not None]
+
+
+def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[str, list[str]]]:
+    """The reply with every reason built from catalog facts (settings.explainer == "template"): same shape as
+    explain's stream, no generator, so it cannot name an outside title or claim a wrong fact."""
+    reasons = [template_reason(r.item, request) for r in recs]
+    yield "\n".join([header(len(recs)), *(line(r.item, why) for r, why in zip(recs, reasons))]), reasons
 
 
 def mmr(score: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -489,6 +490,32 @@ class Explanation:
             log.warning("reason for %s rejected (%s); using facts", item.item_id, problem)
             return ""
         return text
+
+
+def warm_up(generator) -> float:
+    """Explain one few-shot example for a single token; returns the seconds it took (0.0 when skipped).
+
+    Run at load so the first person's first reason does not pay for the shared prompt head (system prompt and
+    examples, ~270 tokens) or torch's first-call set-up: ~0.5 s of their first token on 2 CPU cores. Only a
+    local model warms up; a remote server is not called before anyone asks.
+    """
+    if getattr(generator, "thread_safe", False) or not hasattr(generator, "tokenizer"):
+        return 0.0
+    _, _, examples = _prompt_files()
+    ex = examples[0]
+    item = Item(item_id="warm-up", title=ex["title"], year=ex["year"], text=ex["about"], tags=tuple(ex["genres"]),
+                attributes={"director": ex["director"], "cast": ex["cast"], "runtime": ex["runtime"]})
+    t0 = time.perf_counter()
+    pieces = generator.stream(item_messages(item, ex["request"]), 1, STOP)
+    try:
+        next(iter(pieces), None)
+    finally:
+        close = getattr(pieces, "close", None)
+        if close:
+            close()
+    seconds = time.perf_counter() - t0
+    log.info("generator warmed up in %.2f s", seconds)
+    return seconds
 
 
 def explain(generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard,

@@ -227,15 +227,50 @@ def gguf_key(path: Path) -> str:
 
 
 def converted_folder(gguf: Path, cache: Path) -> Path:
-    """HF folder converted from `gguf`, building it once (atomically) if it is missing or broken."""
+    """HF folder converted from `gguf`, building it once (atomically) if it is missing, incomplete or corrupt."""
     folder = cache / "models" / f"{gguf.stem}-{gguf_key(gguf)}"
     if (folder / MARKER).is_file():
-        return folder
-    if folder.exists():
+        problem = _verify_files(folder)
+        if not problem:
+            return folder
+        log.warning("converted model %s is corrupt (%s); rebuilding it", folder, problem)
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.exists():
         log.warning("converted model %s is incomplete; rebuilding it", folder)
         shutil.rmtree(folder, ignore_errors=True)
     _convert(gguf, folder)
     return folder
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a converted folder but the marker (~0.7 s for SmolLM2's 540 MB on one core)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER):
+        with path.open("rb") as f:
+            out[path.relative_to(folder).as_posix()] = hashlib.file_digest(f, "sha256").hexdigest()
+    return out
+
+
+def _verify_files(folder: Path) -> str:
+    """Empty when the folder's files match the checksums in its marker, else what is wrong. A marker written before
+    checksums existed gets them added (its folder was complete, or it would have no marker)."""
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+        expected = marker.get("files")
+        if expected is None:
+            marker["files"] = _file_hashes(folder)
+            try:
+                tmp = folder / f".{MARKER}.{time.monotonic_ns()}.tmp"
+                tmp.write_text(json.dumps(marker))
+                tmp.replace(folder / MARKER)
+            except OSError as e:  # a read-only shared cache stays usable, just unchecked
+                log.warning("could not add checksums to %s (%s)", folder / MARKER, e)
+            return ""
+        actual = _file_hashes(folder)
+    except (OSError, ValueError, AttributeError) as e:
+        return f"unreadable marker or files: {type(e).__name__}"
+    bad = sorted(name for name in expected.keys() | actual.keys() if expected.get(name) != actual.get(name))
+    return f"checksum mismatch: {', '.join(bad)}" if bad else ""
 
 
 def _convert(gguf: Path, folder: Path) -> None:
@@ -266,7 +301,7 @@ def _convert(gguf: Path, folder: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         marker = {"source": gguf.name, "key": gguf_key(gguf), "version": CACHE_VERSION,
-                  "seconds": round(time.perf_counter() - t0, 1)}
+                  "seconds": round(time.perf_counter() - t0, 1), "files": _file_hashes(tmp)}
         (tmp / MARKER).write_text(json.dumps(marker))
         try:
             tmp.rename(folder)
@@ -300,14 +335,15 @@ class OpenAIGenerator:
 
         base = base_url.rstrip("/")
         self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.where = re.sub(r"//[^/@]*@", "//", self.base_url)  # for names, logs and errors: no user:password
         self.model = model
-        self.name = f"openai:{model or '?'}@{self.base_url}"
+        self.name = f"openai:{model or '?'}@{self.where}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S))
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OpenAIGenerator({self.base_url!r}, model={self.model!r})"  # never the key
+        return f"OpenAIGenerator({self.where!r}, model={self.model!r})"  # never the key
 
     def _model_name(self) -> str:
         """The configured model, or the server's first listed model when none was configured."""
@@ -316,9 +352,9 @@ class OpenAIGenerator:
                 if not self.model:
                     data = self._request("GET", "/models").json().get("data") or []
                     if not data:
-                        raise ModelError(f"{self.base_url} lists no models; set RECSYS_GENERATOR_MODEL")
+                        raise ModelError(f"{self.where} lists no models; set RECSYS_GENERATOR_MODEL")
                     self.model = str(data[0]["id"])
-                    self.name = f"openai:{self.model}@{self.base_url}"
+                    self.name = f"openai:{self.model}@{self.where}"
         return self.model
 
     def _request(self, method: str, path: str, **kwargs):
@@ -334,12 +370,12 @@ class OpenAIGenerator:
 
     def _failure(self, e: Exception) -> ModelError:
         """A transport error (refused, timed out, cut off) as a ModelError naming the server, never the key."""
-        return ModelError(f"generator server {self.base_url} unreachable or failed: {type(e).__name__}: {e}")
+        return ModelError(f"generator server {self.where} unreachable or failed: {type(e).__name__}: {e}")
 
     def _check(self, status: int, body: str) -> None:
         """Raise ModelError for an HTTP error status, with the start of the server's explanation."""
         if status >= 400:
-            raise ModelError(f"generator server {self.base_url} answered HTTP {status}: {body[:200]}")
+            raise ModelError(f"generator server {self.where} answered HTTP {status}: {body[:200]}")
 
     def stream(self, messages: Messages, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> Iterator[str]:
         """POST /chat/completions with stream=true and temperature 0; yield the content deltas."""
@@ -356,7 +392,7 @@ class OpenAIGenerator:
                 if response.status_code >= 400:
                     self._check(response.status_code, response.read().decode("utf-8", "replace"))
                 for line in response.iter_lines():
-                    delta = _sse_delta(line, self.base_url)
+                    delta = _sse_delta(line, self.where)
                     if delta is None:
                         break
                     piece = scanner.feed(scanner.text + delta) if delta else ""

@@ -48,6 +48,17 @@ class Intent:
     titles: tuple[str, ...] = ()  # referenced catalog titles ("like Heat")
     query: str = ""  # soft descriptive words for the embedding query
     count: int | None = None  # how many results were asked for
+    # issue 3 slots (defaults keep old rows and callers working)
+    runtime_min: int | None = None  # minutes ("over two hours")
+    runtime_max: int | None = None  # minutes ("under 90 minutes")
+    languages: tuple[str, ...] = ()  # catalog language names ("in French")
+    countries: tuple[str, ...] = ()  # catalog country names ("a Japanese film", "made in Italy")
+    refine: tuple[str, ...] = ()  # relative changes: older newer shorter longer lighter darker similar same_director same_cast
+    positions: tuple[int, ...] = ()  # 1-based references into the last list ("the second one"); -1 = the last one
+    feedback: str | None = None  # feedback in words: "liked", "disliked" or "seen"
+    ask: str | None = None  # attribute asked about: director cast writer year runtime language country genre plot rating
+    clear: tuple[str, ...] = ()  # constraints lifted ("any decade"): genres years people runtime languages countries
+    source: str = "lexicon"  # which parser produced it: lexicon, llm or merged
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with lists instead of tuples."""
@@ -63,6 +74,11 @@ class Filters:
     year_min: int | None = None
     year_max: int | None = None
     exclude_ids: frozenset[str] = frozenset()  # disliked and already-shown items
+    runtime_min: int | None = None  # minutes; unknown runtime fails a runtime constraint
+    runtime_max: int | None = None
+    languages: tuple[str, ...] = ()  # an item needs at least one of these languages
+    countries: tuple[str, ...] = ()  # an item needs at least one of these countries
+    people: tuple[str, ...] = ()  # an item needs one of these as director, writer or cast
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,12 @@ class DialogueState:
     last_ids: tuple[str, ...] = ()  # the last list shown, in order (for "the second one")
     liked_ids: tuple[str, ...] = ()
     disliked_ids: tuple[str, ...] = ()
+    mmr_lambda: float | None = None  # per-session relevance vs diversity; None = Settings.mmr_lambda
+    runtime_min: int | None = None  # minutes (issue 3 slots; persist until changed or cleared)
+    runtime_max: int | None = None
+    languages: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    focus_id: str = ""  # the item last talked about ("who directed it?", "loved it")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -107,6 +129,7 @@ class Recommendation:
     score: float
     relevance: float
     reason: str = ""
+    personal: float = 0.0  # the per-user head's score (predicted rating mapped to about -1..1); 0 without a head
 
 
 @dataclass(frozen=True)
@@ -123,3 +146,5 @@ class TurnEvent:
     items: tuple[Recommendation, ...] = ()
     intent: Intent | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    # for the UI's "why these?": candidates considered, constraints, MMR λ, each item's redundancy with earlier picks
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -39,3 +39,46 @@ def test_filters_exclude_shown_and_disliked():
     f = filters_for(DialogueState(shown_ids=("a",), disliked_ids=("b",), genres_exclude=("Horror",)))
     assert f.exclude_ids == {"a", "b"} and f.genres_exclude == ("Horror",)
     assert "no Horror" in describe(DialogueState(genres_exclude=("Horror",)))
+
+
+# --- issue 3: new slots, relative refinements, clearing, answers from facts -------------------------------------
+from recsys.dialogue import Context, answer  # noqa: E402
+from recsys.types import Intent, Item  # noqa: E402
+
+
+def test_new_slots_persist_until_changed_or_cleared():
+    s = apply_intent(DialogueState(), Intent(languages=("French",), runtime_max=120, people=("Ann Lee",)), "x")
+    s = apply_intent(s, Intent(genres_include=("Comedy",)), "a comedy")
+    assert s.languages == ("French",) and s.runtime_max == 120 and s.people == ("Ann Lee",)
+    f = filters_for(s)
+    assert f.languages == ("French",) and f.runtime_max == 120 and f.people == ("Ann Lee",)
+    s = apply_intent(s, Intent(intent="refine", clear=("languages", "runtime")), "any language, any length")
+    assert s.languages == () and s.runtime_max is None and s.people == ("Ann Lee",)
+    assert "with Ann Lee" in describe(s)
+
+
+def test_relative_refinements_use_the_last_list():
+    ctx = Context(last_years=(1990, 2001), last_runtimes=(95, 130))
+    s = apply_intent(DialogueState(), Intent(intent="refine", refine=("shorter",)), "shorter", context=ctx)
+    assert s.runtime_max == 94
+    s = apply_intent(s, Intent(intent="refine", refine=("newer",)), "newer", context=ctx)
+    assert s.year_min == 2002
+    s = apply_intent(s, Intent(intent="refine", refine=("lighter",)), "less dark", context=ctx)
+    assert {"Horror", "War"} <= set(s.genres_exclude) and "light" in s.query
+    s = apply_intent(s, Intent(intent="refine", refine=("same_director",)), "more by this director",
+                     context=Context(people=("Ridley Scott",)))
+    assert s.people == ("Ridley Scott",) and s.genres_exclude  # exclusions survive a new axis
+    s = apply_intent(s, Intent(intent="refine", refine=("similar",)), "more like the second one",
+                     context=Context(reference="Alien (1979). Horror, Sci-Fi film"))
+    assert s.query.startswith("Alien (1979)")
+
+
+def test_answers_come_from_catalog_facts():
+    item = Item("a1", "Alien", 1979, tags=("Horror", "Sci-Fi"),
+                attributes={"director": ["Ridley Scott"], "runtime": 117, "language": ["English"],
+                            "cast": ["Sigourney Weaver", "Tom Skerritt"], "country": ["United Kingdom"]})
+    assert answer(item, "director") == "Alien (1979) was directed by Ridley Scott."
+    assert "117 minutes" in answer(item, "runtime") and "1979" in answer(item, "year")
+    assert answer(item, "language", ["French"]).startswith("No") and answer(item, "language", ["English"])[:3] == "Yes"
+    assert "Sigourney Weaver" in answer(item, "cast") and "United Kingdom" in answer(item, "country")
+    assert "does not list the writer" in answer(item, "writer") and "no ratings" in answer(item, "rating")

@@ -39,7 +39,7 @@ def test_genres_and_negation(parser, text, include, exclude):
     ("since 1995", 1995, None),
     ("between 1970 and 1979", 1970, 1979),
     ("made in 1985", 1985, 1985),
-    ("the late seventies", 1970, 1979),
+    ("the late seventies", 1976, 1979),
     ("a recent comedy", 2005, None),
     ("a classic western", None, 1979),
     ("a comedy", None, None),
@@ -78,3 +78,72 @@ def test_contract_keys(parser):
     for key in ("intent", "genres_include", "genres_exclude", "year_min", "year_max", "people", "titles", "query"):
         assert key in d
     assert isinstance(d["genres_include"], list)
+
+
+# --- issue 3: catalog-aware slots over the real catalog (people, titles, languages...) -------------------------
+@pytest.fixture(scope="module")
+def full():
+    from recsys.catalog import load_catalog
+    from recsys.graph import Graph
+    from tests.conftest import SHARED_CACHE
+
+    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
+    return LexiconParser(catalog.genres, newest_year=2014, names=Graph.from_catalog(catalog))
+
+
+@pytest.mark.parametrize("text, slots", [
+    ("something like Heat but funnier, no horror", {"titles": ("Heat",), "genres_include": ("Comedy",),
+                                                    "genres_exclude": ("Horror",)}),
+    ("like the godfater", {"titles": ("The Godfather",)}),  # a typo
+    ("a film like Heat (1995)", {"titles": ("Heat",), "year_min": None}),  # the year picks the film, not a filter
+    ("anything with Bruce Willis but not Die Hard", {"people": ("Bruce Willis",), "titles": ()}),
+    ("a film by cristopher nolan", {"people": ("Christopher Nolan",)}),
+    ("anything by scorsese", {"people": ("Martin Scorsese",)}),
+    ("a French film", {"countries": ("France",), "languages": ()}),
+    ("something in Spanish", {"languages": ("Spanish",), "countries": ()}),
+    ("a comedy under 90 minutes", {"runtime_max": 90}),
+    ("nothing longer than an hour and a half", {"runtime_max": 90, "refine": ()}),
+    ("a long epic war film", {"runtime_min": 150}),
+    ("something from the forties or fifties", {"year_min": 1940, "year_max": 1959}),
+    ("give me your best sci-fi, nothing made after 1990", {"year_max": 1990, "year_min": None}),
+    ("horror? no. comedy? yes.", {"genres_exclude": ("Horror",), "genres_include": ("Comedy",)}),
+    ("thrillers w/o gore pls", {"genres_exclude": ("Horror",)}),
+    ("funy scifi plz", {"genres_include": ("Comedy", "Sci-Fi")}),
+])
+def test_catalog_slots(full, text, slots):
+    intent = full.parse(text)
+    for key, value in slots.items():
+        got = getattr(intent, key)
+        assert (set(got) == set(value)) if isinstance(value, tuple) else got == value, (text, key, got)
+
+
+@pytest.mark.parametrize("text, intent_name, extra", [
+    ("how long is Heat?", "ask", {"ask": "runtime", "titles": ("Heat",)}),
+    ("who's in the second one?", "ask", {"ask": "cast", "positions": (2,)}),
+    ("is it in French?", "ask", {"ask": "language", "languages": ("French",)}),
+    ("how old is the first one?", "ask", {"ask": "year", "year_max": None}),  # asks, does not constrain
+    ("not the third one", "feedback", {"feedback": "disliked", "positions": (3,)}),
+    ("loved it", "feedback", {"feedback": "liked"}),
+    ("I've already watched Heat and Casablanca", "feedback", {"feedback": "seen", "titles": ("Heat", "Casablanca")}),
+    ("more like the second one", "refine", {"refine": ("similar",), "positions": (2,)}),
+    ("more by this director", "refine", {"refine": ("same_director",)}),
+    ("less dark please", "refine", {"refine": ("lighter",)}),
+    ("shorter", "refine", {"refine": ("shorter",)}),
+    ("any decade is fine", "refine", {"clear": ("years",)}),
+    ("something else", "more", {}),
+    ("what is the capital of france?", "chitchat", {"countries": ()}),
+    ("can you order me a pizza", "chitchat", {}),
+    ("surprise me", "recommend", {}),
+])
+def test_intents_with_targets(full, text, intent_name, extra):
+    intent = full.parse(text)
+    assert intent.intent == intent_name, (text, intent)
+    for key, value in extra.items():
+        assert getattr(intent, key) == value, (text, key, getattr(intent, key))
+
+
+def test_contract_keeps_old_keys_and_adds_new(full):
+    d = full.parse("a 90s French comedy with Gérard Depardieu, under two hours").to_dict()
+    assert d["genres_include"] == ["Comedy"] and (d["year_min"], d["year_max"]) == (1990, 1999)
+    assert d["people"] == ["Gérard Depardieu"] and d["countries"] == ["France"] and d["runtime_max"] == 120
+    assert isinstance(d["titles"], list) and isinstance(d["query"], str)

@@ -5,8 +5,11 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "recsys"
 LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1,
          "movielens": 1,
-         "intent": 2, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "engine": 3,
-         "replay": 4, "bench": 4, "train_meta": 4, "eval_intents": 4, "eval_coldstart": 4, "eval_report": 4,
+         "intent_words": 1, "intent": 2, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "personal": 2, "engine": 3,
+         "replay": 4, "bench": 4.5, "train_meta": 4,
+         # the bench: helpers (3.5) under its sections (4) under the driver (4.5)
+         "bench_util": 3.5, "bench_report": 3.5, "bench_index": 4, "bench_turn": 4, "bench_gen": 4, "bench_serve": 4, "eval_intents": 4, "eval_coldstart": 4,
+         "eval_report": 5, "dialogue_script": 3, "quality": 3,  # the report runs the replay corpus
          "cli": 5, "__main__": 6, "__init__": 0}
 
 

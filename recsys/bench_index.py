@@ -1,0 +1,145 @@
+"""Bench section "index": exact search against FAISS IVF and HNSW at growing catalog sizes.
+
+Speed and memory on synthetic random unit vectors (384-d); recall@10 on them (a hard case: random points in
+384-d have no clusters) and on the real catalog's embeddings with real request texts; embedding throughput of
+the real encoder on a real text subset.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from .bench_util import REQUESTS, ms_since, recall_at_k, rss_mb, summary, unit_vectors
+from .index import ExactIndex, FaissIndex, _exact_top
+
+log = logging.getLogger(__name__)
+
+DIM = 384  # all-MiniLM-L6-v2
+HNSW_MAX = 200_000  # building HNSW over 1M points takes tens of minutes on 2 cores; IVF is the 1M candidate
+HNSW_MAX_QUICK = 20_000  # 100k already takes minutes to build on 2 busy cores
+
+
+def _latency(backend: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> dict[str, Any]:
+    """Per-query search latency summary (ms) and the positions found, one query at a time as a turn does."""
+    times, found = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        positions, _ = backend.search(q, k, allowed)
+        times.append(ms_since(t0))
+        found.append(positions)
+    return {"ms": summary(times), "found": found}
+
+
+def _one_size(n: int, n_queries: int, k: int, seed: int, progress, hnsw_max: int = HNSW_MAX) -> dict[str, Any]:
+    """Build exact, IVF (and HNSW when small enough) over n random unit vectors; time, memory, recall."""
+    gc.collect()
+    base = rss_mb()
+    t0 = time.perf_counter()
+    vectors = unit_vectors(n, DIM, seed)  # (n, 384)
+    row: dict[str, Any] = {"items": n, "vectors_mb": round(vectors.nbytes / 2**20, 1),
+                           "generate_s": round(time.perf_counter() - t0, 2)}
+    queries = unit_vectors(n_queries, DIM, seed + 1)  # (q, 384)
+    tune_q = unit_vectors(min(64, n_queries), DIM, seed + 2)  # tuned on other queries than those measured
+    allowed = np.random.default_rng(seed).random(n) < 0.5  # a typical hard filter leaves about half the catalog
+    truth = _exact_top(vectors, queries, k)
+    exact = ExactIndex(vectors)
+    row["exact"] = {"build_s": 0.0, "memory_mb": round(rss_mb() - base, 1),
+                    "search": _latency(exact, queries, k, None)["ms"],
+                    "search_filtered": _latency(exact, queries, k, allowed)["ms"], "recall@10": 1.0}
+    progress(f"index {n:,}: exact done")
+    kinds = ["ivf"] + (["hnsw"] if n <= hnsw_max else [])
+    for kind in kinds:
+        gc.collect()
+        before = rss_mb()
+        t0 = time.perf_counter()
+        ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
+        build_s = time.perf_counter() - t0
+        memory = rss_mb() - before
+        tuned = ann.tune(tune_q, k)
+        result = _latency(ann, queries, k, None)
+        entry = {"build_s": round(build_s, 2), "build_items_per_s": round(n / max(build_s, 1e-9)),
+                 "memory_mb": round(memory, 1), "tuning_recall@10": round(tuned, 3),
+                 "setting": {"nprobe": ann.nprobe, "nlist": ann.nlist} if kind == "ivf" else
+                 {"efSearch": ann.ef_search, "M": 32},
+                 "search": result["ms"], "recall@10": round(recall_at_k(result["found"], truth, k), 3),
+                 "search_filtered": _latency(ann, queries, k, allowed)["ms"]}
+        row[kind] = entry
+        progress(f"index {n:,}: {kind} done (recall {entry['recall@10']})")
+        del ann
+    del exact, vectors
+    gc.collect()
+    return row
+
+
+def _real(settings, n_queries: int, k: int, embed_texts: int, seed: int, parts=None) -> dict[str, Any]:
+    """Recall on the real catalog's embeddings with real requests; encoder throughput on its texts.
+
+    `parts` = (catalog, encoder, vectors) of an engine already loaded; otherwise they are loaded here."""
+    from .catalog import load_catalog
+    from .index import SentenceEncoder, load_or_build_embeddings
+
+    t0 = time.perf_counter()
+    if parts is None:
+        catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+        encoder = SentenceEncoder(settings.embed_model, device=settings.device)
+        vectors = None
+    else:
+        catalog, encoder, vectors = parts
+    out: dict[str, Any] = {"catalog_items": len(catalog), "encoder": encoder.model_id,
+                           "load_s": round(time.perf_counter() - t0, 2)}
+    texts = catalog.texts()
+    subset = [texts[i] for i in np.random.default_rng(seed).choice(len(texts), min(embed_texts, len(texts)),
+                                                                      replace=False)]
+    encoder.encode(subset[:8])  # first call pays one-off set-up
+    t0 = time.perf_counter()
+    encoder.encode(subset)
+    seconds = time.perf_counter() - t0
+    out["embed_items_per_s"] = round(len(subset) / max(seconds, 1e-9), 1)
+    out["embed_texts"] = len(subset)
+    query_ms = []
+    for text in REQUESTS[:n_queries]:
+        t0 = time.perf_counter()
+        encoder.encode([text])
+        query_ms.append(ms_since(t0))
+    out["query_embedding_ms"] = summary(query_ms)
+    if vectors is None:
+        vectors = load_or_build_embeddings(catalog, encoder, settings.cache, progress=False)  # (N, d)
+    queries = encoder.encode(list(REQUESTS))  # (50, 384)
+    truth = _exact_top(vectors, queries, k)
+    out["exact_search_ms"] = _latency(ExactIndex(vectors), queries, k, None)["ms"]
+    rng = np.random.default_rng(seed)
+    tune_q = vectors[rng.choice(len(vectors), min(64, len(vectors)), replace=False)]
+    tune_q = tune_q + rng.normal(0, 0.05, tune_q.shape).astype(np.float32)  # what choose_backend tunes on
+    tune_q /= np.linalg.norm(tune_q, axis=1, keepdims=True)
+    for kind in ("ivf", "hnsw"):
+        ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
+        tuned = ann.tune(tune_q, k)
+        result = _latency(ann, queries, k, None)
+        out[kind] = {"build_s": round(ann.build_seconds, 2), "tuning_recall@10": round(tuned, 3),
+                     "setting": {"nprobe": ann.nprobe, "nlist": ann.nlist} if kind == "ivf" else
+                     {"efSearch": ann.ef_search}, "search": result["ms"],
+                     "recall@10": round(recall_at_k(result["found"], truth, k), 3)}
+    return out
+
+
+def run_index(settings, quick: bool, sizes: list[int] | None, progress, parts=None, seed: int = 0) -> dict[str, Any]:
+    """The index section: per-size rows on synthetic vectors, then the real-catalog row."""
+    sizes = sizes or ([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
+    n_queries = 100 if quick else 200
+    k = 10
+    rows = []
+    for n in sizes:
+        rows.append(_one_size(n, n_queries, k, seed, progress, HNSW_MAX_QUICK if quick else HNSW_MAX))
+    out: dict[str, Any] = {"k": k, "queries": n_queries, "dim": DIM, "synthetic": rows,
+                           "note": "synthetic = random unit vectors: no cluster structure, so ANN recall there is a "
+                                   "worst case; real = the catalog's own embeddings and the 50 bench requests"}
+    try:
+        out["real"] = _real(settings, 50, k, 256 if quick else 1024, seed, parts)
+    except Exception as e:  # no embedding model installed: the synthetic rows still stand
+        log.warning("real-catalog index bench skipped: %s", e)
+        out["real"] = {"skipped": f"{type(e).__name__}: {e}"}
+    return out

@@ -1,0 +1,288 @@
+"""Cold-start evaluation of the per-user head on held-out users, by number of support ratings.
+
+    python -m recsys eval coldstart --data ~/.cache/recsys/cache/movielens/ml-100k --json cs.json --png cs.png
+
+For each held-out user (the split saved beside the checkpoint when the data is the one it was trained on, else a
+fresh seeded split) the ratings are shuffled once (seeded); the first k in {0, 1, 3, 5, 10} are the support set
+and everything after the first 10 is scored, so every k is judged on the same items. Metrics per user, then mean
+and 95% CI (normal approximation) over users: AUC of liked (rating >= 4) vs the rest, nDCG@10 with the rating as
+gain, and MAE of predicted ratings. Methods, all in one run:
+
+  popularity           ratings count among training users (rating = fitted line on log count + support offset)
+  content_centroid     cosine to the mean vector of liked support films (popularity while none is liked)
+  head_no_adaptation   the meta-learned head, never adapted
+  head_from_scratch    the same network, randomly initialised and trained on the support set only (Adam)
+  maml_first_order     the first-order MAML checkpoint, adapted on the support set
+  maml_second_order    the second-order MAML checkpoint (the one the app serves), adapted on the support set
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+KS = (0, 1, 3, 5, 10)
+LIKED = 4.0  # a rating of 4 or 5 counts as liked
+METRICS = ("auc", "ndcg@10", "mae")
+METHODS = ("popularity", "content_centroid", "head_no_adaptation", "head_from_scratch", "maml_first_order",
+           "maml_second_order")
+BASELINES = METHODS[:5]
+Z95 = 1.96
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """eval coldstart's own flags."""
+    p.add_argument("--data", required=True, help="ratings: ml-100k folder (parquet or u.data/u.item), ml-latest "
+                                                  "folder (ratings/movies/links.csv) or a user_id,item_id,rating CSV")
+    p.add_argument("--json", help="write every method's figures per k here")
+    p.add_argument("--png", help="write the adaptation curves (metric vs k, one line per method) here")
+    p.add_argument("--head", help="second-order MAML checkpoint (default data/head/head.pt)")
+    p.add_argument("--head-fo", help="first-order MAML checkpoint (default: head-fo.pt beside --head)")
+    p.add_argument("--max-users", type=int, help="evaluate at most this many held-out users (default all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the support/query shuffles (default 0)")
+    p.add_argument("--scratch-steps", type=int, default=50, help="Adam steps of the from-scratch head (default 50)")
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------------
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a liked item outscores a not-liked one (ties count half); NaN with one class only."""
+    pos, neg = scores[positive], scores[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        return math.nan
+    ranks = _average_ranks(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_vals = values[order]
+    ranks = np.empty(len(values), dtype=np.float64)
+    start = 0
+    for end in range(1, len(values) + 1):
+        if end == len(values) or sorted_vals[end] != sorted_vals[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2.0
+            start = end
+    return ranks
+
+
+def ndcg(scores: np.ndarray, gains: np.ndarray, k: int = 10) -> float:
+    """nDCG@k with the true ratings as gains; ties in scores broken by position (stable)."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    top = np.argsort(-scores, kind="stable")[:k]
+    ideal = np.sort(gains)[::-1][:k]
+    best = float((ideal * discount[: len(ideal)]).sum())
+    return float((gains[top] * discount[: len(top)]).sum()) / best if best > 0 else math.nan
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Mean, 95% CI half-width and count of the finite values."""
+    v = np.array([x for x in values if np.isfinite(x)], dtype=np.float64)
+    if len(v) == 0:
+        return {"mean": math.nan, "ci": math.nan, "n": 0}
+    ci = Z95 * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+    return {"mean": round(float(v.mean()), 4), "ci": round(float(ci), 4), "n": int(len(v))}
+
+
+# --- the methods -------------------------------------------------------------------------------------------------------
+class Methods:
+    """Scores (ranking) and predicted ratings of query items given a support set, for every method."""
+
+    def __init__(self, data, train_users: list[str], heads: dict, scratch_steps: int, seed: int) -> None:
+        self.data, self.heads, self.scratch_steps, self.seed = data, heads, scratch_steps, seed
+        counts = np.zeros(len(data.item_ids), dtype=np.float64)
+        all_y, all_rows = [], []
+        for user in train_users:
+            rows, ratings = data.users[user]
+            np.add.at(counts, rows, 1.0)
+            all_rows.append(rows)
+            all_y.append(ratings)
+        self.counts = counts  # (I,) ratings per item among training users
+        x, y = np.log1p(counts[np.concatenate(all_rows)]), np.concatenate(all_y)
+        self.slope, self.intercept = np.polyfit(x, y, 1) if len(set(x.tolist())) > 1 else (0.0, float(y.mean()))
+        self.mean_rating = float(y.mean())
+        self.adapt_ms: list[float] = []
+
+    def run(self, method: str, s_rows: np.ndarray, s_y: np.ndarray, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, predicted ratings) of the query rows."""
+        from .meta import inputs_for
+
+        data = self.data
+        if method in ("popularity", "content_centroid"):
+            fit = lambda rows: self.intercept + self.slope * np.log1p(self.counts[rows])  # noqa: E731
+            offset = float((s_y - fit(s_rows)).mean()) if len(s_rows) else 0.0
+            pred = fit(q_rows) + offset
+            liked = s_rows[s_y >= LIKED]
+            if method == "popularity" or len(liked) == 0:
+                return self.counts[q_rows].astype(np.float64), pred
+            centroid = data.vectors[liked].mean(axis=0)
+            rating = np.full(len(q_rows), float(s_y.mean()))
+            return data.vectors[q_rows] @ (centroid / np.linalg.norm(centroid)), rating
+        if method == "head_from_scratch":
+            pred = self._scratch(s_rows, s_y, q_rows)
+            return pred, pred
+        head = self.heads["so" if method in ("maml_second_order", "head_no_adaptation") else "fo"]
+        params = head.init_params()
+        if method != "head_no_adaptation" and len(s_rows):
+            t = time.perf_counter()
+            params = head.adapt(params, *inputs_for(data, s_rows), s_y)
+            if method == "maml_second_order":
+                self.adapt_ms.append((time.perf_counter() - t) * 1000.0)
+        pred = head.score(params, *inputs_for(data, q_rows)).astype(np.float64)
+        return pred, pred
+
+    def _scratch(self, s_rows: np.ndarray, s_y: np.ndarray, q_rows: np.ndarray) -> np.ndarray:
+        """A randomly initialised head trained with Adam on the support ratings alone."""
+        import torch
+
+        from .head import Head
+        from .meta import inputs_for
+
+        torch.manual_seed(self.seed)
+        head = Head(self.heads["so"].config)
+        if len(s_rows):
+            opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+            x = [torch.as_tensor(a) for a in inputs_for(self.data, s_rows)]
+            y = torch.as_tensor(s_y)
+            for _ in range(self.scratch_steps):
+                loss = ((head(*x) - y) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            return head(*[torch.as_tensor(a) for a in inputs_for(self.data, q_rows)]).numpy().astype(np.float64)
+
+
+def evaluate(data, users: list[str], methods: Methods, seed: int) -> dict[str, dict[int, dict[str, list[float]]]]:
+    """Per-user metrics: method -> k -> metric -> [value per user]."""
+    out = {m: {k: {name: [] for name in METRICS} for k in KS} for m in METHODS}
+    for number, user in enumerate(users):
+        rows, ratings = data.users[user]
+        perm = np.random.default_rng([seed, number]).permutation(len(rows))
+        q_rows, q_y = rows[perm[max(KS):]], ratings[perm[max(KS):]]
+        for k in KS:
+            s_rows, s_y = rows[perm[:k]], ratings[perm[:k]]
+            for method in METHODS:
+                scores, pred = methods.run(method, s_rows, s_y, q_rows)
+                cell = out[method][k]
+                cell["auc"].append(auc(scores, q_y >= LIKED))
+                cell["ndcg@10"].append(ndcg(scores, q_y))
+                cell["mae"].append(float(np.abs(np.clip(pred, 1.0, 5.0) - q_y).mean()))
+    return out
+
+
+def comparisons(per_user: dict) -> dict:
+    """Does second-order MAML beat each baseline at each k (its CI's low end above the baseline's high end)?
+
+    Also the paired difference (same users) with its CI, a tighter test of the same question.
+    """
+    out: dict = {}
+    for k in KS:
+        for metric in ("auc", "ndcg@10"):
+            mine = np.array(per_user["maml_second_order"][k][metric])
+            mine_s = summary(list(mine))
+            for base in BASELINES:
+                theirs = np.array(per_user[base][k][metric])
+                base_s = summary(list(theirs))
+                diff = summary(list(mine - theirs))
+                beats = bool(mine_s["mean"] - mine_s["ci"] > base_s["mean"] + base_s["ci"])
+                out.setdefault(str(k), {}).setdefault(base, {})[metric] = {
+                    "beats_by_more_than_ci": beats, "paired_diff": diff}
+    return out
+
+
+def plot(results: dict, path: Path) -> None:
+    """Metric vs k, one line per method, with 95% CI error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(15, 4.2))
+    for ax, metric in zip(axes, METRICS):
+        for method in METHODS:
+            means = [results[method][str(k)][metric]["mean"] for k in KS]
+            cis = [results[method][str(k)][metric]["ci"] for k in KS]
+            ax.errorbar(KS, means, yerr=cis, marker="o", capsize=3, label=method)
+        ax.set_xlabel("support ratings k")
+        ax.set_title(metric + (" (lower is better)" if metric == "mae" else ""))
+        ax.set_xticks(KS)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load data and checkpoints, evaluate every method, print the table, write JSON and PNG."""
+    from dataclasses import asdict
+
+    from .config import settings_from_args
+    from .errors import RecsysError
+    from .head import DEFAULT_CHECKPOINT, load_head
+    from .meta import MetaConfig, Split, load_task_data, split_users
+
+    import torch
+
+    torch.set_num_threads(1)  # thousands of tiny adaptations: one thread is faster than several that wait
+    settings = settings_from_args(args)
+    head_path = Path(args.head) if args.head else DEFAULT_CHECKPOINT
+    fo_path = Path(args.head_fo) if args.head_fo else head_path.with_name("head-fo.pt")
+    heads = {"so": load_head(head_path), "fo": load_head(fo_path)}
+    config = MetaConfig.from_dict(heads["so"][1].get("config", {}))
+    heads = {k: h for k, (h, _) in heads.items()}
+    _, data, report = load_task_data(settings, Path(args.data), progress=False)
+    if data.vectors.shape[1] != heads["so"].config.dim:
+        raise RecsysError(f"the head expects {heads['so'].config.dim}-d item vectors, the index has "
+                          f"{data.vectors.shape[1]}-d (another embedding model?)")
+    split_path = head_path.with_name("split.json")
+    split = Split.load(split_path) if split_path.is_file() else None
+    reused = split is not None and split.fingerprint == data.fingerprint
+    if not reused:  # other data: none of its users was trained on; a fresh split gives popularity its counts
+        split = split_users(data, args.seed, config.eval_fraction, config.min_ratings)
+    users = [u for u in split.held_out if len(data.users[u][0]) > max(KS) + 1][: args.max_users]
+    if not users:
+        raise RecsysError("no held-out users with more than 11 ratings of catalog films")
+    print(f"{report.line()}; {len(users)} held-out users "
+          f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'})")
+    t0 = time.perf_counter()
+    methods = Methods(data, split.train, heads, args.scratch_steps, args.seed)
+    per_user = evaluate(data, users, methods, args.seed)
+    results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in KS} for m in METHODS}
+    latency = np.array(methods.adapt_ms)
+    payload = {
+        "data": str(args.data), "mapping": asdict(report), "users": len(users), "split_reused": reused,
+        "ks": list(KS), "liked_threshold": LIKED, "checkpoints": {"second_order": str(head_path),
+                                                                   "first_order": str(fo_path)},
+        "results": results, "comparisons": comparisons(per_user),
+        "adapt_ms": {"median": round(float(np.median(latency)), 2) if len(latency) else None,
+                     "p95": round(float(np.percentile(latency, 95)), 2) if len(latency) else None},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+    if args.png:
+        plot(results, Path(args.png))
+    return 0
+
+
+def table(results: dict) -> str:
+    """Markdown table: one row per method and k, mean ± CI per metric."""
+    lines = ["| method | k | AUC | nDCG@10 | MAE |", "|---|---|---|---|---|"]
+    for method in METHODS:
+        for k in KS:
+            cells = [f"{results[method][str(k)][m]['mean']:.3f} ± {results[method][str(k)][m]['ci']:.3f}"
+                     for m in METRICS]
+            lines.append(f"| {method} | {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

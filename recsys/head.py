@@ -1,0 +1,233 @@
+"""The per-user scoring head (MeLU-style): a meta-learned item body plus small decision layers adapted per person.
+
+    head = load_head(Path("data/head/head.pt"))                 # meta-learned initialisation
+    x = head_inputs(vectors, item_features(items), query)       # (C, d), (C, 4), (d,)
+    fast = head.adapt(head.init_params(), support_x, ratings)   # a few gradient steps, ~1 ms on CPU
+    predicted = head.score(fast, x)                              # (C,) predicted ratings on the 1..5 scale
+
+Item vectors are the frozen MiniLM rows of the ItemIndex (so every catalog item can be scored, rated or not);
+`item_features` adds year, popularity and a critics' quality prior; the request adds its embedding and the
+retrieval similarity. Only the decision layers (`DECISION`) change per person; the body, the per-layer inner
+learning rates and the initial decision weights are what meta-training learns. The same network scores
+"tag prototypes" (the mean vector of a genre's or a person's films), which is how it predicts taste profiles.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .types import Item
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "head" / "head.pt"  # shipped meta-init
+# Adapted per person, as in MeLU's decision layers, plus a linear "user" layer: a preference direction in the
+# item representation, so a few votes can move films like the voted ones (not only the person's mean rating).
+DECISION = ("fc.weight", "fc.bias", "out.weight", "out.bias", "user")
+N_EXTRA = 4  # year, popularity, quality, retrieval similarity
+RATING_MID = 3.0  # the output is a rating; its bias starts at the middle of the 1..5 scale
+LIKE_RATING, DISLIKE_RATING = 5.0, 1.0  # a 👍 / 👎 is a strong, explicit signal: the ends of the scale
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Shape and adaptation of the head; saved inside every checkpoint."""
+
+    dim: int = 384  # MiniLM item/query vectors
+    hidden: int = 64  # item representation: enough for genre, era and tone; ~44k parameters in all
+    decision: int = 32  # adapted layer width: ~2k adapted parameters keep adaptation well under 20 ms
+    taste: int = 32  # content-only projection the person's preference direction lives in (no popularity, no quality)
+    inner_steps: int = 5  # gradient steps per adaptation (MeLU uses 1-5)
+    inner_lr: float = 0.3  # initial inner learning rate; meta-training learns one per decision tensor
+
+
+class Head(nn.Module):
+    """Body (global) -> decision layers (adapted) -> predicted rating."""
+
+    def __init__(self, config: HeadConfig = HeadConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.item = nn.Linear(config.dim, config.hidden)  # shared by items and the request
+        self.request = nn.Linear(config.hidden, config.hidden, bias=False)  # how the request shifts an item
+        self.extra = nn.Linear(N_EXTRA, config.hidden, bias=False)
+        self.fc = nn.Linear(config.hidden, config.decision)
+        self.out = nn.Linear(config.decision, 1)
+        nn.init.constant_(self.out.bias, RATING_MID)
+        self.content = nn.Linear(config.dim, config.taste)  # what a film is about, for the preference direction
+        self.user = nn.Parameter(torch.zeros(config.taste))  # meta-learned start of the preference direction
+        # log inner learning rates, one per adapted tensor (Meta-SGD style, per tensor rather than per weight)
+        self.log_lr = nn.Parameter(torch.full((len(DECISION),), float(np.log(config.inner_lr))))
+
+    # --- the network ------------------------------------------------------------------------------------------
+    def body(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """(..., C, d), (..., C, 4), (..., d) -> (..., C, hidden + taste): the item representation, never adapted.
+
+        The first `hidden` columns mix content, request and priors (for the decision layers); the last `taste`
+        columns are content only, so a vote teaches "films like this one", not "films this popular".
+        """
+        item = self.item(vectors)  # (..., C, h)
+        has_query = (query.norm(dim=-1, keepdim=True) > 0).to(item.dtype)  # (..., 1): no request, no shift
+        request = (self.request(self.item(query)) * has_query).unsqueeze(-2)  # (..., 1, h)
+        mixed = torch.nn.functional.gelu(item + request + self.extra(extras))
+        return torch.cat([mixed, torch.tanh(self.content(vectors))], dim=-1)
+
+    def decide(self, params: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
+        """(..., C, hidden + taste) -> (..., C) predicted ratings; params may carry a task dimension (B, ...)."""
+        mixed, content = hidden[..., : self.config.hidden], hidden[..., self.config.hidden:]
+        z = torch.relu(mixed @ params["fc.weight"].transpose(-1, -2) + params["fc.bias"].unsqueeze(-2))  # (..., C, dec)
+        linear = (content * params["user"].unsqueeze(-2)).sum(-1)  # (..., C): the person's preference direction
+        return (z @ params["out.weight"].transpose(-1, -2)).squeeze(-1) + params["out.bias"] + linear
+
+    def forward(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings with the meta-learned initialisation (no adaptation)."""
+        return self.decide(self.init_params(), self.body(vectors, extras, query))
+
+    # --- adaptation -------------------------------------------------------------------------------------------
+    def init_params(self) -> dict[str, torch.Tensor]:
+        """The meta-learned decision weights, the starting point for every person."""
+        named = dict(self.named_parameters())
+        return {k: named[k] for k in DECISION}
+
+    def inner_loss(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean squared error over each task's (masked) support items, summed over tasks (one task: its mean)."""
+        err = (self.decide(params, hidden) - ratings) ** 2  # (..., S)
+        if mask is None:
+            mask = torch.ones_like(err)
+        return ((err * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).sum()
+
+    def adapt_hidden(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
+                     mask: torch.Tensor | None = None, steps: int | None = None,
+                     second_order: bool = False) -> dict[str, torch.Tensor]:
+        """Gradient steps on the decision weights from support representations; differentiable if second_order."""
+        lrs = self.log_lr.exp()
+        for _ in range(self.config.inner_steps if steps is None else steps):
+            loss = self.inner_loss(params, hidden, ratings, mask)
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order)
+            params = {k: p - lr * g for (k, p), g, lr in zip(params.items(), grads, lrs)}
+        return params
+
+    def adapt(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray, query: np.ndarray,
+              ratings: Sequence[float]) -> dict[str, torch.Tensor]:
+        """Decision weights adapted to a person's rated items; returns detached tensors (serving)."""
+        if len(ratings) == 0:
+            return {k: v.detach() for k, v in params.items()}
+        with torch.enable_grad():
+            hidden = self.body(*_tensors(vectors, extras, query)).detach()  # (S, h): the body is frozen here
+            start = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            target = torch.as_tensor(np.asarray(ratings, dtype=np.float32))
+            fast = self.adapt_hidden(start, hidden, target)
+        return {k: v.detach() for k, v in fast.items()}
+
+    @torch.no_grad()
+    def score(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray,
+              query: np.ndarray) -> np.ndarray:
+        """(C,) predicted ratings of candidates under the given (adapted) decision weights."""
+        if len(vectors) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self.decide(params, self.body(*_tensors(vectors, extras, query))).numpy().astype(np.float32)
+
+    def sensitivity(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray) -> np.ndarray:
+        """(C,) norm of d(prediction)/d(decision weights) per item: how much one rating of it would teach."""
+        with torch.no_grad():
+            hidden = self.body(*_tensors(vectors, extras, np.zeros(vectors.shape[1], np.float32)))  # (C, h)
+        fixed = {k: v.detach() for k, v in params.items()}
+
+        def grad_norm(h: torch.Tensor) -> torch.Tensor:
+            grads = torch.func.grad(lambda p: self.decide(p, h.unsqueeze(0))[0])(fixed)
+            return torch.sqrt(sum((g ** 2).sum() for g in grads.values()))
+
+        with torch.enable_grad():
+            return torch.func.vmap(grad_norm)(hidden).detach().numpy()
+
+
+def _tensors(vectors: np.ndarray, extras: np.ndarray, query: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """numpy inputs as float32 tensors."""
+    return tuple(torch.from_numpy(np.array(a, dtype=np.float32)) for a in (vectors, extras, query))  # copies: inputs may be read-only
+
+
+# --- inputs ---------------------------------------------------------------------------------------------------------
+def item_features(items: Sequence[Item]) -> np.ndarray:
+    """(C, 3) year, popularity and critics' quality of items, scaled to about [-1, 1]; unknowns are neutral."""
+    out = np.zeros((len(items), N_EXTRA - 1), dtype=np.float32)
+    for row, it in enumerate(items):
+        a = it.attributes
+        out[row, 0] = (it.year - 1990) / 25.0 if it.year else 0.0  # the catalog spans 1940-2014
+        pop = a.get("popularity")
+        out[row, 1] = 2.0 * float(pop) - 1.0 if isinstance(pop, (int, float)) else 0.0
+        rating, meter = a.get("tomato_rating"), a.get("tomato_meter")
+        if isinstance(rating, (int, float)):
+            out[row, 2] = (float(rating) - 6.0) / 2.0  # Rotten Tomatoes average, 0..10, most films 4..8
+        elif isinstance(meter, (int, float)):
+            out[row, 2] = (float(meter) - 60.0) / 30.0
+    return out
+
+
+def head_inputs(features: np.ndarray, vectors: np.ndarray, query: np.ndarray | None) -> np.ndarray:
+    """(C, 4) extras: item features plus the cosine to the request (0 when there is none)."""
+    sim = vectors @ query if query is not None else np.zeros(len(vectors), dtype=np.float32)  # (C,)
+    return np.concatenate([features, sim[:, None].astype(np.float32)], axis=1)
+
+
+
+
+def item_tags(item: Item) -> list[str]:
+    """Taste-profile tags of an item: "genre:War", "person:Stanley Kubrick"."""
+    people = item.people("director")[:2] + (item.people("top_cast") or item.people("cast"))[:3]  # as item_text
+    return [f"genre:{g}" for g in item.tags] + [f"person:{n}" for n in dict.fromkeys(people)]
+
+
+def tag_rows(items: Sequence[Item], wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+    """tag -> rows of the items carrying it (every tag, or only the wanted ones)."""
+    rows: dict[str, list[int]] = {}
+    for pos, item in enumerate(items):
+        for tag in item_tags(item):
+            if wanted is None or tag in wanted:
+                rows.setdefault(tag, []).append(pos)
+    return {t: np.array(r, dtype=np.int64) for t, r in rows.items()}
+
+
+def tag_prototypes(tag_rows: dict[str, np.ndarray], vectors: np.ndarray,
+                   features: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(names, (T, d) unit mean vectors, (T, 4) mean extras) of tags given as arrays of item rows."""
+    names = [t for t, rows in tag_rows.items() if len(rows)]
+    vecs = np.stack([vectors[tag_rows[t]].mean(axis=0) for t in names]) if names else np.zeros((0, vectors.shape[1]))
+    vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+    feats = np.stack([features[tag_rows[t]].mean(axis=0) for t in names]) if names else np.zeros((0, N_EXTRA - 1))
+    extras = np.concatenate([feats, np.zeros((len(names), 1))], axis=1)
+    return names, vecs.astype(np.float32), extras.astype(np.float32)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------------------
+def save_head(head: Head, path: Path, meta: dict | None = None) -> None:
+    """Weights and config in one small torch file (float32 state dict; nothing pickled but tensors and JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    blob = {"state": state, "config": json.dumps(asdict(head.config)), "meta": json.dumps(meta or {})}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def load_head(path: Path | str) -> tuple[Head, dict]:
+    """(head, meta) from a checkpoint written by save_head; ModelError if missing or not a head."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"head checkpoint not found: {path} (train one with `python -m recsys train-meta`, "
+                         "or set RECSYS_HEAD=none to rank without the personal head)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        head = Head(HeadConfig(**json.loads(blob["config"])))
+        head.load_state_dict(blob["state"])
+    except Exception as e:  # truncated file, other format, shapes from another version
+        raise ModelError(f"{path} is not a usable head checkpoint: {e}") from e
+    head.eval()
+    return head, json.loads(blob.get("meta") or "{}")

@@ -1,0 +1,137 @@
+"""The bench (issue 8) runs end to end on a tiny catalog and writes both reports; FaissIndex keeps ExactIndex's
+contract (same top results, hard filters before top-k). No timed assertions: speed is the bench's report."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from recsys import bench
+from recsys.config import Settings
+from recsys.errors import ConfigError
+from recsys.index import ExactIndex, FaissIndex, ItemIndex, choose_backend
+from recsys.catalog import Catalog
+from recsys.types import Filters
+from tests.engine_fixtures import tiny_engine
+from tests.fakes import HashingEncoder, tiny_items
+
+
+def unit(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """(n, d) random unit rows."""
+    v = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_faiss_returns_the_exact_top_results_when_tuned(kind):
+    vectors, queries = unit(3000, 32), unit(20, 32, seed=1)
+    exact = ExactIndex(vectors)
+    ann = FaissIndex(vectors, kind=kind, exact_below=0)
+    assert ann.tune(queries, k=10, target_recall=1.0) == 1.0
+    for q in queries:
+        want, want_scores = exact.search(q, 10)
+        got, got_scores = ann.search(q, 10)
+        assert got.tolist() == want.tolist()
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_faiss_applies_filters_before_top_k(kind):
+    vectors = unit(3000, 32)
+    rng = np.random.default_rng(2)
+    exact = ExactIndex(vectors)
+    ann = FaissIndex(vectors, kind=kind, exact_below=0)
+    ann.tune(unit(20, 32, seed=3), k=10, target_recall=1.0)
+    for share in (0.5, 0.02, 0.002):  # common, rare (too few in the probed lists: exact fallback), very rare
+        allowed = rng.random(3000) < share
+        for q in unit(5, 32, seed=4):
+            got, _ = ann.search(q, 10, allowed)
+            assert allowed[got].all()
+            assert len(got) == min(10, int(allowed.sum()))  # k results whenever k items are allowed
+            found = set(got.tolist()) & set(exact.search(q, 10, allowed)[0].tolist())
+            if kind == "ivf":  # tuned to probe every list: exact; HNSW's filtered walk is approximate
+                assert len(found) == len(got)
+            else:
+                assert len(found) >= 0.7 * len(got)
+    assert len(ann.search(unit(1, 32)[0], 10, np.zeros(3000, dtype=bool))[0]) == 0
+
+
+def test_small_ivf_probe_still_fills_k_by_falling_back_to_exact():
+    vectors = unit(2000, 16)
+    ann = FaissIndex(vectors, kind="ivf", nlist=40, nprobe=1, exact_below=0)
+    allowed = np.zeros(2000, dtype=bool)
+    allowed[np.random.default_rng(5).choice(2000, 30, replace=False)] = True  # ~1 allowed item per list
+    got, _ = ann.search(vectors[0], 10, allowed)
+    assert len(got) == 10 and allowed[got].all()
+    assert set(got.tolist()) == set(ExactIndex(vectors).search(vectors[0], 10, allowed)[0].tolist())
+
+
+def test_item_index_with_faiss_backend_matches_exact_search_with_filters(recsys_home):
+    catalog = Catalog(tiny_items())
+    settings = Settings.from_env()
+    exact = ItemIndex.build(catalog, HashingEncoder(), settings.cache, progress=False, backend="exact")
+    ann = ItemIndex.build(catalog, HashingEncoder(), settings.cache, progress=False, backend="faiss")
+    assert isinstance(ann.backend, FaissIndex) and isinstance(exact.backend, ExactIndex)
+    filters = Filters(genres_exclude=("Horror",), year_min=1980)
+    assert [i.item_id for i, _ in ann.search("space comedy", filters, 5)] == \
+           [i.item_id for i, _ in exact.search("space comedy", filters, 5)]
+
+
+def test_backend_choice_follows_catalog_size_and_settings():
+    vectors = unit(500, 16)
+    assert isinstance(choose_backend(vectors, "auto", ann_min_items=1000), ExactIndex)
+    assert isinstance(choose_backend(vectors, "auto", ann_min_items=100), FaissIndex)
+    assert isinstance(choose_backend(vectors, "exact", ann_min_items=100), ExactIndex)
+    with pytest.raises(ConfigError):
+        Settings(index_backend="annoy").validated()
+
+
+def test_quick_bench_on_a_tiny_catalog_writes_json_and_markdown(tmp_path):
+    engine = tiny_engine()
+    args = argparse.Namespace(quick=True, sections="turn,index,adapt,concurrency", out=str(tmp_path / "results"),
+                              sizes="2000", cold=False, label="test")
+    report = bench.measure(args, engine.settings, engine_factory=lambda: engine)
+    json_path, md_path = bench.write_reports(report, tmp_path / "results", "test")
+    data = json.loads(json_path.read_text())
+    assert {"cpu", "cores", "ram_gb", "gpu", "versions"} <= set(data["machine"])
+    assert data["quick"] is True and data["sections"] == ["turn", "index", "adapt", "concurrency"]
+    results = data["results"]
+    assert all("error" not in results[s] for s in data["sections"]), results
+    stages = results["turn"]["without_generation"]
+    assert {"parse", "query_embedding", "filters", "vector_search", "rank", "db_write", "turn_total"} <= set(stages)
+    assert {"ttft", "turn_total"} <= set(results["turn"]["with_generation"])
+    row = results["index"]["synthetic"][0]
+    assert row["items"] == 2000 and {"exact", "ivf", "hnsw"} <= set(row)
+    assert 0.0 <= row["ivf"]["recall@10"] <= 1.0 and "p95" in row["ivf"]["search"]
+    assert results["index"]["real"]["catalog_items"] == 12
+    assert [r["events"] for r in results["adapt"]["rows"]] == [1, 5, 20, 100] or "status" in results["adapt"]
+    levels = [r["sessions"] for r in results["concurrency"]["engine_without_generation"]]
+    assert levels == [1, 8, 32]
+    assert all(r["errors"] == 0 for r in results["concurrency"]["engine_without_generation"])
+    assert {t["status"] for t in data["targets"]} <= {"met", "missed", "n/a"}
+    text = md_path.read_text()
+    for heading in ("## Targets", "## turn", "## index", "## adapt", "## concurrency"):
+        assert heading in text
+    assert json_path.name.endswith("-quick-test.json") and md_path.suffix == ".md"
+
+
+def test_unknown_section_is_a_config_error():
+    with pytest.raises(ConfigError):
+        bench._sections("turn,warp")
+
+
+def test_warm_up_fills_a_local_generators_prompt_cache_and_skips_remote_ones():
+    from recsys.explain import item_messages, warm_up
+    from tests.fakes import ScriptedGenerator
+
+    class LocalLike(ScriptedGenerator):
+        tokenizer = object()  # what marks a model run in this process
+
+    local = LocalLike()
+    warm_up(local)
+    assert len(local.prompts) == 1  # one explanation prompt: its shared head is now cached
+    assert local.prompts[0][:-1] == item_messages(tiny_items()[0], "x")[:-1]  # same system prompt and examples
+    remote = ScriptedGenerator()
+    assert warm_up(remote) == 0.0 and remote.prompts == []

@@ -1,0 +1,166 @@
+"""The per-user head: shapes, adaptation moving scores the right way, checkpoints, the serving cache, and the
+shipped checkpoint itself (real MiniLM vectors of the catalog)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.errors import ModelError
+from recsys.head import DEFAULT_CHECKPOINT, Head, HeadConfig, head_inputs, item_features, item_tags, load_head, save_head
+from recsys.personal import Personalizer, latest_votes, personal_score
+from tests.fakes import HashingEncoder, tiny_items
+
+
+def unit(rng, n, d):
+    v = rng.standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def small_head(seed=0) -> Head:
+    torch.manual_seed(seed)
+    return Head(HeadConfig(dim=16, hidden=12, decision=8))
+
+
+def test_score_and_adapt_shapes():
+    rng = np.random.default_rng(0)
+    head = small_head()
+    v, x, q = unit(rng, 7, 16), np.zeros((7, 4), np.float32), np.zeros(16, np.float32)
+    params = head.init_params()
+    assert head.score(params, v, x, q).shape == (7,)
+    fast = head.adapt(params, v[:3], x[:3], q, [5.0, 1.0, 4.0])
+    assert set(fast) == set(params) and all(fast[k].shape == params[k].shape for k in fast)
+    assert all(not t.requires_grad for t in fast.values())
+    assert head.adapt(params, v[:0], x[:0], q, []).keys() == params.keys()  # no votes: the initialisation
+    assert head.sensitivity(params, v, x).shape == (7,)
+    assert head.score(params, v[:0], x[:0], q).shape == (0,)
+
+
+def test_adaptation_moves_scores_towards_the_labels():
+    # two clusters of items: liking cluster A and disliking cluster B must raise A's unseen items above B's
+    rng = np.random.default_rng(1)
+    centre_a, centre_b = unit(rng, 1, 16)[0], unit(rng, 1, 16)[0]
+    a = unit(rng, 6, 16) * 0.3 + centre_a
+    b = unit(rng, 6, 16) * 0.3 + centre_b
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    head = small_head()
+    x, q = np.zeros((2, 4), np.float32), np.zeros(16, np.float32)
+    params = head.init_params()
+    before = head.score(params, a[2:], np.zeros((4, 4), np.float32), q) - head.score(params, b[2:], np.zeros((4, 4), np.float32), q)
+    fast = head.adapt(params, np.concatenate([a[:2], b[:2]]), np.zeros((4, 4), np.float32), q, [5, 5, 1, 1])
+    after = head.score(fast, a[2:], np.zeros((4, 4), np.float32), q) - head.score(fast, b[2:], np.zeros((4, 4), np.float32), q)
+    assert after.mean() > before.mean()
+    assert head.score(fast, a[:2], x, q).mean() > head.score(fast, b[:2], x, q).mean()
+
+
+def test_checkpoint_round_trip_and_clear_errors(tmp_path):
+    head = small_head(3)
+    save_head(head, tmp_path / "h.pt", {"note": "test"})
+    loaded, meta = load_head(tmp_path / "h.pt")
+    assert meta == {"note": "test"} and loaded.config == head.config
+    for (k, a), (_, b) in zip(head.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ModelError, match="not found"):
+        load_head(tmp_path / "missing.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a usable head checkpoint"):
+        load_head(tmp_path / "bad.pt")
+
+
+def test_features_and_tags_of_items():
+    items = tiny_items()
+    feats = item_features(items)
+    assert feats.shape == (len(items), 3) and np.isfinite(feats).all()
+    assert item_tags(items[8])[:2] == ["genre:War", "genre:Drama"] and "person:Fay Orr" in item_tags(items[8])
+    v = HashingEncoder().encode([it.title for it in items])
+    assert head_inputs(feats, v, v[0])[0, 3] == pytest.approx(1.0)  # cosine to the request is the last column
+
+
+def test_votes_and_personal_score():
+    assert latest_votes([("a", True), ("b", False), ("a", False)]) == [("b", False), ("a", False)]
+    assert personal_score(np.array([1.0, 3.0, 5.0, 9.0])).tolist() == [-1.0, 0.0, 1.0, 1.0]
+
+
+def test_personalizer_caches_by_vote_list_and_reads_profiles():
+    items = tiny_items()
+    vectors = HashingEncoder().encode([it.title + " " + " ".join(it.tags) for it in items])
+    torch.manual_seed(0)
+    personal = Personalizer(Head(HeadConfig(dim=64, hidden=16, decision=8)), items, vectors)
+    assert personal.params_for("u", []) is personal.init
+    first = personal.params_for("u", [("t9", False), ("t10", False)])
+    assert personal.params_for("u", [("t9", False), ("t10", False)]) is first  # cached
+    assert personal.params_for("u", [("t9", False), ("t10", True)]) is not first  # a new vote, new weights
+    taste = personal.taste(first)
+    names = {g["name"] for g in taste["genres"]}
+    assert {"War", "Comedy"} <= names and all({"name", "score", "change"} <= set(g) for g in taste["genres"])
+    picks = personal.onboarding(personal.init, exclude={"t1"}, n=4)
+    assert len(picks) == 4 and "t1" not in {p.item_id for p in picks} and len({p.item_id for p in picks}) == 4
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_loads_and_adapts_within_its_shape():
+    head, meta = load_head(DEFAULT_CHECKPOINT)
+    assert head.config.dim == 384 and meta["config"]["second_order"] is True
+    assert DEFAULT_CHECKPOINT.stat().st_size < 400_000
+    assert Path(DEFAULT_CHECKPOINT.with_name("split.json")).is_file()
+
+
+# --- through the engine, real parts --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_engine():
+    """Engine over the real catalog, MiniLM index and the shipped head; the generator is scripted (not under test)."""
+    import os
+
+    from recsys.catalog import load_catalog
+    from recsys.config import Settings
+    from recsys.engine import Engine
+    from recsys.index import ItemIndex, SentenceEncoder
+    from recsys.store import Store
+    from tests.fakes import ScriptedGenerator
+
+    settings = Settings.from_env().with_overrides(explainer="template")
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    index = ItemIndex.build(catalog, SentenceEncoder(settings.embed_model), settings.cache, progress=False)
+    head, _ = load_head(DEFAULT_CHECKPOINT)
+    assert os.environ["RECSYS_HOME"] in settings.database_url
+    return Engine(settings, catalog, index, ScriptedGenerator(), Store(settings.database_url), head=head)
+
+
+def war_count(engine, sid, text):
+    done = list(engine.respond(sid, text))[-1]
+    assert done.kind == "done" and done.items, done.text
+    return sum("War" in r.item.tags for r in done.items), done.items
+
+
+@pytest.mark.slow
+def test_two_war_dislikes_push_war_films_down_in_the_next_answer(real_engine):
+    engine = real_engine
+    request = "ten gripping dramas set in the 20th century"
+    fresh = engine.new_session()
+    before, items = war_count(engine, fresh, request)
+    assert before >= 2, [r.item.label() for r in items]  # the request does draw war films
+    voter = engine.new_session()
+    war = [r.item.item_id for r in items if "War" in r.item.tags][:2]
+    for item_id in war:
+        engine.feedback(voter, item_id, liked=False)
+    after, items_after = war_count(engine, voter, request)
+    assert after < before, ([r.item.label() for r in items], [r.item.label() for r in items_after])
+    assert not set(war) & {r.item.item_id for r in items_after}  # the disliked films never come back
+    assert all(isinstance(r.personal, float) for r in items_after)
+    genres = {g["name"]: g["change"] for g in engine.taste_profile(voter)["genres"]}
+    assert genres["War"] < np.median(list(genres.values()))  # the taste profile learned it too
+
+
+@pytest.mark.slow
+def test_taste_profile_and_onboarding_are_plain_data(real_engine):
+    engine = real_engine
+    sid = engine.new_session()
+    empty = engine.taste_profile(sid)
+    assert empty["liked"] == [] and empty["people"] == [] and len(empty["genres"]) > 10
+    picks = engine.onboarding_items(sid, n=5)
+    assert len(picks) == 5 and len({p.item_id for p in picks}) == 5
+    engine.feedback(sid, picks[0].item_id, liked=True)
+    profile = engine.taste_profile(sid)
+    assert profile["liked"][0]["item_id"] == picks[0].item_id and profile["people"]
+    assert picks[0].item_id not in {p.item_id for p in engine.onboarding_items(sid, n=5)}

@@ -1,0 +1,81 @@
+"""What the page's controls and panels rest on, without a server: Engine.update_state, per-session MMR λ,
+turn details for "why these?", taking a vote back, and the escaping of the page's HTML and Markdown pieces."""
+import pytest
+
+from recsys.errors import RecsysError
+from recsys.types import Item
+from tests.engine_fixtures import tiny_engine
+from tests.test_app import load_app
+
+
+def turn(engine, sid, text):
+    return list(engine.respond(sid, text))[-1]
+
+
+def test_update_state_validates_and_the_next_answer_follows_it():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    state = engine.update_state(sid, count=5, genres_exclude=["horror"], year_min=1980, year_max=2012)
+    assert (state.count, state.genres_exclude, state.year_min, state.year_max) == (5, ("Horror",), 1980, 2012)
+    done = turn(engine, sid, "a funny film")
+    assert len(done.items) == 5
+    assert all("Horror" not in r.item.tags and 1980 <= r.item.year <= 2012 for r in done.items)
+    assert engine.update_state(sid, count=99).count == engine.settings.max_count  # clamped, not refused
+    for bad in ({"year_min": 2000, "year_max": 1990}, {"genres_exclude": ["Nope"]}, {"count": "many"},
+                {"shown_ids": ()}):
+        with pytest.raises(RecsysError):
+            engine.update_state(sid, **bad)
+
+
+def test_session_mmr_lambda_is_used_and_reported():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    engine.update_state(sid, mmr_lambda=0.2)
+    done = turn(engine, sid, "a funny sci-fi film")
+    details = done.details
+    assert details["mmr_lambda"] == 0.2
+    assert details["candidates"] >= len(done.items)
+    assert "Comedy" in details["constraints"]
+    assert len(details["redundancy"]) == len(done.items) and details["redundancy"][0] == 0.0
+    other = engine.new_session()
+    assert turn(engine, other, "a funny sci-fi film").details["mmr_lambda"] == engine.settings.mmr_lambda
+
+
+def test_remove_feedback_takes_a_vote_back_everywhere():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    user = engine.session(sid).user_id
+    other = engine.new_session(user)
+    engine.feedback(sid, "t3", liked=False)
+    engine.feedback(other, "t3", liked=False)
+    assert engine.store.remove_feedback(user, "nothing-here") == 0
+    state = engine.remove_feedback(sid, "t3")
+    assert "t3" not in state.disliked_ids and "t3" not in engine.session(other).state.disliked_ids
+    assert engine.store.user_feedback(user) == []
+
+
+def test_page_pieces_escape_catalog_and_people_text():
+    app = load_app()
+    evil = Item("x1", '<img src=x onerror=alert(1)>|pipe', 1999, text="<script>alert(2)</script>",
+                tags=("<b>Drama</b>",), attributes={"director": ["<i>Dr</i>"]})
+    card = app.card_html(evil, "<svg onload=alert(3)>", "<u>note</u>")
+    assert "<img" not in card and "<script" not in card and "<svg" not in card and "<i>" not in card
+    assert "&lt;img" in card
+    why = app.why_markdown({"intent": "recommend", "query": "<img src=x>"}, "<b>c</b>", 3, 0.7,
+                           [(evil, {"relevance": 0.5, "score": 0.6})])
+    assert "<img" not in why and "<b>" not in why and "|pipe" not in why  # a pipe would break the table
+    assert "| 0.50 | – |" in why  # a score the engine did not give shows as a dash
+
+
+def test_export_markdown_and_json_hold_the_conversation():
+    app = load_app()
+    engine = tiny_engine()
+    sid = engine.new_session()
+    turn(engine, sid, "a funny sci-fi film")
+    md = app.session_markdown(engine, sid)
+    assert md.startswith("# a funny sci-fi film") and "**You:** a funny sci-fi film" in md
+    data = app.session_json(engine, sid)
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    assert all(it["title"] for it in data["messages"][1]["items"])
+    md_path, json_path = app.write_exports(engine, sid)
+    assert md_path.endswith(".md") and json_path.endswith(".json")
