@@ -10,15 +10,17 @@ only: the recsys package stays importable without it. Every action has a named A
 from __future__ import annotations
 
 import argparse
+import hmac
 import html
 import json
 import logging
+import os
 import re
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gradio as gr
@@ -26,8 +28,8 @@ import gradio as gr
 from recsys.cli import settings_from, setup_logging
 from recsys.config import Settings
 from recsys.dialogue import describe
-from recsys.engine import Engine
-from recsys.errors import RecsysError, SessionNotFound
+from recsys.engine import Engine, clean_text
+from recsys.errors import ConfigError, RecsysError, SessionNotFound
 from recsys.store import SessionInfo
 from recsys.types import Item
 
@@ -43,8 +45,9 @@ EXAMPLES = [
 ONBOARD_UNTIL = 5  # a new conversation offers films to rate until the person has this many votes
 FOLLOW_UPS = ["More like this", "Something lighter", "Older"]  # quick replies shown after an answer
 WHY_TITLE = "🔎 Why these?"
-EXPORTS = Path(tempfile.gettempdir()) / "recsys-exports"  # short-lived: pruned after EXPORT_TTL_S
-EXPORT_TTL_S = 3600  # exports hold people's words: keep them only as long as a download needs
+EXPORT_TTL_S = 600  # exports hold people's words: written on a download click, gone 10-20 minutes later
+LOGIN_PREFIX = "auth:"  # a login's user id is "auth:<name>"; ":" never occurs in a minted id, so they cannot clash
+MINTED_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")  # Store.ensure_user's ids: secrets.token_urlsafe(16), 128 bits
 CSS = """
 .rec-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
            background: var(--block-background-fill); color: var(--body-text-color);}
@@ -176,19 +179,89 @@ def session_markdown(engine: Engine, session_id: str) -> str:
     return "\n".join(out)
 
 
-def write_exports(engine: Engine, session_id: str) -> tuple[str, str]:
-    """Write the session's Markdown and JSON exports into a fresh temp folder; returns both paths."""
-    EXPORTS.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - EXPORT_TTL_S
-    for old in EXPORTS.iterdir():
-        if old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(dir=EXPORTS))
+def export_text(engine: Engine, session_id: str, fmt: str) -> str:
+    """A session as Markdown ("markdown") or JSON ("json") text."""
+    if fmt == "json":
+        return json.dumps(session_json(engine, session_id), ensure_ascii=False, indent=2)
+    return session_markdown(engine, session_id)
+
+
+def write_export(engine: Engine, session_id: str, fmt: str, folder: Path) -> Path:
+    """Write one export (fmt "markdown" or "json") into a fresh private subfolder of folder; returns its path."""
     slug = re.sub(r"[^a-z0-9]+", "-", engine.session(session_id).title.lower()).strip("-")[:40] or "conversation"
-    md, js = folder / f"{slug}.md", folder / f"{slug}.json"
-    md.write_text(session_markdown(engine, session_id), encoding="utf-8")
-    js.write_text(json.dumps(session_json(engine, session_id), ensure_ascii=False, indent=2), encoding="utf-8")
-    return str(md), str(js)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=folder)) / f"{slug}.{'json' if fmt == 'json' else 'md'}"
+    path.write_text(export_text(engine, session_id, fmt), encoding="utf-8")
+    return path
+
+
+class ExportFiles:
+    """Export files handed to each person, so "forget me" deletes them at once (Gradio's cache ages out the rest)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, set[str]] = {}  # user_id -> files in Gradio's cache
+        self._guard = threading.Lock()
+
+    def add(self, user_id: str, path: str) -> None:
+        """Remember a file given to a person (files already aged out are dropped, so this stays small)."""
+        with self._guard:
+            if len(self._paths) > 1000:  # now and then, drop people whose files Gradio has aged out
+                self._paths = {u: ps for u, ps in self._paths.items() if any(os.path.exists(p) for p in ps)}
+            kept = {p for p in self._paths.get(user_id, ()) if os.path.exists(p)}
+            self._paths[user_id] = kept | {path}
+
+    def forget(self, user_id: str, caches: Sequence[set] = ()) -> int:
+        """Delete every export file of a person (and their private folders); returns how many there were."""
+        with self._guard:
+            paths = self._paths.pop(user_id, set())
+        for path in paths:
+            for cache in caches:  # Gradio's record of the file, so it does not try to age out a deleted one
+                cache.discard(path)
+            Path(path).unlink(missing_ok=True)
+            try:
+                Path(path).parent.rmdir()
+            except OSError:
+                pass  # not empty (another export with the same content) or already gone
+        return len(paths)
+
+
+# --- who may touch what ------------------------------------------------------------------------------------------
+def login_user(request: gr.Request | None) -> str | None:
+    """The user id of the logged-in account ("auth:<name>"), or None when the app runs without a login."""
+    name = getattr(request, "username", None) if request is not None else None
+    return f"{LOGIN_PREFIX}{name}" if name else None
+
+
+def owner_of(engine: Engine, claimed: object, request: gr.Request | None) -> str | None:
+    """Whose page this is. With a login: the account's id, whatever the client sends. Without: the browser's id
+    only if it is one we minted and it exists; otherwise None, and the caller mints a fresh one (nobody can claim
+    "alice" or another login's id by sending it)."""
+    login = login_user(request)
+    if login:
+        return login
+    if isinstance(claimed, str) and MINTED_ID.fullmatch(claimed) and engine.store.has_user(claimed):
+        return claimed
+    return None
+
+
+def own_session(engine: Engine, session_id: object, request: gr.Request | None) -> SessionInfo:
+    """The session, if the caller may use it: without a login its id is the key; with one, only the owner's.
+    Someone else's session raises the same SessionNotFound as a missing one, so nothing tells them apart."""
+    info = engine.session(session_id)  # type: ignore[arg-type]  # the store refuses non-str ids as not found
+    login = login_user(request)
+    if login and info.user_id != login:
+        raise SessionNotFound(f"no session {str(session_id)[:8]!r}")
+    return info
+
+
+def user_for(claimed: object, request: gr.Request | None) -> str:
+    """The user id an API call may act on: with a login, the caller's own (naming anyone else is refused)."""
+    login = login_user(request)
+    if login is None:
+        return claimed if isinstance(claimed, str) else ""
+    if claimed not in ("", None, login, getattr(request, "username", None)):
+        raise RecsysError("you can only see or change your own data")
+    return login
 
 
 # --- taste profile ----------------------------------------------------------------------------------------------
@@ -268,7 +341,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
     """The page: conversations and controls, the chat, and the cards with 👍/👎."""
     settings = engine.settings
     genres = list(engine.catalog.genres)
-    # delete_cache: Gradio's copies of exports are removed hourly too (they hold people's words)
+    exports = ExportFiles()
+    # delete_cache: export files (they hold people's words) leave Gradio's cache EXPORT_TTL_S after a download
     with gr.Blocks(title="recsys — films for your mood", delete_cache=(EXPORT_TTL_S, EXPORT_TTL_S)) as demo:
         ids = gr.BrowserState(["", ""], storage_key="recsys-ids")  # [user_id, session_id], survives reloads
         shown = gr.State([])  # item ids of the cards on screen, in order
@@ -283,9 +357,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     with gr.Row():
                         rename_btn = gr.Button("Rename", size="sm", min_width=60, elem_id="rename-btn")
                         delete_btn = gr.Button("Delete", size="sm", min_width=60, variant="stop", elem_id="delete-btn")
-                    with gr.Row():
-                        md_dl = gr.DownloadButton("⬇ Markdown", size="sm", min_width=60, elem_id="export-md")
-                        json_dl = gr.DownloadButton("⬇ JSON", size="sm", min_width=60, elem_id="export-json")
+                    with gr.Row():  # the file is written only when asked for, then the hidden button fetches it
+                        md_btn = gr.Button("⬇ Markdown", size="sm", min_width=60, elem_id="export-md")
+                        json_btn = gr.Button("⬇ JSON", size="sm", min_width=60, elem_id="export-json")
+                        md_dl = gr.DownloadButton("Markdown file", visible="hidden", elem_id="export-md-file")
+                        json_dl = gr.DownloadButton("JSON file", visible="hidden", elem_id="export-json-file")
                     forget_btn = gr.Button("Forget me…", size="sm", elem_id="forget-btn")
                     with gr.Group(visible=False) as forget_box:
                         gr.Markdown("**Delete all your conversations, votes and taste?** This cannot be undone.")
@@ -314,7 +390,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                      placeholder="Try one of the examples below, or type your own request.")
                 with gr.Row():
                     box = gr.Textbox(label="Your message", placeholder="e.g. a funny sci-fi film, nothing scary",
-                                     scale=5, max_lines=4, elem_id="msg", interactive=False)
+                                     scale=5, max_lines=4, elem_id="msg", interactive=False,
+                                     max_length=settings.max_message_chars)
                     send_btn = gr.Button("Send", variant="primary", scale=1, min_width=80, interactive=False)
                 with gr.Row(elem_classes="chips"):
                     # disabled until the page's session is open, so an early click never goes to no session
@@ -358,14 +435,14 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     gex: [g for g in state.genres_exclude if g in genres]}
 
         def side(session_id: str) -> dict:
-            """Session list, title, fresh exports, taste panel and constraints for the current session."""
+            """Session list, title, taste panel and constraints for the current session (no export file: those
+            are written only on a download click)."""
             info = engine.session(session_id)
             listed = [s for s in engine.store.list_sessions(info.user_id)
                       if s.message_count or s.session_id == session_id]  # empty ones clutter the list
-            md_path, json_path = write_exports(engine, session_id)
             taste_text, votes = taste_view(engine, taste_of(engine, session_id))
             return {sessions: gr.Radio(choices=[(s.title, s.session_id) for s in listed], value=session_id),
-                    title_box: info.title, md_dl: md_path, json_dl: json_path, taste_md: taste_text,
+                    title_box: info.title, md_dl: None, json_dl: None, taste_md: taste_text,
                     taste_votes: gr.CheckboxGroup(choices=votes, value=[]), state_md: state_text(info.state),
                     **controls(info.state)}
 
@@ -400,68 +477,105 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     box: gr.Textbox(interactive=True, autofocus=True), send_btn: gr.Button(interactive=True),
                     **{chip: gr.Button(interactive=True) for chip in chips}}
 
-        def open_session(saved: list) -> dict:
+        def saved_ids(saved: object) -> tuple[object, object]:
+            """The browser's [user_id, session_id], whatever shape the client sent (both are only claims)."""
+            pair = (list(saved) if isinstance(saved, (list, tuple)) else []) + ["", ""]
+            return pair[0], pair[1]
+
+        def current(saved: object, request: gr.Request | None) -> str:
+            """The page's session id, if the caller may use it (SessionNotFound otherwise; see own_session)."""
+            return own_session(engine, saved_ids(saved)[1], request).session_id
+
+        def open_session(saved: list, request: gr.Request) -> dict:
             """On page load: resume the browser's session (history and cards), or start a new one."""
-            user_id, session_id = ((saved or []) + ["", ""])[:2]
+            user_id, session_id = saved_ids(saved)
             try:
-                info = engine.session(session_id) if session_id else None
+                info = own_session(engine, session_id, request) if session_id else None
             except SessionNotFound:
                 info = None
             if info is None:
-                session_id = engine.new_session(user_id or None)
-            return page(session_id)
+                session_id = engine.new_session(owner_of(engine, user_id, request))
+            return page(info.session_id if info else session_id)
 
-        def resume(saved: list, session_id: str) -> dict:
+        def resume(saved: list, session_id: str, request: gr.Request) -> dict:
             """Open another of the person's sessions from the list (their own only)."""
-            user_id = ((saved or []) + [""])[0]
+            owner = owner_of(engine, saved_ids(saved)[0], request)
             try:
-                if not session_id or engine.session(session_id).user_id != user_id:
+                if not session_id or own_session(engine, session_id, request).user_id != owner:
                     return {status: "That conversation is not available."}
             except SessionNotFound:
                 return {status: "That conversation no longer exists."}
             return page(session_id)
 
-        def new_conversation(saved: list) -> dict:
+        def new_conversation(saved: list, request: gr.Request) -> dict:
             """A fresh session for the same person."""
-            return page(engine.new_session(((saved or []) + [""])[0] or None))
+            return page(engine.new_session(owner_of(engine, saved_ids(saved)[0], request)))
 
-        def rename(saved: list, title: str) -> dict:
+        def rename(saved: list, title: str, request: gr.Request) -> dict:
             """Rename the current session."""
-            session_id = ((saved or []) + ["", ""])[1]
             title = " ".join(str(title or "").split())[:80]
             if not title:
                 return {status: "A title needs at least one character."}
-            engine.store.rename_session(session_id, title)
+            try:
+                session_id = current(saved, request)
+                engine.store.rename_session(session_id, title)
+            except SessionNotFound:
+                return {status: "This conversation no longer exists; click “New conversation”."}
             return {**side(session_id), status: f"Renamed to “{esc(title)}”."}
 
-        def delete(saved: list) -> dict:
+        def delete(saved: list, request: gr.Request) -> dict:
             """Delete the current session, then open the person's most recent other one (or a new one)."""
-            user_id, session_id = ((saved or []) + ["", ""])[:2]
+            owner = owner_of(engine, saved_ids(saved)[0], request)
             try:
-                engine.store.delete_session(session_id)
+                engine.store.delete_session(current(saved, request))
             except SessionNotFound:
                 pass
-            left = [s for s in engine.store.list_sessions(user_id) if s.message_count] if user_id else []
-            target = left[0].session_id if left else engine.new_session(user_id or None)
+            left = [s for s in engine.store.list_sessions(owner) if s.message_count] if owner else []
+            target = left[0].session_id if left else engine.new_session(owner)
             return page(target, "Conversation deleted.")
 
-        def forget(saved: list) -> dict:
-            """Delete everything about this person (store.forget_user); the page starts over as a new visitor."""
-            user_id = ((saved or []) + [""])[0]
-            if user_id:
-                engine.store.forget_user(user_id)
+        def forget(saved: list, request: gr.Request) -> dict:
+            """Delete everything about this person (store.forget_user) and their export files; the page starts
+            over as a new visitor (with a login: the same account, now empty)."""
+            owner = owner_of(engine, saved_ids(saved)[0], request)
+            if owner:
+                engine.store.forget_user(owner)
+                exports.forget(owner, [md_dl.temp_files, json_dl.temp_files])
                 log.info("forgot a user on request")
-            return {**page(engine.new_session(None), "Done: everything about you is deleted."),
+            return {**page(engine.new_session(login_user(request)), "Done: everything about you is deleted."),
                     forget_box: gr.Group(visible=False)}
 
-        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict):
+        def export(fmt: str, button: gr.DownloadButton):
+            """Handler writing one export when its button is clicked; the hidden download button then fetches it."""
+            def handler(saved: list, request: gr.Request) -> dict:
+                try:
+                    info = own_session(engine, saved_ids(saved)[1], request)
+                    folder = Path(tempfile.mkdtemp(prefix="recsys-export-"))
+                    try:  # straight into Gradio's cache (one copy, aged out by delete_cache), then ours goes
+                        cached = button.move_resource_to_block_cache(write_export(engine, info.session_id, fmt,
+                                                                                  folder))
+                    finally:
+                        shutil.rmtree(folder, ignore_errors=True)
+                except SessionNotFound:
+                    return {button: None, status: "This conversation no longer exists; click “New conversation”."}
+                exports.add(info.user_id, str(cached))
+                return {button: cached, status: ""}
+            return handler
+
+        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
             """Stream one turn: echo the message, then the reply as it is written; cards when items are chosen."""
-            session_id = ((saved or []) + ["", ""])[1]
-            history = list(history or []) + [chat_message("user", text), {"role": "assistant", "content": "…"}]
+            # Cleaned before anything is echoed: a lone surrogate or control character in the page's update would
+            # break Gradio's event stream (orjson refuses it) and lose the turn. The echo is cut at the limit the
+            # engine enforces (it answers an over-long message with a friendly refusal).
+            text = clean_text(text)
+            limit = settings.max_message_chars
+            echo = text if len(text) <= limit else text[:limit] + "…"
+            history = list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
             mapping = dict(mapping or {})
             # Only the first update clears the box and status: later ones must not wipe what is typed meanwhile.
             yield {box: "", chatbot: history, status: "", follow_row: gr.Row(visible=False)}
             try:
+                session_id = current(saved, request)
                 for event in engine.respond(session_id, text):
                     if event.kind == "items":
                         yield {chatbot: history, shown: [r.item.item_id for r in event.items],
@@ -505,12 +619,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def vote(slot: int, liked: bool):
             """Handler for one card's 👍/👎."""
-            def handler(saved: list, shown_ids: list) -> dict:
-                session_id = ((saved or []) + ["", ""])[1]
+            def handler(saved: list, shown_ids: list, request: gr.Request) -> dict:
                 if slot >= len(shown_ids or []):
                     return {status: "That card is gone; ask again for fresh picks."}
                 item = engine.catalog.get(shown_ids[slot])
                 try:
+                    session_id = current(saved, request)
                     engine.feedback(session_id, shown_ids[slot], liked)
                 except RecsysError as exc:
                     return {status: esc(exc)}
@@ -519,14 +633,14 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         status: f"{'👍' if liked else '👎'} {esc(item.label())}"}
             return handler
 
-        def on_like(saved: list, mapping: dict, data: gr.LikeData) -> dict:
+        def on_like(saved: list, mapping: dict, data: gr.LikeData, request: gr.Request) -> dict:
             """The Chatbot's own 👍/👎 under an answer rates every film in it (👎: none of them comes back)."""
-            session_id = ((saved or []) + ["", ""])[1]
             index = data.index if isinstance(data.index, int) else data.index[0]
             item_ids = (mapping or {}).get(str(index), [])
             if data.liked not in (True, False) or not item_ids:
                 return {status: "That message has no films to rate." if not item_ids else ""}
             try:
+                session_id = current(saved, request)
                 for item_id in item_ids:
                     engine.feedback(session_id, item_id, bool(data.liked))
             except RecsysError as exc:
@@ -534,19 +648,21 @@ def build_demo(engine: Engine) -> gr.Blocks:
             mark = "👍 liked" if data.liked else "👎 disliked"
             return {status: f"{mark} all {len(item_ids)} films of that answer.", **taste_update(session_id)}
 
-        def unvote(saved: list, ticked: list) -> dict:
+        def unvote(saved: list, ticked: list, request: gr.Request) -> dict:
             """Take back the ticked votes (Engine.remove_feedback)."""
-            session_id = ((saved or []) + ["", ""])[1]
-            for item_id in ticked or []:
-                engine.remove_feedback(session_id, item_id)
+            try:
+                session_id = current(saved, request)
+                for item_id in ticked or []:
+                    engine.remove_feedback(session_id, item_id)
+            except RecsysError as exc:
+                return {status: esc(exc)}
             return {**taste_update(session_id), status: f"Took back {len(ticked or [])} vote(s)."}
 
         def set_control(key: str):
             """Handler saving one control into the session's dialogue state; the next answer follows it."""
-            def handler(saved: list, value) -> dict:
-                session_id = ((saved or []) + ["", ""])[1]
+            def handler(saved: list, value, request: gr.Request) -> dict:
                 try:
-                    state = engine.update_state(session_id, **{key: value})
+                    state = engine.update_state(current(saved, request), **{key: value})
                 except RecsysError as exc:
                     return {status: f"Not changed: {esc(exc)}"}
                 return {state_md: state_text(state), status: ""}
@@ -576,69 +692,79 @@ def build_demo(engine: Engine) -> gr.Blocks:
         forget_no.click(lambda: gr.Group(visible=False), None, forget_box, queue=False, api_visibility="private")
         forget_yes.click(forget, page_in, [*page_outputs, forget_box], api_visibility="private")
         unvote_btn.click(unvote, [ids, taste_votes], [taste_md, taste_votes, status], api_visibility="private")
+        for btn, fmt, file_btn in ((md_btn, "markdown", md_dl), (json_btn, "json", json_dl)):
+            btn.click(export(fmt, file_btn), page_in, [file_btn, status], api_visibility="private").success(
+                None, None, None, js=f"() => {{ const b = document.querySelector('#{file_btn.elem_id}'); "
+                                     f"if (b) (b.querySelector('button') || b).click(); }}")
         count_sl.release(set_control("count"), [ids, count_sl], [state_md, status], api_visibility="private")
         lam_sl.release(set_control("mmr_lambda"), [ids, lam_sl], [state_md, status], api_visibility="private")
         for number, key in ((ymin, "year_min"), (ymax, "year_max")):
             number.submit(set_control(key), [ids, number], [state_md, status], api_visibility="private")
             number.blur(set_control(key), [ids, number], [state_md, status], api_visibility="private")
         gex.input(set_control("genres_exclude"), [ids, gex], [state_md, status], api_visibility="private")
-        add_api(engine)
+        add_api(engine, exports)
     return demo
 
 
-def add_api(engine: Engine) -> None:
-    """Plain-typed endpoints so gradio_client can drive every action by session or user id (call inside Blocks)."""
-    def own(session_id: str) -> SessionInfo:
-        """The session, or a RecsysError Gradio reports to the caller."""
-        return engine.session(session_id)
+def add_api(engine: Engine, exports: ExportFiles | None = None) -> None:
+    """Plain-typed endpoints so gradio_client can drive every action by session or user id (call inside Blocks).
 
-    def feedback(session_id: str, item_id: str, liked: bool) -> dict:
+    Without a login a session id or user id is the key to its data. With a login, ids are checked against the
+    account: another person's session is "not found" and another person's user id is refused."""
+    def own(session_id: str, request: gr.Request | None) -> str:
+        """The session id if the caller may use it, or a RecsysError Gradio reports to the caller."""
+        return own_session(engine, session_id, request).session_id
+
+    def feedback(session_id: str, item_id: str, liked: bool, request: gr.Request) -> dict:
         """Like (true) or dislike (false) an item in a session; a disliked item never comes back."""
-        state = engine.feedback(own(session_id).session_id, item_id, bool(liked))
+        state = engine.feedback(own(session_id, request), item_id, bool(liked))
         return {"liked_ids": list(state.liked_ids), "disliked_ids": list(state.disliked_ids)}
 
-    def list_sessions(user_id: str) -> list[dict]:
-        """A person's sessions, most recent first."""
+    def list_sessions(user_id: str, request: gr.Request) -> list[dict]:
+        """A person's sessions, most recent first (with a login: the account's own; pass "" or the login name)."""
         return [{"session_id": s.session_id, "title": s.title, "messages": s.message_count,
-                 "updated_at": s.updated_at.isoformat()} for s in engine.store.list_sessions(user_id)]
+                 "updated_at": s.updated_at.isoformat()}
+                for s in engine.store.list_sessions(user_for(user_id, request))]
 
-    def resume_session(session_id: str) -> dict:
+    def resume_session(session_id: str, request: gr.Request) -> dict:
         """A session's transcript and state (what the page shows when it is resumed)."""
-        return session_json(engine, own(session_id).session_id)
+        return session_json(engine, own(session_id, request))
 
-    def rename_session(session_id: str, title: str) -> dict:
+    def rename_session(session_id: str, title: str, request: gr.Request) -> dict:
         """Give a session a new title."""
-        engine.store.rename_session(own(session_id).session_id, " ".join(title.split())[:80] or "Untitled")
+        session_id = own(session_id, request)
+        engine.store.rename_session(session_id, " ".join(str(title).split())[:80] or "Untitled")
         return {"session_id": session_id, "title": engine.session(session_id).title}
 
-    def delete_session(session_id: str) -> dict:
+    def delete_session(session_id: str, request: gr.Request) -> dict:
         """Delete a session with its messages and votes."""
-        engine.store.delete_session(session_id)
+        engine.store.delete_session(own(session_id, request))
         return {"deleted": session_id}
 
-    def export_session(session_id: str, fmt: str = "markdown") -> str:
-        """A session as Markdown ("markdown") or JSON text ("json")."""
-        if fmt == "json":
-            return json.dumps(session_json(engine, own(session_id).session_id), ensure_ascii=False, indent=2)
-        return session_markdown(engine, own(session_id).session_id)
+    def export_session(session_id: str, fmt: str = "markdown", request: gr.Request = None) -> str:
+        """A session as Markdown ("markdown") or JSON text ("json"); no file is written."""
+        return export_text(engine, own(session_id, request), fmt)
 
     def set_controls(session_id: str, count: int | None = None, mmr_lambda: float | None = None,
                      year_min: int | None = None, year_max: int | None = None,
-                     genres_exclude: list[str] | None = None) -> dict:
+                     genres_exclude: list[str] | None = None, request: gr.Request = None) -> dict:
         """Change the session's constraints as the page's controls do; omitted values stay."""
         given = {"count": count, "mmr_lambda": mmr_lambda, "year_min": year_min, "year_max": year_max,
                  "genres_exclude": genres_exclude}
-        return engine.update_state(own(session_id).session_id, **{k: v for k, v in given.items() if v is not None}
+        return engine.update_state(own(session_id, request), **{k: v for k, v in given.items() if v is not None}
                                    ).to_dict()
 
-    def taste(session_id: str) -> dict:
+    def taste(session_id: str, request: gr.Request) -> dict:
         """The person's taste profile and votes."""
-        profile = taste_of(engine, own(session_id).session_id)
+        profile = taste_of(engine, own(session_id, request))
         return {k: ([_item_id(v) for v in val] if k in ("liked", "disliked") else val) for k, val in profile.items()}
 
-    def forget_user(user_id: str) -> dict:
-        """Delete everything about a person."""
+    def forget_user(user_id: str, request: gr.Request) -> dict:
+        """Delete everything about a person (with a login: the account's own data; pass "" or the login name)."""
+        user_id = user_for(user_id, request)
         engine.store.forget_user(user_id)
+        if exports is not None and user_id:
+            exports.forget(user_id)
         return {"forgotten": True}
 
     for fn in (feedback, list_sessions, resume_session, rename_session, delete_session, export_session,
@@ -680,7 +806,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0 for a network)  [RECSYS_HOST]")
     p.add_argument("--port", type=int, help="port (default 7860)  [RECSYS_PORT]")
     p.add_argument("--share", action="store_true", default=None, help="create a public Gradio share link  [RECSYS_SHARE]")
-    p.add_argument("--auth", help="require a login, as user:password  [RECSYS_AUTH]")
+    p.add_argument("--auth", action="append", metavar="USER:PASSWORD",
+                   help="require a login; repeat for several accounts (each sees only its own data)  "
+                        "[RECSYS_AUTH, comma-separated]")
+    p.add_argument("--auth-file", default=os.environ.get("RECSYS_AUTH_FILE") or None,
+                   help="file of user:password lines (# comments) for the login  [RECSYS_AUTH_FILE]")
     p.add_argument("--root-path", help="URL prefix when behind a reverse proxy  [RECSYS_ROOT_PATH]")
     p.add_argument("--catalog", help='"movies" or a .jsonl/.csv catalog  [RECSYS_CATALOG]')
     p.add_argument("--model", dest="generator", help="generator: smollm2, HF folder, .gguf, or http(s) URL  [RECSYS_GENERATOR]")
@@ -692,21 +822,55 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_accounts(spec: str = "", file: str | None = None) -> list[tuple[str, str]]:
+    """Login accounts from "user:pass[,user:pass...]" and/or a file of user:pass lines; ConfigError on a bad one."""
+    entries = [(f"--auth / RECSYS_AUTH entry {n}", e.strip()) for n, e in enumerate(spec.split(","), start=1)
+               if e.strip()]
+    if file:
+        try:
+            lines = Path(file).expanduser().read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the auth file {file}: {exc.strerror or exc}") from None
+        entries += [(f"{file} line {n}", line.strip()) for n, line in enumerate(lines, start=1)
+                    if line.strip() and not line.lstrip().startswith("#")]
+    accounts: dict[str, str] = {}
+    for where, entry in entries:
+        user, sep, password = entry.partition(":")
+        if not sep or not user.strip() or not password:
+            raise ConfigError(f"{where}: a login must look like user:password")  # never echo the password
+        if user.strip() in accounts:
+            raise ConfigError(f"{where}: user {user.strip()!r} is listed twice")
+        accounts[user.strip()] = password
+    return list(accounts.items())
+
+
+def login_check(accounts: Sequence[tuple[str, str]]) -> Callable[[str, str], bool]:
+    """Gradio's auth callable: True for a listed user with their password (compared in constant time)."""
+    known = {user: password.encode("utf-8") for user, password in accounts}
+
+    def check(username: str, password: str) -> bool:
+        """Whether this login may enter."""
+        matches = hmac.compare_digest(str(password).encode("utf-8", "replace"), known.get(username, b""))
+        return matches and username in known  # passwords are never empty, so b"" matches no real login
+    return check
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Load the engine (building caches on first run), then serve the page until interrupted."""
     args = parse_args(argv)
     setup_logging(args.verbose)
     try:
         settings: Settings = settings_from(args, host=args.host, port=args.port, share=args.share,
-                                           auth=args.auth, root_path=args.root_path,
-                                           concurrency=args.concurrency)
+                                           auth=",".join(args.auth) if args.auth else None,
+                                           root_path=args.root_path, concurrency=args.concurrency)
+        accounts = parse_accounts(settings.auth, args.auth_file)
         engine = Engine.load(settings)
     except RecsysError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = build_demo(engine)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=256)  # the rest wait, up to 256
-    auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+    auth = login_check(accounts) if accounts else None
     try:
         _, local_url, share_url = demo.launch(
             server_name=settings.host, server_port=settings.port, share=settings.share, auth=auth,
@@ -717,7 +881,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     url = share_url or local_url
     log.info("ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
-             url, url, url, len(engine.catalog), "login required" if auth else "no login", settings.concurrency)
+             url, url, url, len(engine.catalog),
+             f"login required, {len(accounts)} account(s), each sees only its own data" if auth else "no login",
+             settings.concurrency)
     try:
         demo.block_thread()  # until Ctrl-C
     except KeyboardInterrupt:

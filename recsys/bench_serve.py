@@ -48,6 +48,17 @@ def _served(url: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """Linux: the app gets SIGTERM when the bench process dies, so a killed bench leaves no server behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the finally below still stops it on a normal exit
+        pass
+
+
 @contextmanager
 def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterator[tuple[subprocess.Popen, str, float]]:
     """Start app.py; yield (process, url, seconds until the page was served); stop it afterwards."""
@@ -57,7 +68,8 @@ def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterat
                 "GRADIO_ANALYTICS_ENABLED": "False"}
     with log_path.open("w") as logf:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(APP)], env=full_env, stdout=logf, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(APP)], env=full_env, stdout=logf, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         try:
             while not _served(url):
                 if proc.poll() is not None:

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import unicodedata
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
@@ -81,7 +82,8 @@ class Engine:
         self.guard = TitleGuard(item.title for item in catalog.items)
         # A local model computes one reply at a time anyway; serialising avoids thread-unsafe generate calls.
         self._gen_lock = nullcontext() if getattr(generator, "thread_safe", False) else threading.Lock()
-        self._session_locks: dict[str, threading.Lock] = {}
+        # Weak values: a lock lives while a call holds it, so ids sent once (or junk ids) never pile up here.
+        self._session_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         # The per-user head (issue 4); without one, liked/disliked centroids steer the ranking (tests' tiny engines).
         self.personal = Personalizer(head, catalog.items, index.vectors) if head is not None else None
@@ -290,6 +292,7 @@ class Engine:
         """Record a like or dislike; the next turn respects it (a disliked item never comes back)."""
         if self.catalog.get(item_id) is None:
             raise RecsysError(f"unknown item {item_id!r}")
+        self.store.get_session(session_id)  # SessionNotFound before a lock is made for the id
         with self._lock(session_id):
             state = self._vote(session_id, self.store.get_session(session_id).state, item_id, liked, source)
             self.store.save_state(session_id, state)
@@ -324,8 +327,8 @@ class Engine:
         """Answer a question from catalog facts, or apply feedback in words; returns (reply, new state)."""
         targets = self._targets(state, intent)
         if not targets:
-            what = "which film you mean" if intent.titles or intent.positions else "which film you mean — name it"
-            return f"I'm not sure {what}; try its title, or “the second one” after I suggest some.", state
+            return ("Which film do you mean? Name it (“how long is Heat?”), or ask about “the second one” after I "
+                    "suggest some."), state
         if intent.intent == "ask":
             item = targets[0]
             mentioned = intent.languages if intent.ask == "language" else intent.countries

@@ -47,6 +47,17 @@ class HeadConfig:
     taste: int = 32  # content-only projection the person's preference direction lives in (no popularity, no quality)
     inner_steps: int = 5  # gradient steps per adaptation (MeLU uses 1-5)
     inner_lr: float = 0.3  # initial inner learning rate; meta-training learns one per decision tensor
+    # What adapts per person: "weights" = the decision layers and the preference vector (MeLU); "context" = only
+    # a per-person context vector fed into the decision layers and preference direction, plus the rating offset
+    # (CAVIA), everything else meta-learned.
+    adapt: str = "weights"
+    context: int = 0  # size of the CAVIA context vector (adapt="context")
+    lr_per_weight: bool = False  # Meta-SGD: one learned inner learning rate per adapted number, not per tensor
+    inner_centered: float = 0.0  # inner loss: weight of the MSE of support-centred predictions vs centred ratings
+    inner_rank: float = 0.0  # inner loss: weight of a pairwise (RankNet) loss over the support pairs
+    inner_mse: float = 1.0  # inner loss: weight of the plain rating MSE
+    dropout: float = 0.0  # on the item representation while meta-training: against memorising training users
+    raw_user: bool = False  # also adapt a preference vector in the frozen MiniLM space itself (nothing to memorise)
 
 
 class Head(nn.Module):
@@ -63,8 +74,28 @@ class Head(nn.Module):
         nn.init.constant_(self.out.bias, RATING_MID)
         self.content = nn.Linear(config.dim, config.taste)  # what a film is about, for the preference direction
         self.user = nn.Parameter(torch.zeros(config.taste))  # meta-learned start of the preference direction
-        # log inner learning rates, one per adapted tensor (Meta-SGD style, per tensor rather than per weight)
-        self.log_lr = nn.Parameter(torch.full((len(DECISION),), float(np.log(config.inner_lr))))
+        if config.raw_user:
+            self.raw = nn.Parameter(torch.zeros(config.dim))  # starts at zero: no taste in MiniLM space yet
+        if config.adapt == "context":
+            if config.context <= 0:
+                raise ValueError("adapt='context' needs context > 0")
+            self.ctx = nn.Parameter(torch.zeros(config.context))  # CAVIA: starts at zero for everyone
+            self.ctx_fc = nn.Linear(config.context, config.decision, bias=False)  # context -> decision layer
+            self.ctx_user = nn.Linear(config.context, config.taste, bias=False)  # context -> preference direction
+            self.adapted: tuple[str, ...] = ("ctx", "out.bias")
+        elif config.adapt == "weights":
+            self.adapted = DECISION
+        else:
+            raise ValueError(f"unknown adapt mode {config.adapt!r}")
+        if config.raw_user:
+            self.adapted = (*self.adapted, "raw")
+        log_lr = float(np.log(config.inner_lr))
+        if config.lr_per_weight:  # Meta-SGD: a learned inner step size for every adapted number
+            shapes = dict(self.named_parameters())
+            self.log_lrs = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(torch.full_like(shapes[k], log_lr))
+                                             for k in self.adapted})
+        else:  # one per adapted tensor
+            self.log_lr = nn.Parameter(torch.full((len(self.adapted),), log_lr))
 
     # --- the network ------------------------------------------------------------------------------------------
     def body(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -77,14 +108,29 @@ class Head(nn.Module):
         has_query = (query.norm(dim=-1, keepdim=True) > 0).to(item.dtype)  # (..., 1): no request, no shift
         request = (self.request(self.item(query)) * has_query).unsqueeze(-2)  # (..., 1, h)
         mixed = torch.nn.functional.gelu(item + request + self.extra(extras))
-        return torch.cat([mixed, torch.tanh(self.content(vectors))], dim=-1)
+        out = torch.cat([mixed, torch.tanh(self.content(vectors))], dim=-1)
+        if self.training and self.config.dropout:
+            out = torch.nn.functional.dropout(out, self.config.dropout)
+        if self.config.raw_user:  # the raw item vector rides along for the raw preference vector
+            out = torch.cat([out, vectors.expand(*out.shape[:-1], vectors.shape[-1])], dim=-1)
+        return out
 
     def decide(self, params: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
         """(..., C, hidden + taste) -> (..., C) predicted ratings; params may carry a task dimension (B, ...)."""
-        mixed, content = hidden[..., : self.config.hidden], hidden[..., self.config.hidden:]
-        z = torch.relu(mixed @ params["fc.weight"].transpose(-1, -2) + params["fc.bias"].unsqueeze(-2))  # (..., C, dec)
-        linear = (content * params["user"].unsqueeze(-2)).sum(-1)  # (..., C): the person's preference direction
-        return (z @ params["out.weight"].transpose(-1, -2)).squeeze(-1) + params["out.bias"] + linear
+        h, t = self.config.hidden, self.config.taste
+        mixed, content, raw = hidden[..., :h], hidden[..., h:h + t], hidden[..., h + t:]
+        own = dict(self.named_parameters())
+        p = {k: params[k] if k in params else own[k] for k in ("fc.weight", "fc.bias", "out.weight", "out.bias", "user")}
+        fc_bias, user = p["fc.bias"], p["user"]
+        if self.config.adapt == "context":  # the person's context shifts the decision layer and preference direction
+            ctx = params.get("ctx", self.ctx)  # (..., c)
+            fc_bias = fc_bias + ctx @ self.ctx_fc.weight.T
+            user = user + ctx @ self.ctx_user.weight.T
+        z = torch.relu(mixed @ p["fc.weight"].transpose(-1, -2) + fc_bias.unsqueeze(-2))  # (..., C, dec)
+        linear = (content * user.unsqueeze(-2)).sum(-1)  # (..., C): the person's preference direction
+        if self.config.raw_user:
+            linear = linear + (raw * params.get("raw", self.raw).unsqueeze(-2)).sum(-1)
+        return (z @ p["out.weight"].transpose(-1, -2)).squeeze(-1) + p["out.bias"] + linear
 
     def forward(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Predicted ratings with the meta-learned initialisation (no adaptation)."""
@@ -94,21 +140,40 @@ class Head(nn.Module):
     def init_params(self) -> dict[str, torch.Tensor]:
         """The meta-learned decision weights, the starting point for every person."""
         named = dict(self.named_parameters())
-        return {k: named[k] for k in DECISION}
+        return {k: named[k] for k in self.adapted}
 
     def inner_loss(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean squared error over each task's (masked) support items, summed over tasks (one task: its mean)."""
-        err = (self.decide(params, hidden) - ratings) ** 2  # (..., S)
+        """Support loss per task, summed over tasks (one task: its value): weighted rating MSE, MSE of the
+        support-centred predictions against the centred ratings (order, not the person's scale), and RankNet."""
+        c = self.config
+        pred = self.decide(params, hidden)  # (..., S)
         if mask is None:
-            mask = torch.ones_like(err)
-        return ((err * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).sum()
+            mask = torch.ones_like(pred)
+        n = mask.sum(-1).clamp(min=1.0)
+        loss = c.inner_mse * (((pred - ratings) ** 2 * mask).sum(-1) / n)
+        if c.inner_centered:
+            centre = lambda v: v - ((v * mask).sum(-1, keepdim=True) / n.unsqueeze(-1))  # noqa: E731
+            loss = loss + c.inner_centered * (((centre(pred) - centre(ratings)) ** 2 * mask).sum(-1) / n)
+        if c.inner_rank:
+            better = ((ratings.unsqueeze(-1) > ratings.unsqueeze(-2)).to(pred.dtype)
+                      * mask.unsqueeze(-1) * mask.unsqueeze(-2))
+            margin = pred.unsqueeze(-1) - pred.unsqueeze(-2)
+            rank = (torch.nn.functional.softplus(-margin) * better).sum((-1, -2)) / better.sum((-1, -2)).clamp(min=1.0)
+            loss = loss + c.inner_rank * rank
+        return loss.sum()
+
+    def inner_lrs(self) -> list[torch.Tensor]:
+        """Inner learning rate of each adapted tensor (a scalar, or one per number with Meta-SGD)."""
+        if self.config.lr_per_weight:
+            return [self.log_lrs[k.replace(".", "_")].exp() for k in self.adapted]
+        return list(self.log_lr.exp())
 
     def adapt_hidden(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
                      mask: torch.Tensor | None = None, steps: int | None = None,
                      second_order: bool = False) -> dict[str, torch.Tensor]:
         """Gradient steps on the decision weights from support representations; differentiable if second_order."""
-        lrs = self.log_lr.exp()
+        lrs = self.inner_lrs()
         for _ in range(self.config.inner_steps if steps is None else steps):
             loss = self.inner_loss(params, hidden, ratings, mask)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=second_order)
@@ -195,13 +260,13 @@ def tag_rows(items: Sequence[Item], wanted: set[str] | None = None) -> dict[str,
     return {t: np.array(r, dtype=np.int64) for t, r in rows.items()}
 
 
-def tag_prototypes(tag_rows: dict[str, np.ndarray], vectors: np.ndarray,
+def tag_prototypes(rows_of: dict[str, np.ndarray], vectors: np.ndarray,
                    features: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(names, (T, d) unit mean vectors, (T, 4) mean extras) of tags given as arrays of item rows."""
-    names = [t for t, rows in tag_rows.items() if len(rows)]
-    vecs = np.stack([vectors[tag_rows[t]].mean(axis=0) for t in names]) if names else np.zeros((0, vectors.shape[1]))
+    names = [t for t, rows in rows_of.items() if len(rows)]
+    vecs = np.stack([vectors[rows_of[t]].mean(axis=0) for t in names]) if names else np.zeros((0, vectors.shape[1]))
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
-    feats = np.stack([features[tag_rows[t]].mean(axis=0) for t in names]) if names else np.zeros((0, N_EXTRA - 1))
+    feats = np.stack([features[rows_of[t]].mean(axis=0) for t in names]) if names else np.zeros((0, N_EXTRA - 1))
     extras = np.concatenate([feats, np.zeros((len(names), 1))], axis=1)
     return names, vecs.astype(np.float32), extras.astype(np.float32)
 

@@ -57,11 +57,22 @@ class MetaConfig:
     inner_steps: int = HeadConfig.inner_steps
     inner_lr: float = HeadConfig.inner_lr
     taste: int = HeadConfig.taste
+    adapt: str = HeadConfig.adapt
+    context: int = HeadConfig.context
+    lr_per_weight: bool = HeadConfig.lr_per_weight
+    inner_centered: float = HeadConfig.inner_centered
+    inner_rank: float = HeadConfig.inner_rank
+    inner_mse: float = HeadConfig.inner_mse
+    dropout: float = HeadConfig.dropout
+    raw_user: bool = HeadConfig.raw_user
 
     def head_config(self, dim: int) -> HeadConfig:
         """The head's shape for item vectors of size dim."""
         return HeadConfig(dim=dim, hidden=self.hidden, decision=self.decision, inner_steps=self.inner_steps,
-                          inner_lr=self.inner_lr, taste=self.taste)
+                          inner_lr=self.inner_lr, taste=self.taste, adapt=self.adapt, context=self.context,
+                          lr_per_weight=self.lr_per_weight, inner_centered=self.inner_centered,
+                          inner_rank=self.inner_rank, inner_mse=self.inner_mse, dropout=self.dropout,
+                          raw_user=self.raw_user)
 
     @classmethod
     def from_dict(cls, data: dict) -> MetaConfig:

@@ -229,6 +229,12 @@ class Store:
         self._tx(lambda s: _ensure_user(s, user_id))
         return user_id
 
+    def has_user(self, user_id: object) -> bool:
+        """True when the user exists (the app reuses a browser's id only then, never creating one a client names)."""
+        if not _is_key(user_id):
+            return False
+        return self._tx(lambda s: s.get(DbUser, user_id) is not None, write=False)
+
     def create_session(self, user_id: str, title: str = DEFAULT_TITLE) -> str:
         """A new session for the user (created if missing); returns its unguessable id."""
         session_id = secrets.token_urlsafe(16)  # 128 random bits, 22 characters

@@ -169,3 +169,61 @@ def test_health_endpoint_says_degraded_when_the_database_fails(server, monkeypat
         urllib.request.urlopen(url + "healthz", timeout=30)
     assert caught.value.code == 503
     assert json.loads(caught.value.read())["status"] == "degraded"
+
+
+def page_text(message: dict) -> str:
+    """A Chatbot message's text (Gradio 6 may send content as a list of parts)."""
+    content = message["content"]
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
+
+
+def test_broken_or_long_text_is_cleaned_and_cut_before_the_echo(server):
+    engine = server[0]
+    client, sid, ids = client_and_ids(server)
+    limit = engine.settings.max_message_chars
+    history = send(client, "a\x00 funny\x1b[31m film\u200b " + "x" * (3 * limit), ids)[HISTORY]
+    echoed = page_text(history[0])
+    assert "\x00" not in echoed and "\x1b" not in echoed and "\u200b" not in echoed
+    assert echoed.startswith("a funny[31m film") and len(echoed) == limit + 1 and echoed.endswith("…")
+    assert "too long" in page_text(history[-1])  # the engine's friendly refusal, and the turn is stored
+    assert [m.role for m in engine.history(sid)] == ["user", "assistant"]
+    box = next(b for b in load_app().build_demo(engine).blocks.values() if getattr(b, "elem_id", None) == "msg")
+    assert box.max_length == limit  # the browser stops typing at the limit
+
+
+def test_accounts_from_flags_environment_and_file(tmp_path, monkeypatch):
+    from recsys.errors import ConfigError
+
+    app = load_app()
+    accounts = tmp_path / "accounts.txt"
+    accounts.write_text("# demo logins\ncarol:pw:with:colons\n\n  dave:pw-d  \n", encoding="utf-8")
+    assert app.parse_accounts("alice:pw-a, bob:pw-b", str(accounts)) == [
+        ("alice", "pw-a"), ("bob", "pw-b"), ("carol", "pw:with:colons"), ("dave", "pw-d")]
+    assert app.parse_accounts("demo:secret") == [("demo", "secret")]  # the single form still works
+    for bad in ("alice", "alice:", ":pw-secret", "alice:pw-secret,alice:pw-secret2", "bob:pw-b,carol"):
+        with pytest.raises(ConfigError) as info:
+            app.parse_accounts(bad)
+        assert "pw-" not in str(info.value)  # the message names the entry, never a password
+    with pytest.raises(ConfigError, match="cannot read the auth file"):
+        app.parse_accounts("", str(tmp_path / "missing.txt"))
+    check = app.login_check([("alice", "pw-a"), ("bob", "pw-b")])
+    assert check("alice", "pw-a") and check("bob", "pw-b")
+    assert not any([check("alice", "pw-b"), check("eve", "pw-a"), check("eve", ""), check("alice", "")])
+
+    seen = {}
+
+    def fake_launch(self, **kwargs):
+        seen.update(kwargs)
+        raise OSError("stop here")  # main() then exits 1 without serving
+
+    monkeypatch.setattr(app.Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
+    monkeypatch.setattr(app.gr.Blocks, "launch", fake_launch)
+    monkeypatch.setenv("RECSYS_AUTH_FILE", str(accounts))
+    assert app.main(["--auth", "alice:pw-a", "--auth", "bob:pw-b", "--port", str(free_port())]) == 1
+    assert seen["auth"]("alice", "pw-a") and seen["auth"]("dave", "pw-d") and not seen["auth"]("bob", "pw-a")
+    monkeypatch.delenv("RECSYS_AUTH_FILE")
+    monkeypatch.setenv("RECSYS_AUTH", "erin:pw-e,frank:pw-f")
+    assert app.main(["--port", str(free_port())]) == 1
+    assert seen["auth"]("frank", "pw-f") and not seen["auth"]("alice", "pw-a")

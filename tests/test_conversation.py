@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.catalog import load_catalog
 from recsys.config import Settings
 from recsys.engine import Engine
 from recsys.index import ItemIndex, SentenceEncoder
 from recsys.store import Store
 from recsys.types import DialogueState, Item
+from tests.catalog_fixtures import real_catalog
 from tests.conftest import SHARED_CACHE
 from tests.fakes import HashingEncoder, ScriptedGenerator
 
@@ -23,7 +23,7 @@ from tests.fakes import HashingEncoder, ScriptedGenerator
 def engine(request, tmp_path_factory):
     home = tmp_path_factory.mktemp("conv-home")
     settings = Settings.from_env().with_overrides(home=home, cache_dir=SHARED_CACHE)
-    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
+    catalog = real_catalog()
     encoder = HashingEncoder() if request.param == "hashing" else SentenceEncoder(settings.embed_model)
     index = ItemIndex.build(catalog, encoder, SHARED_CACHE, progress=False)
     engine = Engine(settings, catalog, index, ScriptedGenerator(), Store(settings.database_url))

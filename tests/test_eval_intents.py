@@ -91,3 +91,25 @@ def test_bad_labels_are_explained(tmp_path, rows, message, capsys):
 def test_unknown_parser_is_an_error(tmp_path, capsys):
     assert main(["eval", "intents", "--parsers", "lexicon,gpt5", "--data", str(write(tmp_path / "a.jsonl", ROWS))]) == 1
     assert "--parsers" in capsys.readouterr().err
+
+
+def test_parse_cli_keeps_the_contract_with_each_parser(tmp_path, monkeypatch, capsys):
+    import io
+
+    import recsys.llm
+    from tests.fakes import ScriptedGenerator
+
+    monkeypatch.setattr(recsys.llm, "load_generator", lambda s: ScriptedGenerator(default='{"want":["War"]}'))
+    for parser in ("lexicon", "llm", "merged"):
+        monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "a 90s comedy with Tom Hanks, no horror"}\nstart over\n'))
+        assert main(["parse", "--parser", parser, "--catalog", tiny_catalog(tmp_path)]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert len(lines) == 2
+        for d in lines:
+            for key in ("intent", "genres_include", "genres_exclude", "year_min", "year_max", "people", "titles",
+                        "query"):
+                assert key in d
+        if parser != "llm":
+            assert lines[0]["genres_include"] == ["Comedy"] and lines[0]["genres_exclude"] == ["Horror"]
+            assert (lines[0]["year_min"], lines[0]["year_max"]) == (1990, 1999) and lines[0]["people"] == ["Tom Hanks"]
+            assert lines[1]["intent"] == "reset"

@@ -1,9 +1,9 @@
 """The knowledge graph: people <-> films from catalog fields, fuzzy titles and names."""
 import pytest
 
-from recsys.catalog import Catalog, load_catalog
+from recsys.catalog import Catalog
 from recsys.graph import Graph
-from tests.conftest import SHARED_CACHE
+from tests.catalog_fixtures import real_graph
 from tests.fakes import tiny_items
 
 
@@ -22,7 +22,7 @@ def test_tiny_graph_links_people_and_films():
 
 @pytest.fixture(scope="module")
 def graph():
-    return Graph.from_catalog(load_catalog("movies", SHARED_CACHE, progress=False))
+    return real_graph()
 
 
 def test_real_catalog_lookup(graph):

@@ -17,14 +17,22 @@ def unit(rng, n, d):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def small_head(seed=0) -> Head:
+VARIANTS = {  # the adaptation modes HeadConfig offers: MeLU weights, Meta-SGD + ranking inner loss, CAVIA context
+    "weights": {},
+    "meta_sgd": {"lr_per_weight": True, "inner_centered": 1.0, "inner_rank": 1.0},
+    "context": {"adapt": "context", "context": 4, "inner_lr": 1.0, "inner_centered": 1.0},
+}
+
+
+def small_head(seed=0, **kw) -> Head:
     torch.manual_seed(seed)
-    return Head(HeadConfig(dim=16, hidden=12, decision=8))
+    return Head(HeadConfig(dim=16, hidden=12, decision=8, **kw))
 
 
-def test_score_and_adapt_shapes():
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_score_and_adapt_shapes(variant):
     rng = np.random.default_rng(0)
-    head = small_head()
+    head = small_head(**VARIANTS[variant])
     v, x, q = unit(rng, 7, 16), np.zeros((7, 4), np.float32), np.zeros(16, np.float32)
     params = head.init_params()
     assert head.score(params, v, x, q).shape == (7,)
@@ -36,7 +44,8 @@ def test_score_and_adapt_shapes():
     assert head.score(params, v[:0], x[:0], q).shape == (0,)
 
 
-def test_adaptation_moves_scores_towards_the_labels():
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_adaptation_moves_scores_towards_the_labels(variant):
     # two clusters of items: liking cluster A and disliking cluster B must raise A's unseen items above B's
     rng = np.random.default_rng(1)
     centre_a, centre_b = unit(rng, 1, 16)[0], unit(rng, 1, 16)[0]
@@ -44,7 +53,7 @@ def test_adaptation_moves_scores_towards_the_labels():
     b = unit(rng, 6, 16) * 0.3 + centre_b
     a /= np.linalg.norm(a, axis=1, keepdims=True)
     b /= np.linalg.norm(b, axis=1, keepdims=True)
-    head = small_head()
+    head = small_head(**VARIANTS[variant])
     x, q = np.zeros((2, 4), np.float32), np.zeros(16, np.float32)
     params = head.init_params()
     before = head.score(params, a[2:], np.zeros((4, 4), np.float32), q) - head.score(params, b[2:], np.zeros((4, 4), np.float32), q)
@@ -54,8 +63,9 @@ def test_adaptation_moves_scores_towards_the_labels():
     assert head.score(fast, a[:2], x, q).mean() > head.score(fast, b[:2], x, q).mean()
 
 
-def test_checkpoint_round_trip_and_clear_errors(tmp_path):
-    head = small_head(3)
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_checkpoint_round_trip_and_clear_errors(tmp_path, variant):
+    head = small_head(3, **VARIANTS[variant])
     save_head(head, tmp_path / "h.pt", {"note": "test"})
     loaded, meta = load_head(tmp_path / "h.pt")
     assert meta == {"note": "test"} and loaded.config == head.config
@@ -108,10 +118,11 @@ def test_shipped_checkpoint_loads_and_adapts_within_its_shape():
 
 # --- through the engine, real parts --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def real_engine():
-    """Engine over the real catalog, MiniLM index and the shipped head; the generator is scripted (not under test)."""
-    import os
+def real_engine(tmp_path_factory):
+    """Engine over the real catalog, MiniLM index and the shipped head; the generator is scripted (not under test).
 
+    Module-scoped (built once), so it sets its own home and the shared model cache: the autouse per-test
+    RECSYS_HOME fixture has not run yet when it is built."""
     from recsys.catalog import load_catalog
     from recsys.config import Settings
     from recsys.engine import Engine
@@ -119,11 +130,13 @@ def real_engine():
     from recsys.store import Store
     from tests.fakes import ScriptedGenerator
 
-    settings = Settings.from_env().with_overrides(explainer="template")
+    from tests.conftest import SHARED_CACHE
+
+    settings = Settings.from_env().with_overrides(explainer="template", home=str(tmp_path_factory.mktemp("home")),
+                                                  cache_dir=str(SHARED_CACHE), head="")
     catalog = load_catalog(settings.catalog, settings.cache, progress=False)
     index = ItemIndex.build(catalog, SentenceEncoder(settings.embed_model), settings.cache, progress=False)
     head, _ = load_head(DEFAULT_CHECKPOINT)
-    assert os.environ["RECSYS_HOME"] in settings.database_url
     return Engine(settings, catalog, index, ScriptedGenerator(), Store(settings.database_url), head=head)
 
 
@@ -136,7 +149,7 @@ def war_count(engine, sid, text):
 @pytest.mark.slow
 def test_two_war_dislikes_push_war_films_down_in_the_next_answer(real_engine):
     engine = real_engine
-    request = "ten gripping dramas set in the 20th century"
+    request = "ten films about soldiers and their families"
     fresh = engine.new_session()
     before, items = war_count(engine, fresh, request)
     assert before >= 2, [r.item.label() for r in items]  # the request does draw war films

@@ -244,10 +244,8 @@ def raw_send(url: str, fn_index: int, data: list) -> list[str]:
 
 
 @pytest.mark.ui
-@pytest.mark.xfail(strict=True, reason="app.py send() echoes the raw text into the Chatbot before the engine cleans "
-                   "it; a lone surrogate then breaks Gradio's SSE (orjson refuses it) and the turn is lost. Fix in "
-                   "app.py: clean the text (recsys.engine.clean_text) at the top of send(). Remove this mark then.")
 def test_undecodable_text_over_the_wire_gets_a_reply():
+    """app.py cleans the text before echoing it: a lone surrogate in the page's update would break Gradio's SSE."""
     from tests.test_app import client_and_ids, serve_tiny
 
     surrogates = [t for _, t in hostile_messages() if has_surrogates(t)][:3]

@@ -83,12 +83,9 @@ def test_contract_keys(parser):
 # --- issue 3: catalog-aware slots over the real catalog (people, titles, languages...) -------------------------
 @pytest.fixture(scope="module")
 def full():
-    from recsys.catalog import load_catalog
-    from recsys.graph import Graph
-    from tests.conftest import SHARED_CACHE
+    from tests.catalog_fixtures import real_catalog, real_graph
 
-    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
-    return LexiconParser(catalog.genres, newest_year=2014, names=Graph.from_catalog(catalog))
+    return LexiconParser(real_catalog().genres, newest_year=2014, names=real_graph())
 
 
 @pytest.mark.parametrize("text, slots", [

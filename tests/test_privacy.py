@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 import string
 from collections import Counter
 from pathlib import Path
@@ -182,40 +183,164 @@ def test_logs_hold_no_message_text_at_info_and_no_secrets(caplog, monkeypatch):
             assert sid not in line  # at most a short prefix of a session id, never the whole capability
 
 
-@pytest.mark.ui
-@pytest.mark.xfail(strict=True, reason="app.py has no owners: with a login on, handlers still trust the session and "
-                   "user ids the client sends, so one account can read, change or forget another's data by id. Fix: "
-                   "take request: gr.Request in every handler and endpoint, use request.username as the user id when "
-                   "auth is on, and refuse sessions whose user_id differs. Remove this mark then.")
-def test_with_login_on_a_session_is_only_its_owners():
-    from gradio_client import Client
-
+@contextmanager
+def serve_app(engine, **launch):
+    """The real app over an engine on a free loopback port; yields (app module, demo, url)."""
     from tests.test_app import free_port, load_app
 
-    engine = tiny_engine()
-    alice = engine.new_session("alice")  # with auth on, the login name is the owner
-    list(engine.respond(alice, f"a comedy {SECRET}"))
     app = load_app()
     demo = app.build_demo(engine)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                auth=[("alice", "pw-a"), ("bob", "pw-b")])
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
     try:
-        bob = Client(f"http://127.0.0.1:{port}/", auth=("bob", "pw-b"), verbose=False)
-        leaked, changed = [], []
-        for api, args in [("/resume_session", (alice,)), ("/export_session", (alice, "json")),
-                          ("/list_sessions", ("alice",))]:
-            try:
-                answer = repr(bob.predict(*args, api_name=api))
-                leaked.append(SECRET in answer or alice in answer)
-            except Exception:
-                leaked.append(False)
-        try:
-            bob.predict("alice", api_name="/forget_user")
-        except Exception:
-            pass
-        changed.append(engine.store.list_sessions("alice") == [])
-        assert leaked == [False, False, False] and changed == [False]
+        yield app, demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def attempt(client, *args, api_name: str) -> str:
+    """An API call's answer, or its error, as text (a refusal is fine; a leak is not)."""
+    try:
+        return repr(client.predict(*args, api_name=api_name))
+    except Exception as exc:  # gradio_client raises AppError for the server's refusals
+        return f"refused: {exc}"
+
+
+@pytest.mark.ui
+def test_with_login_on_a_session_is_only_its_owners():
+    """Two accounts: bob drives every endpoint with alice's ids (and names); alice's data never shows or changes,
+    while alice herself reads and lists it. Client-sent user ids are never trusted with a login on."""
+    from gradio_client import Client
+
+    from tests.test_app import HISTORY, send
+
+    engine = tiny_engine()
+    with serve_app(engine, auth=[("alice", "pw-a"), ("bob", "pw-b")]) as (app, demo, url):
+        owner = app.LOGIN_PREFIX + "alice"  # a login's user id
+        alice = engine.new_session(owner)
+        list(engine.respond(alice, f"a comedy {SECRET}"))
+        legacy = engine.new_session("alice")  # a row named like the login but not made by it: nobody's through the app
+        list(engine.respond(legacy, f"a drama {SECRET}"))
+        db = engine.store.url.render_as_string(hide_password=False)
+        before = rows_of(db, owner, [alice]), rows_of(db, "alice", [legacy])
+        bob = Client(url, auth=("bob", "pw-b"), verbose=False)
+        answers = []
+        for sid in (alice, legacy):
+            answers += [attempt(bob, sid, api_name="/resume_session"), attempt(bob, sid, "json", api_name="/export_session"),
+                        attempt(bob, sid, api_name="/taste"), attempt(bob, sid, "t1", False, api_name="/feedback"),
+                        attempt(bob, sid, "pwned", api_name="/rename_session"),
+                        attempt(bob, sid, 1, 0.0, None, None, ["Comedy"], api_name="/set_controls"),
+                        attempt(bob, sid, api_name="/delete_session")]
+            answers.append(repr(send(bob, "show me everything", ["", sid])[HISTORY]))  # the page's own calls
+            answers.append(repr(send(bob, "show me everything", [owner, sid])[HISTORY]))
+            answers.append(repr(bob.predict([owner, sid], api_name="/open_session")))
+        for name in ("alice", owner):
+            answers += [attempt(bob, name, api_name="/list_sessions"), attempt(bob, name, api_name="/forget_user")]
+        assert SECRET not in " ".join(answers) and alice not in " ".join(answers) and legacy not in " ".join(answers)
+        assert sum(a.startswith("refused") for a in answers) >= 16
+        assert (rows_of(db, owner, [alice]), rows_of(db, "alice", [legacy])) == before  # nothing changed or went
+        assert engine.session(alice).title != "pwned" and engine.session(alice).state.genres_exclude != ("Comedy",)
+        bobs = engine.store.list_sessions(app.LOGIN_PREFIX + "bob")  # bob's page calls made sessions of his own
+        assert bobs and all(alice not in s.session_id for s in bobs)
+        assert [s["session_id"] for s in bob.predict("", api_name="/list_sessions")] == [
+            s.session_id for s in bobs]
+
+        me = Client(url, auth=("alice", "pw-a"), verbose=False)  # the owner still has everything
+        assert SECRET in repr(me.predict(alice, api_name="/resume_session"))
+        assert SECRET in me.predict(alice, "markdown", api_name="/export_session")
+        assert alice in [s["session_id"] for s in me.predict("alice", api_name="/list_sessions")]
+        assert attempt(me, legacy, api_name="/resume_session").startswith("refused")
+        opened = me.predict(["someone-else", alice], api_name="/open_session")  # her browser's ids resume hers
+        assert SECRET in repr(opened[HISTORY])
+        me.predict("", api_name="/forget_user")
+        assert engine.store.list_sessions(owner) == [] and engine.store.list_sessions(app.LOGIN_PREFIX + "bob")
+        assert engine.store.list_sessions("alice")  # the non-login row of that name is not hers either
+
+
+@pytest.mark.ui
+def test_without_login_a_client_cannot_choose_its_user_id():
+    """Without a login, a browser's user id is reused only when the store minted it; any other claimed id (a name,
+    a made-up token, a login's id) gets a fresh random user instead of being created or joined."""
+    from gradio_client import Client
+
+    from tests.test_app import HISTORY, send
+
+    engine = tiny_engine()
+    victim = engine.new_session("alice")  # e.g. left by an old version that trusted client ids
+    list(engine.respond(victim, f"a comedy {SECRET}"))
+    mine = engine.new_session()
+    minted = engine.session(mine).user_id
+    with serve_app(engine) as (app, demo, url):
+        client = Client(url, verbose=False)
+        for claimed in ("alice", "auth:alice", "A" * 22, "x" * 300, "", "\x00"):
+            for api in ("/open_session", "/new_session"):
+                ids = client.predict([claimed, ""], api_name=api)[1]
+                assert ids[0] != claimed and app.MINTED_ID.fullmatch(ids[0]), (claimed, api, ids)
+                assert SECRET not in repr(client.predict(ids, api_name=api))
+        assert not engine.store.has_user("A" * 22) and not engine.store.has_user("auth:alice")
+        assert engine.store.list_sessions("alice") == [engine.session(victim)]  # untouched, nothing added
+        reused = client.predict([minted, ""], api_name="/new_session")[1]
+        assert reused[0] == minted and len(engine.store.list_sessions(minted)) == 2  # a minted id that exists
+        assert SECRET not in repr(send(client, "hello", [minted, mine])[HISTORY])
+
+
+@pytest.mark.ui
+def test_export_files_are_written_on_request_and_go_with_forget_me(tmp_path, monkeypatch):
+    """Page updates write no export file; a download click writes one into Gradio's cache; "forget me" deletes it."""
+    from gradio_client import Client
+
+    from tests.test_app import send
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # read when the page's blocks are made
+    exported = lambda: sorted(p for p in (tmp_path / "gradio").rglob("*") if p.suffix in (".md", ".json"))  # noqa: E731
+    engine = tiny_engine()
+    with serve_app(engine) as (app, demo, url):
+        client = Client(url, verbose=False)
+        ids = client.predict(["", ""], api_name="/open_session")[1]
+        send(client, f"a funny sci-fi film {SECRET}", ids)
+        client.predict(ids, api_name="/new_session")
+        assert exported() == []  # nothing written until someone asks
+        for elem_id in ("export-md", "export-json"):
+            assert raw_click(url, demo, elem_id, [ids])
+        files = exported()
+        assert sorted(p.suffix for p in files) == [".json", ".md"] and all(SECRET in p.read_text() for p in files)
+        other = client.predict(["", ""], api_name="/open_session")[1]  # someone else's export stays
+        assert raw_click(url, demo, "export-md", [other])
+        theirs = set(exported()) - set(files)
+        assert len(theirs) == 1
+        assert raw_click(url, demo, "forget-yes", [ids])
+        assert set(exported()) == theirs  # the person's files went with their rows
+        assert engine.store.list_sessions(ids[0]) == []
+
+
+def raw_click(url: str, demo, elem_id: str, data: list) -> bool:
+    """Trigger a page-only (private) click event the way the browser does; True when it completed successfully."""
+    from tests.test_hostile import raw_send
+
+    block = next(k for k, b in demo.blocks.items() if getattr(b, "elem_id", None) == elem_id)
+    fn_index = next(n for n, dep in demo.fns.items() if any(t[0] == block and t[1] == "click" for t in dep.targets))
+    lines = raw_send(url, fn_index, data)
+    return any('"success":true' in line.replace(" ", "") for line in lines)
+
+
+def test_junk_session_ids_leave_no_locks_behind():
+    """Engine keeps a lock per session only while someone holds it: ids sent once, or junk ones, never pile up."""
+    import gc
+
+    from recsys.errors import SessionNotFound
+
+    engine = tiny_engine()
+    sid = engine.new_session()
+    for n in range(300):
+        with pytest.raises(SessionNotFound):
+            engine.feedback(f"junk-{n:04d}-{SECRET}", "t1", True)  # checked before any lock is made
+        with pytest.raises(SessionNotFound):
+            engine.update_state(f"junk-{n:04d}", count=2)
+    list(engine.respond(sid, "a funny sci-fi film"))
+    engine.feedback(sid, "t1", True)
+    held = engine._lock(sid)
+    assert engine._lock(sid) is held  # while held, every caller gets the same lock: turns still queue
+    del held
+    gc.collect()
+    assert len(engine._session_locks) == 0

@@ -161,3 +161,49 @@ def test_phone_width_is_readable(page, page_url, theme):
         .map(e => e.outerHTML.slice(0, 120))""")
     assert unnamed == []  # every control a screen reader meets has a name
     page.screenshot(path=str(ARTIFACTS / f"ui-phone-{theme}.png"), full_page=True)
+
+
+def log_in(page, url: str, user: str, password: str) -> None:
+    """Fill Gradio's login form, then wait until the page's session is open."""
+    page.goto(url)
+    page.locator("input[type=text], input:not([type])").first.fill(user)
+    page.locator("input[type=password]").first.fill(password)
+    page.locator("input[type=password]").first.press("Enter")
+    page.wait_for_function("(document.querySelector('#title-box input, #title-box textarea') || {}).value",
+                           timeout=LONG)
+
+
+def test_with_login_each_account_sees_only_its_own(page):
+    """Two accounts on one browser (a shared computer): after alice logs out and bob logs in, the ids the browser
+    kept from alice open nothing of hers; bob gets his own conversation, and alice's comes back when she returns."""
+    from tests.engine_fixtures import tiny_engine
+    from tests.test_app import free_port, load_app
+
+    engine = tiny_engine()
+    app = load_app()
+    demo = app.build_demo(engine)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                auth=app.login_check([("alice", "pw-a"), ("bob", "pw-b")]), **app.launch_options(engine))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        log_in(page, url, "alice", "pw-a")
+        ask(page, "a funny sci-fi film")
+        page.get_by_role("radio", name="a funny sci-fi film").wait_for(timeout=LONG)
+        page.goto(url + "logout")
+        log_in(page, url, "bob", "pw-b")
+        page.wait_for_timeout(500)
+        assert "a funny sci-fi film" not in " ".join(session_labels(page))
+        assert page.locator("#chat").get_by_text("a funny sci-fi film").count() == 0
+        ask(page, "a war drama")
+        page.get_by_role("radio", name="a war drama").wait_for(timeout=LONG)
+        assert session_labels(page) == ["a war drama"]
+        page.goto(url + "logout")
+        log_in(page, url, "alice", "pw-a")
+        page.get_by_role("radio", name="a funny sci-fi film").wait_for(timeout=LONG)
+        assert "a war drama" not in " ".join(session_labels(page))
+        owners = {s.title: s.user_id for u in ("auth:alice", "auth:bob") for s in engine.store.list_sessions(u)}
+        assert owners["a funny sci-fi film"] == "auth:alice" and owners["a war drama"] == "auth:bob"
+    finally:
+        demo.close()

@@ -1,5 +1,7 @@
 """What the page's controls and panels rest on, without a server: Engine.update_state, per-session MMR λ,
 turn details for "why these?", taking a vote back, and the escaping of the page's HTML and Markdown pieces."""
+import json
+
 import pytest
 
 from recsys.errors import RecsysError
@@ -77,5 +79,23 @@ def test_export_markdown_and_json_hold_the_conversation():
     data = app.session_json(engine, sid)
     assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
     assert all(it["title"] for it in data["messages"][1]["items"])
-    md_path, json_path = app.write_exports(engine, sid)
-    assert md_path.endswith(".md") and json_path.endswith(".json")
+    assert app.export_text(engine, sid, "markdown") == md
+    assert json.loads(app.export_text(engine, sid, "json")) == json.loads(json.dumps(data))
+
+
+def test_export_files_are_private_and_forgotten(tmp_path):
+    app = load_app()
+    engine = tiny_engine()
+    sid = engine.new_session()
+    turn(engine, sid, "a funny sci-fi film")
+    paths = [app.write_export(engine, sid, fmt, tmp_path) for fmt in ("markdown", "json", "markdown")]
+    assert [p.suffix for p in paths] == [".md", ".json", ".md"] and len({p.parent for p in paths}) == 3
+    assert all(p.name.startswith("a-funny-sci-fi-film") for p in paths)
+    files = app.ExportFiles()
+    cache = {str(p) for p in paths}  # stands in for Gradio's record of the files it serves
+    for p in paths[:2]:
+        files.add("u1", str(p))
+    files.add("u2", str(paths[2]))
+    assert files.forget("u1", [cache]) == 2
+    assert [p.exists() for p in paths] == [False, False, True] and not paths[0].parent.exists()
+    assert cache == {str(paths[2])} and files.forget("u1") == 0 and files.forget("u2") == 1
