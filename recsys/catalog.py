@@ -406,6 +406,8 @@ class Catalog:
         ok = np.ones(len(self.items), dtype=bool)
         if filters.genres_include:  # at least one of them; an unknown genre matches nothing
             ok &= self.genre_matrix[:, self._columns(filters.genres_include)].any(axis=1)
+        if filters.genres_all:  # every one of them (a compound genre such as "rom-com")
+            ok &= self.genre_matrix[:, self._columns(filters.genres_all)].all(axis=1)
         if filters.genres_exclude:  # none of them
             ok &= ~self.genre_matrix[:, self._columns(filters.genres_exclude)].any(axis=1)
         if filters.year_min is not None:  # NaN (unknown year) compares False, so it fails a year constraint

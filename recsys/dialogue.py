@@ -53,7 +53,8 @@ def apply_intent(state: DialogueState, intent: Intent, text: str, last_years: Se
         return DialogueState(count=default_count, liked_ids=state.liked_ids, disliked_ids=state.disliked_ids)
     changes: dict[str, object] = {}
     clear = set(intent.clear)
-    if intent.genres_include or intent.query or ctx.reference:
+    new_request = bool(intent.genres_include or intent.query or ctx.reference)  # replaces the genre wish
+    if new_request:
         changes["genres_include"] = intent.genres_include
         changes["query"] = " ".join(p for p in (ctx.reference, intent.query) if p)
     include = () if "genres" in clear else changes.get("genres_include", state.genres_include)
@@ -66,6 +67,8 @@ def apply_intent(state: DialogueState, intent: Intent, text: str, last_years: Se
             changes["query"] = " ".join(p for p in (changes.get("query", state.query), TONE_WORDS[op]) if p)
     changes["genres_exclude"] = tuple(exclude)
     changes["genres_include"] = tuple(g for g in include if g not in exclude)
+    together = () if "genres" in clear else (intent.genres_all if new_request else state.genres_all)
+    changes["genres_all"] = () if set(together) & set(exclude) else tuple(together)
 
     lo, hi = (None, None) if "years" in clear else (state.year_min, state.year_max)
     lo, hi = _bounds(lo, hi, intent.year_min, intent.year_max)
@@ -102,13 +105,15 @@ def filters_for(state: DialogueState) -> Filters:
                    year_min=state.year_min, year_max=state.year_max,
                    exclude_ids=frozenset(state.shown_ids) | frozenset(state.disliked_ids),
                    runtime_min=state.runtime_min, runtime_max=state.runtime_max, languages=state.languages,
-                   countries=state.countries, people=state.people)
+                   countries=state.countries, people=state.people, genres_all=state.genres_all)
 
 
 def describe(state: DialogueState) -> str:
     """Short human description of the active constraints ("Comedy or Sci-Fi, no Horror, before 1990")."""
     parts = []
-    if state.genres_include:
+    if state.genres_all and set(state.genres_all) == set(state.genres_include):
+        parts.append(" and ".join(state.genres_all))
+    elif state.genres_include:
         parts.append(" or ".join(state.genres_include))
     if state.genres_exclude:
         parts.append("no " + ", no ".join(state.genres_exclude))

@@ -406,6 +406,8 @@ class Engine:
                 raise RecsysError(f"year range is empty ({lo} > {hi})")
             if "genres_exclude" in clean:  # a genre cannot be wanted and excluded at once
                 clean["genres_include"] = tuple(g for g in state.genres_include if g not in clean["genres_exclude"])
+                if set(state.genres_all) & set(clean["genres_exclude"]):
+                    clean["genres_all"] = ()
             state = state.evolve(**clean)
             self.store.save_state(session_id, state)
             return state

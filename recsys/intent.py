@@ -287,9 +287,12 @@ class LexiconParser:
 
         include: list[str] = []
         exclude: list[str] = []
+        compound: list[str] = []  # genres of a wanted compound form ("rom-com"), which means all of them at once
         for start, end, gnames in self._genre_spans(tokens, used) + self._fuzzy_genres(tokens, used):
             target = exclude if any(negated[start:end]) else include
             target.extend(n for n in gnames if n not in target)
+            if target is include and len(gnames) > 1:
+                compound.extend(n for n in gnames if n not in compound)
             for j in range(start, end):
                 used[j] = True
         include = [g for g in include if g not in exclude]
@@ -361,7 +364,10 @@ class LexiconParser:
                             query=query, count=count, runtime_min=runtime_min, runtime_max=runtime_max,
                             languages=tuple(languages), countries=tuple(countries), refine=tuple(refine),
                             positions=tuple(positions), feedback=feedback if intent != "chitchat" else None,
-                            ask=ask if intent == "ask" else None, clear=tuple(clear))
+                            ask=ask if intent == "ask" else None, clear=tuple(clear),
+                            # all-of only when the compound is the whole genre request ("a rom-com or a western"
+                            # stays any-of)
+                            genres_all=tuple(compound) if compound and set(compound) == set(include) else ())
         return Analysis(intent_obj, leftover if intent in ("recommend", "refine", "chitchat") else [], cued)
 
     def _fuzzy_genres(self, tokens: list[str], used: list[bool]) -> list[tuple[int, int, tuple[str, ...]]]:

@@ -59,6 +59,7 @@ class Intent:
     ask: str | None = None  # attribute asked about: director cast writer year runtime language country genre plot rating
     clear: tuple[str, ...] = ()  # constraints lifted ("any decade"): genres years people runtime languages countries
     source: str = "lexicon"  # which parser produced it: lexicon, llm or merged
+    genres_all: tuple[str, ...] = ()  # a compound genre ("rom-com"): an item needs every one of these
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with lists instead of tuples."""
@@ -79,6 +80,7 @@ class Filters:
     languages: tuple[str, ...] = ()  # an item needs at least one of these languages
     countries: tuple[str, ...] = ()  # an item needs at least one of these countries
     people: tuple[str, ...] = ()  # an item needs one of these as director, writer or cast
+    genres_all: tuple[str, ...] = ()  # an item needs every one of these ("rom-com": Romance and Comedy)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class DialogueState:
     languages: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     focus_id: str = ""  # the item last talked about ("who directed it?", "loved it")
+    genres_all: tuple[str, ...] = ()  # a compound genre asked for ("rom-com"): every one is required
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

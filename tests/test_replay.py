@@ -11,7 +11,7 @@ import pytest
 
 from recsys.catalog import Catalog, write_jsonl
 from recsys.cli import main
-from recsys.dialogue_script import (Bound, Expect, Outcome, ScriptError, Seen, Vocabulary, check, load_scripts,
+from recsys.dialogue_script import (Expect, Outcome, Seen, Vocabulary, check, load_scripts,
                                     resolve)
 from recsys.explain import TitleGuard
 from recsys.intent import LexiconParser

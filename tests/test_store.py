@@ -12,8 +12,9 @@ import pytest
 
 from recsys.config import Settings
 from recsys.errors import ConfigError, SessionNotFound, StoreError
-from recsys.store import DEFAULT_TITLE, MIGRATIONS, Store
+from recsys.store import MIGRATIONS, Store
 from recsys.types import DialogueState
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ITEMS = [("tt1", 0.9, "a reason"), ("tt2", 0.8, "another"), ("tt3", 0.5, "")]
 
@@ -281,9 +282,8 @@ def test_writes_take_the_lock_up_front_and_retry_when_locked(store, db_path, mon
     assert len(calls) == 2 and count(db_path, "messages") == 2  # the failed try left nothing behind
 
 
-@pytest.mark.skipif(not os.environ.get("RECSYS_TEST_PG_URL"), reason="set RECSYS_TEST_PG_URL to a scratch PostgreSQL")
-def test_postgres_contract():
-    store = Store(os.environ["RECSYS_TEST_PG_URL"])  # needs psycopg; the database's recsys tables are used
+def test_postgres_contract(pg_url):
+    store = Store(pg_url)  # a throwaway server on loopback (tests/pg.py), or RECSYS_TEST_PG_URL when set
     user = store.ensure_user(f"pg-test-{os.getpid()}")
     sid = store.create_session(user)
     state = DialogueState(genres_include=("Comedy",))
