@@ -15,7 +15,6 @@ import argparse
 import html
 import json
 import math
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -23,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import settings_from_args
-from .dialogue_script import ScriptError
 from .explain import fact_phrases, template_reason
 from .quality import (claims, coverage, covered, distinct_n, genre_distance, intra_list_distance, mean, ndcg_at_k,
                       percentile, recall_at_k, words)
-from .replay import ScriptResult, load_and_bind, open_backend, outcomes, run_scripts, to_json
+from .replay import ScriptResult, open_backend, outcomes, run_scripts, settings_and_scripts, to_json
 
 STAGES = ("parse", "search", "rank", "first_text", "explain", "total")  # TurnEvent.timings_ms keys, in order
 # Expectation keys that are hard constraints on the list (the rest check intent, wording, latency...).
@@ -288,11 +285,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay the corpus in-process, measure, write the report; 1 if any reply names an outside title."""
-    settings = settings_from_args(args, explainer=args.explainer)
-    try:
-        scripts = load_and_bind(args.paths, settings, args.match, args.limit)
-    except ScriptError as e:
-        print(f"invalid script: {e}", file=sys.stderr)
+    settings, scripts = settings_and_scripts(args)
+    if scripts is None:
         return 2
     t0 = time.perf_counter()
     with open_backend(settings) as backend:

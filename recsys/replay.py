@@ -390,13 +390,20 @@ def write_outputs(results: Sequence[ScriptResult], json_path: str | None, junit_
         Path(junit_path).write_text(to_junit(results), encoding="utf-8")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Replay the scripts; print the table; 0 all pass, 1 a failure, 2 an invalid script."""
+def settings_and_scripts(args: argparse.Namespace) -> tuple[Any, list[LoadedScript] | None]:
+    """Settings from the flags and the selected, catalog-checked scripts; None (after printing why) if invalid."""
     settings = settings_from_args(args, explainer=args.explainer)
     try:
-        scripts = load_and_bind(args.paths, settings, args.match, args.limit)
+        return settings, load_and_bind(args.paths, settings, args.match, args.limit)
     except ScriptError as e:
         print(f"invalid script: {e}", file=sys.stderr)
+        return settings, None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay the scripts; print the table; 0 all pass, 1 a failure, 2 an invalid script."""
+    settings, scripts = settings_and_scripts(args)
+    if scripts is None:
         return 2
     with open_backend(settings, args.url) as backend:
         results = run_scripts(scripts, backend, seed=settings.seed, progress=True)
