@@ -1,4 +1,6 @@
-"""The chat page: a thin Gradio shell over recsys.engine.Engine.
+"""The chat page: a thin Gradio shell over recsys.engine.Engine — the layout, its event handlers and main().
+What it shows comes from recsys.present (escaped HTML/Markdown), recsys.view and recsys.export; who may touch
+what from recsys.accounts.
 
     python app.py                      # http://127.0.0.1:7860, default catalog and models
     python app.py --host 0.0.0.0 --port 8080 --auth demo:secret --db-url postgresql+psycopg://...
@@ -10,28 +12,27 @@ only: the recsys package stays importable without it. Every action has a named A
 from __future__ import annotations
 
 import argparse
-import hmac
-import html
-import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
 
+from recsys.accounts import (LOGIN_PREFIX, MINTED_ID, login_check, login_user, owner_of, own_session, parse_accounts,
+                             user_for)
 from recsys.cli import settings_from, setup_logging
 from recsys.config import Settings
-from recsys.dialogue import describe
 from recsys.engine import Engine, clean_text
-from recsys.errors import ConfigError, RecsysError, SessionNotFound
-from recsys.store import SessionInfo
+from recsys.errors import RecsysError, SessionNotFound
+from recsys.export import ExportFiles, export_text, session_json, session_markdown, write_export
+from recsys.present import (WHY_TITLE, card_html, chat_message, esc, item_id_of, session_choices, state_text,
+                            taste_view, why_markdown, why_message, why_rows)
 from recsys.types import Item
+from recsys.view import WELCOME, first_visit_cards, taste_of, transcript
 
 log = logging.getLogger("recsys.app")
 
@@ -42,12 +43,8 @@ EXAMPLES = [
     "Something romantic from before 1970",
     "An animated film for the whole family",
 ]
-ONBOARD_UNTIL = 5  # a new conversation offers films to rate until the person has this many votes
 FOLLOW_UPS = ["More like this", "Something lighter", "Older"]  # quick replies shown after an answer
-WHY_TITLE = "🔎 Why these?"
 EXPORT_TTL_S = 600  # exports hold people's words: written on a download click, gone 10-20 minutes later
-LOGIN_PREFIX = "auth:"  # a login's user id is "auth:<name>"; ":" never occurs in a minted id, so they cannot clash
-MINTED_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")  # Store.ensure_user's ids: secrets.token_urlsafe(16), 128 bits
 CSS = """
 .rec-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
            background: var(--block-background-fill); color: var(--body-text-color);}
@@ -69,271 +66,15 @@ button:focus-visible, input:focus-visible, textarea:focus-visible {outline: 2px 
 """
 
 
-def esc(text: object) -> str:
-    """HTML-escape anything shown on the page: no markup from people or catalog fields ever runs."""
-    return html.escape("" if text is None else str(text), quote=True)
+# re-exported: the tests and scripts reach these through app
+__all__ = ["LOGIN_PREFIX", "MINTED_ID", "WHY_TITLE", "ExportFiles", "card_html", "export_text", "login_check",
+           "parse_accounts", "session_json", "session_markdown", "why_markdown", "write_export",
+           "build_demo", "add_api", "launch_options", "main"]
 
 
-def md_cell(text: object) -> str:
-    """Text safe inside a Markdown table cell: escaped, pipes and newlines neutralised."""
-    return esc(text).replace("|", "&#124;").replace("\n", " ")
-
-
-def card_html(item: Item, reason: str, note: str = "") -> str:
-    """One recommendation card: title, year, genres, director, runtime, description, reason — all escaped."""
-    meta = [esc(item.year) if item.year else "", esc(" · ".join(item.tags))]
-    directors = item.people("director")
-    if directors:
-        meta.append("dir. " + esc(", ".join(directors[:2])))
-    runtime = item.attributes.get("runtime")
-    if runtime:
-        meta.append(f"{esc(runtime)} min")
-    cast = (item.people("top_cast") or item.people("cast"))[:3]  # the default catalog's cast is alphabetical
-    lines = [f'<div class="rec-card" role="article" aria-label="{esc(item.label())}"><h3>{esc(item.title)}</h3>',
-             f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>']
-    if cast:
-        lines.append(f'<div class="rec-meta">with {esc(", ".join(cast))}</div>')
-    if item.text:
-        short = item.text if len(item.text) <= 160 else item.text[:157].rsplit(" ", 1)[0] + "…"
-        lines.append(f'<div class="rec-desc">{esc(short)}</div>')
-    if reason:
-        lines.append(f'<div class="rec-reason">{esc(reason)}</div>')
-    if note:
-        lines.append(f'<div class="rec-meta"><b>{esc(note)}</b></div>')
-    lines.append("</div>")
-    return "".join(lines)
-
-
-def chat_message(role: str, text: str) -> dict:
-    """A Chatbot message with its text escaped (Markdown still renders, HTML never does)."""
-    return {"role": role, "content": html.escape(text, quote=False)}  # quotes stay readable in Markdown
-
-
-def why_message(markdown: str) -> dict:
-    """The collapsible "why these?" panel under an answer (a Chatbot metadata message; content already escaped)."""
-    return {"role": "assistant", "content": markdown, "metadata": {"title": WHY_TITLE, "status": "done"}}
-
-
-def fmt(value: object) -> str:
-    """A score for the panel: two decimals, or a dash when the engine did not compute it."""
-    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
-
-
-def why_markdown(intent: dict | None, constraints: str, candidates: int | None, mmr_lambda: float | None,
-                 rows: Sequence[tuple[Item, dict]]) -> str:
-    """Parsed intent, active constraints, candidates considered and each shown item's scores, as escaped Markdown."""
-    parts = []
-    if intent:
-        said = {k: v for k, v in intent.items() if v not in (None, "", [], ())}
-        shown = ", ".join(f"{k}: {' / '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                          for k, v in said.items())
-        parts.append("**Understood:** " + (md_cell(shown) or "—"))
-    parts.append("**Constraints:** " + (md_cell(constraints) or "none"))
-    facts = []
-    if candidates is not None:
-        facts.append(f"{candidates} candidates considered after the hard filters")
-    if mmr_lambda is not None:
-        facts.append(f"diversity MMR λ = {mmr_lambda:.2f} (1 = pure relevance)")
-    if facts:
-        parts.append("**Search:** " + "; ".join(facts))
-    table = ["| # | film | match | taste | overlap | score |", "|---|---|---|---|---|---|"]
-    for n, (item, s) in enumerate(rows, start=1):
-        table.append(f"| {n} | {md_cell(item.label())} | {fmt(s.get('relevance'))} | {fmt(s.get('personal'))} "
-                     f"| {fmt(s.get('redundancy'))} | {fmt(s.get('score'))} |")
-    parts.append("\n".join(table))
-    parts.append("_match: relevance to the request; taste: the personal head's score from your 👍/👎; "
-                 "overlap: redundancy with the picks above it, which diversity (MMR) penalises; "
-                 "score: the final ranking score._")
-    return "\n\n".join(parts)
-
-
-# --- export ----------------------------------------------------------------------------------------------------
-def session_json(engine: Engine, session_id: str) -> dict:
-    """A session as plain data: metadata, dialogue state, messages with the items shown."""
-    info = engine.session(session_id)
-    messages = []
-    for row in engine.history(session_id):
-        items = []
-        for shown in row.items:
-            item = engine.catalog.get(shown.item_id)
-            items.append({"item_id": shown.item_id, "rank": shown.rank, "score": shown.score, "reason": shown.reason,
-                          "title": item.title if item else None, "year": item.year if item else None})
-        messages.append({"role": row.role, "text": row.text, "intent": row.intent,
-                         "created_at": row.created_at.isoformat(), "items": items})
-    return {"session_id": info.session_id, "title": info.title, "created_at": info.created_at.isoformat(),
-            "updated_at": info.updated_at.isoformat(), "state": info.state.to_dict(), "messages": messages}
-
-
-def session_markdown(engine: Engine, session_id: str) -> str:
-    """A session as a readable Markdown transcript."""
-    data = session_json(engine, session_id)
-    out = [f"# {data['title']}", "", f"_exported from recsys; started {data['created_at'][:16]} UTC_", ""]
-    for m in data["messages"]:
-        out += [f"**{'You' if m['role'] == 'user' else 'recsys'}:** {m['text']}", ""]
-        for it in m["items"]:
-            year = f" ({it['year']})" if it["year"] else ""
-            reason = f" — {it['reason']}" if it["reason"] else ""
-            out.append(f"{it['rank']}. {it['title'] or it['item_id']}{year}{reason}")
-        if m["items"]:
-            out.append("")
-    return "\n".join(out)
-
-
-def export_text(engine: Engine, session_id: str, fmt: str) -> str:
-    """A session as Markdown ("markdown") or JSON ("json") text."""
-    if fmt == "json":
-        return json.dumps(session_json(engine, session_id), ensure_ascii=False, indent=2)
-    return session_markdown(engine, session_id)
-
-
-def write_export(engine: Engine, session_id: str, fmt: str, folder: Path) -> Path:
-    """Write one export (fmt "markdown" or "json") into a fresh private subfolder of folder; returns its path."""
-    slug = re.sub(r"[^a-z0-9]+", "-", engine.session(session_id).title.lower()).strip("-")[:40] or "conversation"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=folder)) / f"{slug}.{'json' if fmt == 'json' else 'md'}"
-    path.write_text(export_text(engine, session_id, fmt), encoding="utf-8")
-    return path
-
-
-class ExportFiles:
-    """Export files handed to each person, so "forget me" deletes them at once (Gradio's cache ages out the rest)."""
-
-    def __init__(self) -> None:
-        self._paths: dict[str, set[str]] = {}  # user_id -> files in Gradio's cache
-        self._guard = threading.Lock()
-
-    def add(self, user_id: str, path: str) -> None:
-        """Remember a file given to a person (files already aged out are dropped, so this stays small)."""
-        with self._guard:
-            if len(self._paths) > 1000:  # now and then, drop people whose files Gradio has aged out
-                self._paths = {u: ps for u, ps in self._paths.items() if any(os.path.exists(p) for p in ps)}
-            kept = {p for p in self._paths.get(user_id, ()) if os.path.exists(p)}
-            self._paths[user_id] = kept | {path}
-
-    def forget(self, user_id: str, caches: Sequence[set] = ()) -> int:
-        """Delete every export file of a person (and their private folders); returns how many there were."""
-        with self._guard:
-            paths = self._paths.pop(user_id, set())
-        for path in paths:
-            for cache in caches:  # Gradio's record of the file, so it does not try to age out a deleted one
-                cache.discard(path)
-            Path(path).unlink(missing_ok=True)
-            try:
-                Path(path).parent.rmdir()
-            except OSError:
-                pass  # not empty (another export with the same content) or already gone
-        return len(paths)
-
-
-# --- who may touch what ------------------------------------------------------------------------------------------
-def login_user(request: gr.Request | None) -> str | None:
-    """The user id of the logged-in account ("auth:<name>"), or None when the app runs without a login."""
-    name = getattr(request, "username", None) if request is not None else None
-    return f"{LOGIN_PREFIX}{name}" if name else None
-
-
-def owner_of(engine: Engine, claimed: object, request: gr.Request | None) -> str | None:
-    """Whose page this is. With a login: the account's id, whatever the client sends. Without: the browser's id
-    only if it is one we minted and it exists; otherwise None, and the caller mints a fresh one (nobody can claim
-    "alice" or another login's id by sending it)."""
-    login = login_user(request)
-    if login:
-        return login
-    if isinstance(claimed, str) and MINTED_ID.fullmatch(claimed) and engine.store.has_user(claimed):
-        return claimed
-    return None
-
-
-def own_session(engine: Engine, session_id: object, request: gr.Request | None) -> SessionInfo:
-    """The session, if the caller may use it: without a login its id is the key; with one, only the owner's.
-    Someone else's session raises the same SessionNotFound as a missing one, so nothing tells them apart."""
-    info = engine.session(session_id)  # type: ignore[arg-type]  # the store refuses non-str ids as not found
-    login = login_user(request)
-    if login and info.user_id != login:
-        raise SessionNotFound(f"no session {str(session_id)[:8]!r}")
-    return info
-
-
-def user_for(claimed: object, request: gr.Request | None) -> str:
-    """The user id an API call may act on: with a login, the caller's own (naming anyone else is refused)."""
-    login = login_user(request)
-    if login is None:
-        return claimed if isinstance(claimed, str) else ""
-    if claimed not in ("", None, login, getattr(request, "username", None)):
-        raise RecsysError("you can only see or change your own data")
-    return login
-
-
-# --- taste profile ----------------------------------------------------------------------------------------------
-def taste_of(engine: Engine, session_id: str) -> dict:
-    """The person's taste: Engine.taste_profile when the engine has it, else their latest votes and genre tallies."""
-    profile_fn = getattr(engine, "taste_profile", None)
-    if profile_fn is not None:
-        try:
-            return dict(profile_fn(session_id))
-        except RecsysError:
-            raise
-        except Exception:  # a new engine method must not take the page down
-            log.exception("taste_profile failed; showing votes only")
-    latest: dict[str, bool] = {}
-    for row in engine.store.user_feedback(engine.session(session_id).user_id):
-        latest[row.item_id] = row.liked
-    genres: dict[str, float] = {}
-    for item_id, liked in latest.items():
-        item = engine.catalog.get(item_id)
-        for g in item.tags if item else ():
-            genres[g] = genres.get(g, 0.0) + (1.0 if liked else -1.0)
-    return {"genres": genres, "liked": [i for i, v in latest.items() if v],
-            "disliked": [i for i, v in latest.items() if not v]}
-
-
-def _scored(value: object) -> list[tuple[str, float, float | None]]:
-    """(name, score, change) from a {name: score} dict, (name, score) pairs, or {"name", "score", "change"} dicts."""
-    if isinstance(value, dict):
-        return [(str(k), float(v), None) for k, v in value.items()]
-    out = []
-    for entry in value or ():
-        if isinstance(entry, dict):
-            change = entry.get("change")
-            out.append((str(entry.get("name", "?")), float(entry.get("score", 0.0)),
-                        None if change is None else float(change)))
-        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
-            out.append((str(entry[0]), float(entry[1]), None))
-    return out
-
-
-def _item_id(value: object) -> str:
-    """An item id from an Item, a dict with item_id, or a plain id."""
-    if isinstance(value, Item):
-        return value.item_id
-    if isinstance(value, dict):
-        return str(value.get("item_id", ""))
-    return str(value)
-
-
-def taste_view(engine: Engine, profile: dict) -> tuple[str, list[tuple[str, str]]]:
-    """The taste panel: Markdown of top genres and people with scores, and the votes as (label, item_id) choices."""
-    lines = ["_Scores are the predicted rating (1–5) with, in brackets, how far your votes moved it._"
-             if any(isinstance(r, dict) and "change" in r for r in profile.get("genres") or ()) else ""]
-    for key, name in (("genres", "Genres"), ("people", "People")):
-        rows = _scored(profile.get(key))
-        if any(change is not None for _, _, change in rows):  # the head's ratings: show what the votes moved
-            rows = sorted(rows, key=lambda r: -abs(r[2] or 0.0))[:8]
-        else:
-            rows = sorted(rows, key=lambda r: -abs(r[1]))[:8]
-        if rows:
-            lines.append(f"**{name}:** " + ", ".join(
-                f"{md_cell(n)} {s:.2f}" + (f" ({c:+.2f})" if c is not None else "") for n, s, c in rows))
-    votes = []
-    for key, mark in (("liked", "👍"), ("disliked", "👎")):
-        for value in profile.get(key) or ():
-            item = engine.catalog.get(_item_id(value))
-            if item is not None:
-                votes.append((f"{mark} {item.label()}", item.item_id))  # Gradio escapes choice labels
-    lines = [line for line in lines if line]
-    if not votes:
-        lines.append("_No votes yet: 👍 / 👎 a few cards and your taste shows here._")
-    return "\n\n".join(lines), votes
+def login_name(request: gr.Request | None) -> str | None:
+    """The logged-in account's name, or None when the app runs without a login (or outside a request)."""
+    return getattr(request, "username", None)
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
@@ -423,11 +164,6 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 out[htmls[i]] = card_html(*recs[i]) if i < len(recs) else ""
             return out
 
-        def state_text(state) -> str:
-            """The constraints the next answer will respect, in words."""
-            text = describe(state)
-            return f"**Active constraints:** {esc(text)}" if text else ""
-
         def controls(state) -> dict:
             """Controls mirroring the dialogue state (after a turn, a changed constraint in words shows here)."""
             lam = state.mmr_lambda if state.mmr_lambda is not None else settings.mmr_lambda
@@ -438,10 +174,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
             """Session list, title, taste panel and constraints for the current session (no export file: those
             are written only on a download click)."""
             info = engine.session(session_id)
-            listed = [s for s in engine.store.list_sessions(info.user_id)
-                      if s.message_count or s.session_id == session_id]  # empty ones clutter the list
-            taste_text, votes = taste_view(engine, taste_of(engine, session_id))
-            return {sessions: gr.Radio(choices=[(s.title, s.session_id) for s in listed], value=session_id),
+            choices = session_choices(engine.store.list_sessions(info.user_id), session_id)
+            taste_text, votes = taste_view(engine.catalog, taste_of(engine, session_id))
+            return {sessions: gr.Radio(choices=choices, value=session_id),
                     title_box: info.title, md_dl: None, json_dl: None, taste_md: taste_text,
                     taste_votes: gr.CheckboxGroup(choices=votes, value=[]), state_md: state_text(info.state),
                     **controls(info.state)}
@@ -449,28 +184,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def page(session_id: str, note: str = "") -> dict:
             """Every part of the page for a session: history with why-panels, the last cards, the side panels."""
             info = engine.session(session_id)
-            history, mapping, recs, intent = [], {}, [], None
-            for row in engine.history(session_id):
-                if row.role == "user":
-                    intent = row.intent
-                history.append(chat_message(row.role, row.text))
-                if row.role == "assistant" and row.items:
-                    pairs = [(engine.catalog.get(s.item_id), s) for s in row.items]
-                    pairs = [(it, s) for it, s in pairs if it is not None]
-                    mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
-                    history.append(why_message(why_markdown(intent, "", None, None,
-                                                            [(it, {"score": s.score}) for it, s in pairs])))
-                    mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
-                    recs = [(it, s.reason) for it, s in pairs]
+            history, mapping, recs = transcript(engine, session_id)
             if not history:
-                onboarding = getattr(engine, "onboarding_items", None)
-                if onboarding is not None and len(engine.store.user_feedback(info.user_id)) < ONBOARD_UNTIL:
-                    try:
-                        recs = [(it, "") for it in onboarding(session_id, n=5)][:MAX_CARDS]
-                    except Exception:  # optional help for a first visit; never block the page
-                        log.exception("onboarding_items failed")
-                if recs and not note:
-                    note = "**New here?** Rate a few films with 👍 / 👎 so I learn your taste, or just ask."
+                recs = first_visit_cards(engine, session_id, info.user_id, MAX_CARDS)
+                note = note or (WELCOME if recs else "")
             return {ids: [info.user_id, session_id], chatbot: history, answers: mapping,
                     shown: [it.item_id for it, _ in recs], status: note,
                     follow_row: gr.Row(visible=bool(history)), **cards(recs), **side(session_id),
@@ -484,24 +201,28 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def current(saved: object, request: gr.Request | None) -> str:
             """The page's session id, if the caller may use it (SessionNotFound otherwise; see own_session)."""
-            return own_session(engine, saved_ids(saved)[1], request).session_id
+            return own_session(engine.store, saved_ids(saved)[1], login_name(request)).session_id
+
+        def owner(saved: object, request: gr.Request | None) -> str | None:
+            """Whose page this is: the login's id, or the browser's if we minted it (see accounts.owner_of)."""
+            return owner_of(engine.store, saved_ids(saved)[0], login_name(request))
 
         def open_session(saved: list, request: gr.Request) -> dict:
             """On page load: resume the browser's session (history and cards), or start a new one."""
             user_id, session_id = saved_ids(saved)
             try:
-                info = own_session(engine, session_id, request) if session_id else None
+                info = own_session(engine.store, session_id, login_name(request)) if session_id else None
             except SessionNotFound:
                 info = None
             if info is None:
-                session_id = engine.new_session(owner_of(engine, user_id, request))
+                session_id = engine.new_session(owner_of(engine.store, user_id, login_name(request)))
             return page(info.session_id if info else session_id)
 
         def resume(saved: list, session_id: str, request: gr.Request) -> dict:
             """Open another of the person's sessions from the list (their own only)."""
-            owner = owner_of(engine, saved_ids(saved)[0], request)
+            mine = owner(saved, request)
             try:
-                if not session_id or own_session(engine, session_id, request).user_id != owner:
+                if not session_id or own_session(engine.store, session_id, login_name(request)).user_id != mine:
                     return {status: "That conversation is not available."}
             except SessionNotFound:
                 return {status: "That conversation no longer exists."}
@@ -509,7 +230,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def new_conversation(saved: list, request: gr.Request) -> dict:
             """A fresh session for the same person."""
-            return page(engine.new_session(owner_of(engine, saved_ids(saved)[0], request)))
+            return page(engine.new_session(owner(saved, request)))
 
         def rename(saved: list, title: str, request: gr.Request) -> dict:
             """Rename the current session."""
@@ -525,31 +246,32 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def delete(saved: list, request: gr.Request) -> dict:
             """Delete the current session, then open the person's most recent other one (or a new one)."""
-            owner = owner_of(engine, saved_ids(saved)[0], request)
+            mine = owner(saved, request)
             try:
                 engine.store.delete_session(current(saved, request))
             except SessionNotFound:
                 pass
-            left = [s for s in engine.store.list_sessions(owner) if s.message_count] if owner else []
-            target = left[0].session_id if left else engine.new_session(owner)
+            left = [s for s in engine.store.list_sessions(mine) if s.message_count] if mine else []
+            target = left[0].session_id if left else engine.new_session(mine)
             return page(target, "Conversation deleted.")
 
         def forget(saved: list, request: gr.Request) -> dict:
             """Delete everything about this person (store.forget_user) and their export files; the page starts
             over as a new visitor (with a login: the same account, now empty)."""
-            owner = owner_of(engine, saved_ids(saved)[0], request)
-            if owner:
-                engine.store.forget_user(owner)
-                exports.forget(owner, [md_dl.temp_files, json_dl.temp_files])
+            mine = owner(saved, request)
+            if mine:
+                engine.store.forget_user(mine)
+                exports.forget(mine, [md_dl.temp_files, json_dl.temp_files])
                 log.info("forgot a user on request")
-            return {**page(engine.new_session(login_user(request)), "Done: everything about you is deleted."),
+            fresh = engine.new_session(login_user(login_name(request)))  # a login keeps its (now empty) account
+            return {**page(fresh, "Done: everything about you is deleted."),
                     forget_box: gr.Group(visible=False)}
 
         def export(fmt: str, button: gr.DownloadButton):
             """Handler writing one export when its button is clicked; the hidden download button then fetches it."""
             def handler(saved: list, request: gr.Request) -> dict:
                 try:
-                    info = own_session(engine, saved_ids(saved)[1], request)
+                    info = own_session(engine.store, saved_ids(saved)[1], login_name(request))
                     folder = Path(tempfile.mkdtemp(prefix="recsys-export-"))
                     try:  # straight into Gradio's cache (one copy, aged out by delete_cache), then ours goes
                         cached = button.move_resource_to_block_cache(write_export(engine, info.session_id, fmt,
@@ -589,13 +311,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         if event.items:
                             item_ids = [r.item.item_id for r in event.items]
                             mapping[str(len(history) - 1)] = item_ids
-                            redundancy = list(event.details.get("redundancy") or [])
-                            rows = [(r.item, {"relevance": r.relevance, "personal": getattr(r, "personal", None),
-                                              "redundancy": redundancy[n] if n < len(redundancy) else None,
-                                              "score": r.score}) for n, r in enumerate(event.items)]
                             history.append(why_message(why_markdown(
                                 event.intent.to_dict() if event.intent else None, event.details.get("constraints", ""),
-                                event.details.get("candidates"), event.details.get("mmr_lambda"), rows)))
+                                event.details.get("candidates"), event.details.get("mmr_lambda"),
+                                why_rows(event.items, event.details))))
                             mapping[str(len(history) - 1)] = item_ids
                             out.update(cards([(r.item, r.reason) for r in event.items]))
                             out[shown] = item_ids
@@ -614,7 +333,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def taste_update(session_id: str) -> dict:
             """Just the taste panel, after a vote."""
-            taste_text, votes = taste_view(engine, taste_of(engine, session_id))
+            taste_text, votes = taste_view(engine.catalog, taste_of(engine, session_id))
             return {taste_md: taste_text, taste_votes: gr.CheckboxGroup(choices=votes, value=[])}
 
         def vote(slot: int, liked: bool):
@@ -713,7 +432,7 @@ def add_api(engine: Engine, exports: ExportFiles | None = None) -> None:
     account: another person's session is "not found" and another person's user id is refused."""
     def own(session_id: str, request: gr.Request | None) -> str:
         """The session id if the caller may use it, or a RecsysError Gradio reports to the caller."""
-        return own_session(engine, session_id, request).session_id
+        return own_session(engine.store, session_id, login_name(request)).session_id
 
     def feedback(session_id: str, item_id: str, liked: bool, request: gr.Request) -> dict:
         """Like (true) or dislike (false) an item in a session; a disliked item never comes back."""
@@ -724,7 +443,7 @@ def add_api(engine: Engine, exports: ExportFiles | None = None) -> None:
         """A person's sessions, most recent first (with a login: the account's own; pass "" or the login name)."""
         return [{"session_id": s.session_id, "title": s.title, "messages": s.message_count,
                  "updated_at": s.updated_at.isoformat()}
-                for s in engine.store.list_sessions(user_for(user_id, request))]
+                for s in engine.store.list_sessions(user_for(user_id, login_name(request)))]
 
     def resume_session(session_id: str, request: gr.Request) -> dict:
         """A session's transcript and state (what the page shows when it is resumed)."""
@@ -757,11 +476,11 @@ def add_api(engine: Engine, exports: ExportFiles | None = None) -> None:
     def taste(session_id: str, request: gr.Request) -> dict:
         """The person's taste profile and votes."""
         profile = taste_of(engine, own(session_id, request))
-        return {k: ([_item_id(v) for v in val] if k in ("liked", "disliked") else val) for k, val in profile.items()}
+        return {k: ([item_id_of(v) for v in val] if k in ("liked", "disliked") else val) for k, val in profile.items()}
 
     def forget_user(user_id: str, request: gr.Request) -> dict:
         """Delete everything about a person (with a login: the account's own data; pass "" or the login name)."""
-        user_id = user_for(user_id, request)
+        user_id = user_for(user_id, login_name(request))
         engine.store.forget_user(user_id)
         if exports is not None and user_id:
             exports.forget(user_id)
@@ -821,38 +540,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
-
-def parse_accounts(spec: str = "", file: str | None = None) -> list[tuple[str, str]]:
-    """Login accounts from "user:pass[,user:pass...]" and/or a file of user:pass lines; ConfigError on a bad one."""
-    entries = [(f"--auth / RECSYS_AUTH entry {n}", e.strip()) for n, e in enumerate(spec.split(","), start=1)
-               if e.strip()]
-    if file:
-        try:
-            lines = Path(file).expanduser().read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the auth file {file}: {exc.strerror or exc}") from None
-        entries += [(f"{file} line {n}", line.strip()) for n, line in enumerate(lines, start=1)
-                    if line.strip() and not line.lstrip().startswith("#")]
-    accounts: dict[str, str] = {}
-    for where, entry in entries:
-        user, sep, password = entry.partition(":")
-        if not sep or not user.strip() or not password:
-            raise ConfigError(f"{where}: a login must look like user:password")  # never echo the password
-        if user.strip() in accounts:
-            raise ConfigError(f"{where}: user {user.strip()!r} is listed twice")
-        accounts[user.strip()] = password
-    return list(accounts.items())
-
-
-def login_check(accounts: Sequence[tuple[str, str]]) -> Callable[[str, str], bool]:
-    """Gradio's auth callable: True for a listed user with their password (compared in constant time)."""
-    known = {user: password.encode("utf-8") for user, password in accounts}
-
-    def check(username: str, password: str) -> bool:
-        """Whether this login may enter."""
-        matches = hmac.compare_digest(str(password).encode("utf-8", "replace"), known.get(username, b""))
-        return matches and username in known  # passwords are never empty, so b"" matches no real login
-    return check
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,9 +50,25 @@ def _name(text: str) -> str:
     return re.sub(r"['’]s$", "", " ".join(kept).rstrip("."))  # "Andy Knight's film" names Andy Knight
 
 
-def _names(text: str) -> list[str]:
-    """Names in "A, B and C" (empty strings dropped)."""
-    return [n for n in (_name(part) for part in re.split(r",\s*|\s+and\s+", text)) if n]
+def _leading_fact(text: str, people: Iterable[str]) -> str:
+    """The longest known name that text starts with ("Cedric the Entertainer and ..."), or ""."""
+    low = text.lower()
+    hits = [p for p in people if low.startswith(p.lower()) and not low[len(p):len(p) + 1].isalnum()]
+    return max(hits, key=len, default="")
+
+
+def _names(text: str, people: Iterable[str] = ()) -> list[str]:
+    """Names in "A, B and C" (empty strings dropped); a known name is taken whole even with lower-case words."""
+    people = list(people)
+    out, rest = [], text
+    while rest:
+        known = _leading_fact(rest, people)
+        name = known or _name(re.split(r",\s*|\s+and\s+", rest, maxsplit=1)[0])
+        if name:
+            out.append(name)
+        parts = re.split(r",\s*|\s+and\s+", rest[len(known):] if known else rest, maxsplit=1)
+        rest = parts[1] if len(parts) > 1 else ""
+    return out
 
 
 def _known(name: str, people: Iterable[str]) -> bool:
@@ -71,11 +87,11 @@ def claims(reason: str, item: Item) -> list[Claim]:
     directors = item.people("director")
     cast = item.people("cast") + item.people("top_cast")
     for m in DIRECTED_RE.finditer(reason):
-        name = _name(m.group(1))
+        name = _leading_fact(m.group(1), directors) or _name(m.group(1))
         if name:
             out.append(Claim("director", name, _known(name, directors)))
     for m in STARRING_RE.finditer(reason):
-        for name in _names(m.group(1)):
+        for name in _names(m.group(1), cast):
             out.append(Claim("cast", name, _known(name, cast)))
     for m in YEAR_RE.finditer(reason):
         out.append(Claim("year", m.group(1), item.year is not None and int(m.group(1)) == item.year))

@@ -37,8 +37,14 @@ def test_claims_are_checked_against_the_facts():
                    "120 minutes long, nothing like a western.", WEIRD)
     verdict = {(c.kind, c.value): c.correct for c in wrong}
     assert verdict == {("decade", "1990s"): False, ("genre", "Horror"): False, ("director", "Ridley Scott"): False,
-                       ("cast", "Robert Downey Jr"): True, ("cast", "Viola Davis"): False,
+                       ("cast", "Robert Downey Jr."): True, ("cast", "Viola Davis"): False,
                        ("runtime", "120 minutes"): False}
+    # a known name with lower-case words is taken whole, not cut at "the"
+    kings = Item("k", "The Original Kings of Comedy", 2000, tags=("Documentary", "Comedy"),
+                 attributes={"director": ["Spike Lee"], "cast": ["Cedric the Entertainer", "Bernie Mac"]})
+    found = claims("Directed by Spike Lee, starring Cedric the Entertainer and Bernie Mac.", kings)
+    assert {(c.kind, c.value) for c in found} == {("director", "Spike Lee"), ("cast", "Cedric the Entertainer"),
+                                                   ("cast", "Bernie Mac")} and all(c.correct for c in found)
     text = "Under 100 minutes, and over 120 minutes, with John Hughes's cast."
     bounds = {c.value: c.correct for c in claims(text, WEIRD)}
     assert bounds == {"Under 100 minutes": True, "over 120 minutes": False, "John Hughes": False}  # he directs

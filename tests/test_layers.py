@@ -6,6 +6,8 @@ PKG = Path(__file__).resolve().parent.parent / "recsys"
 LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1,
          "movielens": 1,
          "intent_words": 1, "intent": 2, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "personal": 2, "engine": 3,
+         "accounts": 2, "present": 3,  # the page's Gradio-free parts: who may touch what, what it shows as text
+         "view": 4, "export": 4,  # ... and what it shows of a session, read through the engine
          "replay": 4, "bench": 4.5, "train_meta": 4,
          # the bench: helpers (3.5) under its sections (4) under the driver (4.5)
          "bench_util": 3.5, "bench_report": 3.5, "bench_index": 4, "bench_turn": 4, "bench_gen": 4, "bench_serve": 4, "eval_intents": 4, "eval_coldstart": 4,
