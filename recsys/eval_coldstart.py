@@ -145,8 +145,10 @@ class Methods:
         from .head import Head
         from .meta import inputs_for
 
+        from dataclasses import replace
+
         torch.manual_seed(self.seed)
-        head = Head(self.heads["so"].config)
+        head = Head(replace(self.heads["so"].config, dropout=0.0))  # the same network, plain training on k ratings
         if len(s_rows):
             opt = torch.optim.Adam(head.parameters(), lr=1e-2)
             x = [torch.as_tensor(a) for a in inputs_for(self.data, s_rows)]

@@ -8,7 +8,8 @@
 Item vectors are the frozen MiniLM rows of the ItemIndex (so every catalog item can be scored, rated or not);
 `item_features` adds year, popularity and a critics' quality prior; the request adds its embedding and the
 retrieval similarity. Only the decision layers (`DECISION`) change per person; the body, the per-layer inner
-learning rates and the initial decision weights are what meta-training learns. The same network scores
+learning rates and the initial decision weights are what meta-training learns (`HeadConfig` also offers Meta-SGD
+step sizes, CAVIA-style context adaptation and centred / pairwise inner losses). The same network scores
 "tag prototypes" (the mean vector of a genre's or a person's films), which is how it predicts taste profiles.
 """
 from __future__ import annotations
@@ -47,9 +48,10 @@ class HeadConfig:
     taste: int = 32  # content-only projection the person's preference direction lives in (no popularity, no quality)
     inner_steps: int = 5  # gradient steps per adaptation (MeLU uses 1-5)
     inner_lr: float = 0.3  # initial inner learning rate; meta-training learns one per decision tensor
-    # What adapts per person: "weights" = the decision layers and the preference vector (MeLU); "context" = only
-    # a per-person context vector fed into the decision layers and preference direction, plus the rating offset
-    # (CAVIA), everything else meta-learned.
+    # What adapts per person: "weights" = the decision layers and the preference vector (MeLU, the default);
+    # "context" = only a per-person context vector fed into the decision layers and preference direction, plus the
+    # rating offset (CAVIA), everything else meta-learned; "bias" = the rating offset only (with raw_user: plus a
+    # preference vector in the frozen MiniLM space). data/head/README.md compares them.
     adapt: str = "weights"
     context: int = 0  # size of the CAVIA context vector (adapt="context")
     lr_per_weight: bool = False  # Meta-SGD: one learned inner learning rate per adapted number, not per tensor
@@ -85,6 +87,8 @@ class Head(nn.Module):
             self.adapted: tuple[str, ...] = ("ctx", "out.bias")
         elif config.adapt == "weights":
             self.adapted = DECISION
+        elif config.adapt == "bias":  # only the rating offset (with raw_user: and the MiniLM-space preference)
+            self.adapted = ("out.bias",)
         else:
             raise ValueError(f"unknown adapt mode {config.adapt!r}")
         if config.raw_user:
@@ -120,7 +124,7 @@ class Head(nn.Module):
         h, t = self.config.hidden, self.config.taste
         mixed, content, raw = hidden[..., :h], hidden[..., h:h + t], hidden[..., h + t:]
         own = dict(self.named_parameters())
-        p = {k: params[k] if k in params else own[k] for k in ("fc.weight", "fc.bias", "out.weight", "out.bias", "user")}
+        p = {k: params[k] if k in params else own[k] for k in DECISION}  # adapted ones from params, the rest global
         fc_bias, user = p["fc.bias"], p["user"]
         if self.config.adapt == "context":  # the person's context shifts the decision layer and preference direction
             ctx = params.get("ctx", self.ctx)  # (..., c)

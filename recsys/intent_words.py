@@ -231,6 +231,10 @@ RUNTIME_RE = re.compile(
     r"(?:\s+and a half)?\s*(hours?|hrs?|h|minutes?|mins?)\b(?:\s+and a half)?")
 
 
+STRICT_BOUND = {"under": 1, "less than": 1, "shorter than": 1, "below": 1,
+                "over": 1, "more than": 1, "longer than": 1, "above": 1}
+
+
 def _number(word: str) -> float:
     """'two' -> 2, '1.5' -> 1.5, 'an' -> 1, 'half an' -> 0.5."""
     if word.startswith("half"):
@@ -306,10 +310,13 @@ def parse_runtime(text: str, drop: list[tuple[int, int]]) -> tuple[int | None, i
         amount = _number(m.group(2)) + (0.5 if "and a half" in m.group(0) else 0)
         minutes = int(round(amount * 60 if m.group(3).startswith("h") else amount))
         negated = re.search(r"\b(nothing|not|no|never)\s*$", text[:m.start()]) is not None
+        # bounds are inclusive: "under 90" is at most 89, "over 3 hours" at least 181; "at most 90", "nothing
+        # longer than 90" and "at least 120" keep the number itself
+        strict = 0 if negated else STRICT_BOUND.get(m.group(1), 0)
         if (m.group(1) in ("over", "more than", "longer than", "at least", "above", "minimum", "min")) != negated:
-            lo = minutes
+            lo = minutes + strict
         else:
-            hi = minutes
+            hi = minutes - strict
         drop.append(m.span())
     for m in re.finditer(r"\b(not too long|not very long|not long|not overly long|nothing too long|"
                          r"not a long one|shortish|(?:a |something )?short|quick (?:one|watch)|)\b", text):

@@ -42,7 +42,7 @@ class MetaConfig:
     iterations: int = 1500  # outer steps; ~2-4 min on 2 CPU cores for ML-100K
     tasks: int = 32  # users per outer step
     outer_lr: float = 2e-3  # Adam on body, initial decision weights and inner learning rates
-    weight_decay: float = 1e-4  # the body sees ~1.1k films only; keep it from memorising them
+    weight_decay: float = 0.1  # decoupled (AdamW); strong: with 1e-4 the head memorised training users' tastes
     max_support: int = 10  # the largest support set evaluated (k = 10)
     query: int = 40  # query ratings per episode
     min_ratings: int = 20  # users with fewer mapped ratings are skipped (ML-100K guarantees 20 before mapping)
@@ -63,7 +63,7 @@ class MetaConfig:
     inner_centered: float = HeadConfig.inner_centered
     inner_rank: float = HeadConfig.inner_rank
     inner_mse: float = HeadConfig.inner_mse
-    dropout: float = HeadConfig.dropout
+    dropout: float = 0.5  # on the item representation, in training mode only (load_head returns eval mode)
     raw_user: bool = HeadConfig.raw_user
 
     def head_config(self, dim: int) -> HeadConfig:

@@ -98,7 +98,7 @@ def full():
     ("anything by scorsese", {"people": ("Martin Scorsese",)}),
     ("a French film", {"countries": ("France",), "languages": ()}),
     ("something in Spanish", {"languages": ("Spanish",), "countries": ()}),
-    ("a comedy under 90 minutes", {"runtime_max": 90}),
+    ("a comedy under 90 minutes", {"runtime_max": 89}),  # "under" is strict; bounds are inclusive
     ("nothing longer than an hour and a half", {"runtime_max": 90, "refine": ()}),
     ("a long epic war film", {"runtime_min": 150}),
     ("something from the forties or fifties", {"year_min": 1940, "year_max": 1959}),
@@ -142,5 +142,5 @@ def test_intents_with_targets(full, text, intent_name, extra):
 def test_contract_keeps_old_keys_and_adds_new(full):
     d = full.parse("a 90s French comedy with Gérard Depardieu, under two hours").to_dict()
     assert d["genres_include"] == ["Comedy"] and (d["year_min"], d["year_max"]) == (1990, 1999)
-    assert d["people"] == ["Gérard Depardieu"] and d["countries"] == ["France"] and d["runtime_max"] == 120
+    assert d["people"] == ["Gérard Depardieu"] and d["countries"] == ["France"] and d["runtime_max"] == 119
     assert isinstance(d["titles"], list) and isinstance(d["query"], str)

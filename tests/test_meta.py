@@ -47,14 +47,19 @@ def test_episodes_have_the_right_shapes_and_masks():
     assert t_y.shape == (3, 2) and set(t_y[t_m > 0].tolist()) <= {1.0, 5.0}  # one taste per cluster
 
 
-@pytest.mark.parametrize("second_order", [False, True])
-def test_meta_training_learns_to_adapt(second_order):
-    from recsys.head import Head, HeadConfig
+@pytest.mark.parametrize("second_order,extra", [
+    (False, {}), (True, {}),
+    (True, {"dropout": 0.2, "lr_per_weight": True, "inner_centered": 1.0}),  # Meta-SGD, centred inner loss
+    (True, {"adapt": "context", "context": 4, "inner_lr": 1.0}),  # CAVIA
+], ids=["first-order", "second-order", "meta-sgd-dropout", "context"])
+def test_meta_training_learns_to_adapt(second_order, extra):
+    from recsys.head import Head
 
     data = synthetic()
-    config = MetaConfig(max_support=6, query=10, second_order=second_order, hidden=8, decision=8, inner_steps=3)
+    config = MetaConfig(max_support=6, query=10, second_order=second_order, hidden=8, decision=8, inner_steps=3,
+                        **{"dropout": 0.0, **extra})
     torch.manual_seed(0)
-    head = Head(HeadConfig(dim=D, hidden=8, decision=8, inner_steps=3))
+    head = Head(config.head_config(D))
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
     tags = torch.as_tensor(data.tag_vectors), torch.as_tensor(data.tag_extras)
@@ -67,6 +72,7 @@ def test_meta_training_learns_to_adapt(second_order):
         opt.step()
         losses.append(parts["rating_mse"])
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    head.eval()  # no dropout when serving
     # after meta-training, two ratings of a user adapt the head to their cluster
     rows, ratings = data.users["1"]
     x = np.zeros((2, 4), np.float32)
