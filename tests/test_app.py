@@ -45,12 +45,19 @@ def serve_tiny(**overrides):
         demo.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:  # module-scoped: the per-test autouse home is not active yet
-        mp.setenv("RECSYS_HOME", str(tmp_path_factory.mktemp("app-home")))
+@contextmanager
+def serve_tiny_in_home(tmp_path_factory, name: str):
+    """serve_tiny for a module-scoped fixture, with its own RECSYS_HOME (the per-test autouse one is not active)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECSYS_HOME", str(tmp_path_factory.mktemp(name)))
         with serve_tiny() as served:
             yield served
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serve_tiny_in_home(tmp_path_factory, "app-home") as served:
+        yield served
 
 
 def client_and_ids(server):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import serve_tiny
+from tests.test_app import serve_tiny_in_home
 
 pytestmark = pytest.mark.ui
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -19,10 +19,8 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:  # module-scoped: the per-test autouse home is not active yet
-        mp.setenv("RECSYS_HOME", str(tmp_path_factory.mktemp("browser-home")))
-        with serve_tiny() as served:
-            yield served
+    with serve_tiny_in_home(tmp_path_factory, "browser-home") as served:
+        yield served
 
 
 @pytest.fixture()
