@@ -63,6 +63,8 @@ GENRE_CLAIMS = {
     "fantasy": "Fantasy", "documentary": "Documentary", "musical": "Musical", "animated": "Animation",
     "animation": "Animation", "biopic": "Biography", "noir": "Film-Noir",
 }
+# "directed by X" / "starring X": the role a reason gives a person, checked against the item's own roles
+ROLE_CLAIM_RE = re.compile(r"\b((?i:directed by|starring|stars|featuring))\s+((?:[A-Z][\w.'’-]*)(?:\s+[A-Z][\w.'’-]*)*)")
 GENRE_CLAIM_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, GENRE_CLAIMS), key=len, reverse=True)) + r")\b",
                             re.IGNORECASE)
 SCAFFOLDING = re.compile(
@@ -254,6 +256,27 @@ def contradictions(text: str, item: Item, request: str = "") -> list[str]:
     vocabulary = set(normalise_title(" ".join(facts)).split())
     wrong += [t.word for t in _tokens(text)
               if t.capital and not t.starts and t.word not in vocabulary and t.word not in ALWAYS_CAPITALISED]
+    return wrong + wrong_roles(text, item)
+
+
+def wrong_roles(text: str, item: Item) -> list[str]:
+    """People a reason puts in a role the facts give someone else: a director "starring" in their film, an actor
+    "directing" it (the small generator mixes the fact lines up). Names in no role of the item are left to the
+    unknown-name check."""
+    directors = item.people("director")
+    cast = item.people("cast") + item.people("top_cast")
+    everyone = directors + cast + item.people("writer")
+
+    def same(name: str, person: str) -> bool:
+        a, b = name.lower().rstrip(".'’-"), person.lower().rstrip(".")  # a sentence's full stop is no initial
+        return a == b or b.startswith(a + " ") or a.startswith(b + " ")
+
+    wrong = []
+    for m in ROLE_CLAIM_RE.finditer(text):
+        claimed = directors if m.group(1).lower().startswith("direct") else cast
+        name = m.group(2).rstrip(".'’-")
+        if any(same(name, p) for p in everyone) and not any(same(name, p) for p in claimed):
+            wrong.append(name)
     return wrong
 
 

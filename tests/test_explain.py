@@ -106,6 +106,15 @@ def test_is_degenerate(text, bad):
     assert is_degenerate(text) is bad
 
 
+def test_a_person_in_the_wrong_role_is_a_contradiction():
+    pinocchio = Item("p", "Pinocchio", 1940, tags=("Animation", "Family"),
+                     attributes={"director": ["Ben Sharpsteen", "Hamilton Luske"], "cast": ["Cliff Edwards"]})
+    assert contradictions("An animated family film starring Ben Sharpsteen.", pinocchio) == ["Ben Sharpsteen"]
+    assert contradictions("Directed by Cliff Edwards, a family film.", pinocchio) == ["Cliff Edwards"]
+    assert contradictions("Directed by Ben Sharpsteen and starring Cliff Edwards, an animated family film.",
+                          pinocchio) == []
+
+
 def test_contradictions_catch_wrong_genres_years_and_unknown_names():
     quiet_lake = tiny_items()[4]  # Drama, 1975, Di Moss, Pat Star
     assert contradictions("A quiet drama about a widow returning home.", quiet_lake) == []
