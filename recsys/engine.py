@@ -301,13 +301,10 @@ class Engine:
     def _vote(self, session_id: str, state: DialogueState, item_id: str, liked: bool, source: str) -> DialogueState:
         """Store a vote and return the state with it (the caller holds the session lock and saves the state)."""
         self.store.add_feedback(session_id, item_id, bool(liked), source=source)
-        liked_ids = tuple(i for i in state.liked_ids if i != item_id)
-        disliked_ids = tuple(i for i in state.disliked_ids if i != item_id)
+        state = without_vote(state, item_id)
         if liked:
-            liked_ids += (item_id,)
-        else:
-            disliked_ids += (item_id,)
-        return state.evolve(liked_ids=liked_ids, disliked_ids=disliked_ids)
+            return state.evolve(liked_ids=state.liked_ids + (item_id,))
+        return state.evolve(disliked_ids=state.disliked_ids + (item_id,))
 
     # --- understanding references (issue 3) -------------------------------------------------------------------
     def _targets(self, state: DialogueState, intent: Intent) -> list[Item]:
@@ -370,9 +367,7 @@ class Engine:
             self.store.remove_feedback(info.user_id, item_id)
             for other in self.store.list_sessions(info.user_id):  # the ids steer every session of that person
                 if item_id in other.state.liked_ids or item_id in other.state.disliked_ids:
-                    self.store.save_state(other.session_id, other.state.evolve(
-                        liked_ids=tuple(i for i in other.state.liked_ids if i != item_id),
-                        disliked_ids=tuple(i for i in other.state.disliked_ids if i != item_id)))
+                    self.store.save_state(other.session_id, without_vote(other.state, item_id))
             return self.store.get_session(session_id).state
 
     def update_state(self, session_id: str, **changes: object) -> DialogueState:
@@ -429,6 +424,12 @@ class Engine:
     def _items(self, ids: Sequence[str]) -> list[Item]:
         """Catalog items for ids, skipping any no longer in the catalog."""
         return [it for it in (self.catalog.get(i) for i in ids) if it is not None]
+
+
+def without_vote(state: DialogueState, item_id: str) -> DialogueState:
+    """The state with item_id in neither the liked nor the disliked list (a new vote replaces the old one)."""
+    return state.evolve(liked_ids=tuple(i for i in state.liked_ids if i != item_id),
+                        disliked_ids=tuple(i for i in state.disliked_ids if i != item_id))
 
 
 def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[str, list[str]]]:
