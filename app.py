@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,7 @@ EXAMPLES = [
 ]
 FOLLOW_UPS = ["More like this", "Something lighter", "Older"]  # quick replies shown after an answer
 EXPORT_TTL_S = 600  # exports hold people's words: written on a download click, gone 10-20 minutes later
+STREAM_EVERY_S = 0.1  # a streamed reply updates the page at most 10 times a second (each update costs a server pass)
 CSS = """
 .rec-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
            background: var(--block-background-fill); color: var(--body-text-color);}
@@ -87,6 +89,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
     with gr.Blocks(title="recsys — films for your mood", delete_cache=(EXPORT_TTL_S, EXPORT_TTL_S)) as demo:
         ids = gr.BrowserState(["", ""], storage_key="recsys-ids")  # [user_id, session_id], survives reloads
         shown = gr.State([])  # item ids of the cards on screen, in order
+        pending = gr.State("")  # the message being answered (echo hands it to turn)
+        api_send = gr.Button(visible=False)  # the trigger /send hangs on; the page itself chains echo and turn
         answers = gr.State({})  # chatbot message index (as str) -> item ids of that answer, for the Chatbot's 👍/👎
         gr.Markdown("## 🎬 What are you in the mood for?\nSay it in your own words; 👍 / 👎 the cards to teach me.")
         with gr.Row(equal_height=False, elem_classes="main-row"):
@@ -160,7 +164,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             """Updates for every slot: shown with content for recs, hidden for the rest."""
             out = {}
             for i in range(MAX_CARDS):
-                out[slots[i]] = gr.Column(visible=i < len(recs))
+                out[slots[i]] = gr.update(visible=i < len(recs))
                 out[htmls[i]] = card_html(*recs[i]) if i < len(recs) else ""
             return out
 
@@ -176,9 +180,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
             info = engine.session(session_id)
             choices = session_choices(engine.store.list_sessions(info.user_id), session_id)
             taste_text, votes = taste_view(engine.catalog, taste_of(engine, session_id))
-            return {sessions: gr.Radio(choices=choices, value=session_id),
+            return {sessions: gr.update(choices=choices, value=session_id),
                     title_box: info.title, md_dl: None, json_dl: None, taste_md: taste_text,
-                    taste_votes: gr.CheckboxGroup(choices=votes, value=[]), state_md: state_text(info.state),
+                    taste_votes: gr.update(choices=votes, value=[]), state_md: state_text(info.state),
                     **controls(info.state)}
 
         def page(session_id: str, note: str = "") -> dict:
@@ -190,9 +194,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 note = note or (WELCOME if recs else "")
             return {ids: [info.user_id, session_id], chatbot: history, answers: mapping,
                     shown: [it.item_id for it, _ in recs], status: note,
-                    follow_row: gr.Row(visible=bool(history)), **cards(recs), **side(session_id),
-                    box: gr.Textbox(interactive=True, autofocus=True), send_btn: gr.Button(interactive=True),
-                    **{chip: gr.Button(interactive=True) for chip in chips}}
+                    follow_row: gr.update(visible=bool(history)), **cards(recs), **side(session_id),
+                    box: gr.update(interactive=True, autofocus=True), send_btn: gr.update(interactive=True),
+                    **{chip: gr.update(interactive=True) for chip in chips}}
 
         def saved_ids(saved: object) -> tuple[object, object]:
             """The browser's [user_id, session_id], whatever shape the client sent (both are only claims)."""
@@ -265,7 +269,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 log.info("forgot a user on request")
             fresh = engine.new_session(login_user(login_name(request)))  # a login keeps its (now empty) account
             return {**page(fresh, "Done: everything about you is deleted."),
-                    forget_box: gr.Group(visible=False)}
+                    forget_box: gr.update(visible=False)}
 
         def export(fmt: str, button: gr.DownloadButton):
             """Handler writing one export when its button is clicked; the hidden download button then fetches it."""
@@ -284,27 +288,48 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 return {button: cached, status: ""}
             return handler
 
-        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
-            """Stream one turn: echo the message, then the reply as it is written; cards when items are chosen."""
-            # Cleaned before anything is echoed: a lone surrogate or control character in the page's update would
-            # break Gradio's event stream (orjson refuses it) and lose the turn. The echo is cut at the limit the
-            # engine enforces (it answers an over-long message with a friendly refusal).
+        def with_echo(text: str, history: list) -> tuple[str, list]:
+            """(cleaned text, history + the echoed message + a "…" placeholder for the reply).
+
+            Cleaned before anything is echoed: a lone surrogate or control character in the page's update would
+            break Gradio's event stream (orjson refuses it) and lose the turn. The echo is cut at the limit the
+            engine enforces (it answers an over-long message with a friendly refusal)."""
             text = clean_text(text)
             limit = settings.max_message_chars
             echo = text if len(text) <= limit else text[:limit] + "…"
-            history = list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
-            mapping = dict(mapping or {})
-            # Only the first update clears the box and status: later ones must not wipe what is typed meanwhile.
-            yield {box: "", chatbot: history, status: "", follow_row: gr.Row(visible=False)}
+            return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
+
+        def echo(text: str, history: list) -> dict:
+            """The page's first, instant step: show the message, clear the box (once: later updates must not
+            wipe what is typed meanwhile), hide the quick replies until the answer is there."""
+            text, history = with_echo(text, history)
+            return {box: "", chatbot: history, status: "", follow_row: gr.update(visible=False), pending: text}
+
+        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
+            """/send for API clients: one whole turn, echo included (the page runs echo, then turn)."""
+            text, history = with_echo(text, history)
+            yield from turn(text, saved, history, shown_ids, mapping, request)
+
+        def turn(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
+            """Stream one turn into a history that already ends with its echo: cards as soon as items are chosen,
+            the reply as it is written (at most every STREAM_EVERY_S), then the why-panel and reasons.
+
+            Every update gives the cards' HTML again: a re-sent value costs nothing (Gradio streams diffs), while
+            an output an update leaves out is rebuilt on the server each time."""
+            history, mapping = list(history or []), dict(mapping or {})
+            shown_cards: dict = {}
+            last = 0.0
             try:
                 session_id = current(saved, request)
                 for event in engine.respond(session_id, text):
                     if event.kind == "items":
-                        yield {chatbot: history, shown: [r.item.item_id for r in event.items],
-                               **cards([(r.item, "") for r in event.items])}
-                    elif event.kind == "text":
+                        fresh = cards([(r.item, "") for r in event.items])
+                        shown_cards = {k: v for k, v in fresh.items() if isinstance(v, str)}  # the HTML values
+                        yield {chatbot: history, shown: [r.item.item_id for r in event.items], **fresh}
+                    elif event.kind == "text" and time.monotonic() - last >= STREAM_EVERY_S:
+                        last = time.monotonic()
                         history[-1] = chat_message("assistant", event.text)
-                        yield {chatbot: history}
+                        yield {chatbot: history, **shown_cards}
                     elif event.kind == "done":
                         history[-1] = chat_message("assistant", event.text)
                         out: dict = {}
@@ -321,8 +346,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         elif event.intent is not None and event.intent.intent == "reset":
                             out.update(cards([]))  # a fresh start clears the cards too
                             out[shown] = []
-                        yield {chatbot: history, answers: mapping, follow_row: gr.Row(visible=bool(event.items)),
-                               **out, **side(session_id)}
+                        yield {chatbot: history, answers: mapping, follow_row: gr.update(visible=bool(event.items)),
+                               state_md: state_text(engine.session(session_id).state), **shown_cards, **out}
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
                 yield {chatbot: history}
@@ -334,7 +359,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def taste_update(session_id: str) -> dict:
             """Just the taste panel, after a vote."""
             taste_text, votes = taste_view(engine.catalog, taste_of(engine, session_id))
-            return {taste_md: taste_text, taste_votes: gr.CheckboxGroup(choices=votes, value=[])}
+            return {taste_md: taste_text, taste_votes: gr.update(choices=votes, value=[])}
 
         def vote(slot: int, liked: bool):
             """Handler for one card's 👍/👎."""
@@ -389,13 +414,31 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         page_in = [ids]
         send_inputs = [box, ids, chatbot, shown, answers]
-        send_outputs = page_outputs
+        # A turn streams into as few outputs as it needs (Gradio rebuilds every output an update leaves out, on
+        # every streamed chunk); the side panels (session list, taste, controls) follow in one chained update.
+        send_outputs = [chatbot, answers, shown, state_md, follow_row, *card_outputs]
+        side_outputs = [sessions, title_box, md_dl, json_dl, taste_md, taste_votes, state_md, *control_outputs]
+
+        def side_after_turn(saved: list, request: gr.Request) -> dict:
+            """The side panels after a turn (the session may be gone: then nothing changes)."""
+            try:
+                return side(current(saved, request))
+            except SessionNotFound:
+                return {status: gr.skip()}
+
+        def on_send(trigger) -> None:
+            """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels."""
+            trigger(echo, [box, chatbot], [box, chatbot, status, follow_row, pending], queue=False,
+                    api_visibility="private").then(
+                turn, [pending, ids, chatbot, shown, answers], send_outputs, api_visibility="private").then(
+                side_after_turn, [ids], [*side_outputs, status], api_visibility="private")
+
         demo.load(open_session, page_in, page_outputs, api_name="open_session")
-        box.submit(send, send_inputs, send_outputs, api_name="send")
-        send_btn.click(send, send_inputs, send_outputs, api_visibility="private")
+        on_send(box.submit)
+        on_send(send_btn.click)
         for chip in chips + follows:
-            chip.click(lambda t: t, [chip], [box], queue=False, api_visibility="private").then(
-                send, send_inputs, send_outputs, api_visibility="private")
+            on_send(chip.click(lambda t: t, [chip], [box], queue=False, api_visibility="private").then)
+        api_send.click(send, send_inputs, send_outputs, api_name="send")  # never clicked: the /send endpoint
         for i in range(MAX_CARDS):
             likes[i].click(vote(i, True), [ids, shown], [htmls[i], status, taste_md, taste_votes],
                            api_visibility="private")
@@ -407,8 +450,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
         rename_btn.click(rename, [ids, title_box], page_outputs, api_visibility="private")
         title_box.submit(rename, [ids, title_box], page_outputs, api_visibility="private")
         delete_btn.click(delete, page_in, page_outputs, api_visibility="private")
-        forget_btn.click(lambda: gr.Group(visible=True), None, forget_box, queue=False, api_visibility="private")
-        forget_no.click(lambda: gr.Group(visible=False), None, forget_box, queue=False, api_visibility="private")
+        forget_btn.click(lambda: gr.update(visible=True), None, forget_box, queue=False, api_visibility="private")
+        forget_no.click(lambda: gr.update(visible=False), None, forget_box, queue=False, api_visibility="private")
         forget_yes.click(forget, page_in, [*page_outputs, forget_box], api_visibility="private")
         unvote_btn.click(unvote, [ids, taste_votes], [taste_md, taste_votes, status], api_visibility="private")
         for btn, fmt, file_btn in ((md_btn, "markdown", md_dl), (json_btn, "json", json_dl)):

@@ -1,8 +1,8 @@
 """Bench sections that start the real app (`python app.py`) as a subprocess: "startup" (first run with empty
 caches, warm start, to the page being served; idle and peak RSS) and the server half of "concurrency"
-(sessions at once through Gradio on loopback, driven by gradio_client).
+(sessions at once through Gradio on loopback, driven by the lean HTTP client in http_api).
 
-The app runs in its own process, so this module never imports Gradio itself (gradio_client is the client).
+The app runs in its own process, so this module never imports Gradio itself (http_api is the client).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .bench_util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
+from .http_api import PageClient
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +88,18 @@ def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterat
                 proc.wait()
 
 
-def _send_args(client: Any, text: str, ids: list) -> list:
-    """Arguments for /send read from the server's own API description: the text, the [user, session] ids, and
-    each further input's default (or an empty list/dict), so the bench follows the page's inputs as they grow."""
-    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/send"]["parameters"]
-    args: list = [text, ids]
-    for p in params[2:]:
-        if p.get("parameter_has_default"):
-            args.append(p.get("parameter_default"))
-        else:
-            kind = str((p.get("python_type") or {}).get("type", "")).lower()
-            args.append({} if kind.startswith("dict") else [])
-    return args
+SEND_INPUTS = ("text", "ids", "history")  # app.py's send_inputs without its gr.State ones (kept per session)
+
+
+def _check_send_inputs(url: str) -> None:
+    """Fail clearly when the page's /send takes other inputs than this bench sends (read from /gradio_api/info)."""
+    import httpx
+
+    info = httpx.get(url.rstrip("/") + "/gradio_api/info", timeout=30).json()
+    params = info["named_endpoints"]["/send"]["parameters"]
+    if len(params) != len(SEND_INPUTS):
+        raise RuntimeError(f"/send takes {len(params)} inputs, the bench sends {len(SEND_INPUTS)}: update "
+                           "bench_serve.SEND_INPUTS with app.py's send_inputs")
 
 
 def _find(result: Any, test: Callable[[Any], bool]) -> Any:
@@ -119,28 +120,27 @@ def _is_history(x: Any) -> bool:
 
 def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0,
                  seed: int = 0) -> tuple[list[float], int, float, float]:
-    """One person through the API: open a session, then `turns` sends; (latencies ms, errors, start, end)."""
-    from gradio_client import Client
-
+    """One person through the API as the page sends it (its history goes back with each message): open a
+    session, then `turns` sends; (latencies ms, errors, start, end)."""
     latencies, errors, start = [], 0, time.perf_counter()
     try:
-        client = Client(url, verbose=False)
-        ids = _find(client.predict(["", ""], api_name="/new_session"), _is_ids)
-        if ids is None:
-            raise RuntimeError("/new_session returned no [user_id, session_id]")
-        barrier.wait(timeout=300)
-        start = time.perf_counter()
-        rng = np.random.default_rng(seed)
-        rest = _send_args(client, "", ids)[2:]  # the page's other inputs, at their defaults
-        for text in texts[:turns]:
-            if think_s:
-                time.sleep(rng.exponential(think_s))
-            t0 = time.perf_counter()
-            result = client.predict(text, ids, *rest, api_name="/send")
-            latencies.append(ms_since(t0))
-            history = _find(result, _is_history) or []
-            content = str(history[-1].get("content", "")) if history else ""
-            errors += ERROR_TEXT in content or not content
+        with PageClient(url) as client:
+            ids = _find(client.call("new_session", ["", ""]), _is_ids)
+            if ids is None:
+                raise RuntimeError("/new_session returned no [user_id, session_id]")
+            barrier.wait(timeout=300)
+            start = time.perf_counter()
+            rng = np.random.default_rng(seed)
+            history: list = []
+            for text in texts[:turns]:
+                if think_s:
+                    time.sleep(rng.exponential(think_s))
+                t0 = time.perf_counter()
+                result = client.call("send", text, ids, history)
+                latencies.append(ms_since(t0))
+                history = _find(result, _is_history) or []
+                content = str(history[-1].get("content", "")) if history else ""
+                errors += ERROR_TEXT in content or not content
     except Exception:
         log.exception("server session failed")
         errors += 1
@@ -151,6 +151,7 @@ def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: f
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
     bench_turn.engine_concurrency: 0 = a burst)."""
     rows = []
+    _check_send_inputs(url)
     for n in levels:
         barrier = threading.Barrier(n)
         with ThreadPoolExecutor(max_workers=n) as pool:

@@ -401,6 +401,31 @@ class Catalog:
             self._runtime = np.array([v if isinstance(v, (int, float)) else np.nan for v in values], dtype=np.float64)
         return self._runtime
 
+    def _postings(self, key: str) -> dict[str, np.ndarray]:
+        """Value -> positions of the items that have it, built on first use and kept: "language" and "country"
+        (lower-cased), or "people" (directors, writers and cast, exact names). A filter then costs a lookup per
+        wanted value instead of a pass over every item."""
+        cache = self.__dict__.setdefault("_postings_cache", {})
+        if key not in cache:
+            roles = ("director", "writer", "cast") if key == "people" else (key,)
+            found: dict[str, set[int]] = {}
+            for pos, it in enumerate(self.items):
+                for role in roles:
+                    for value in it.people(role):
+                        found.setdefault(value if key == "people" else value.lower(), set()).add(pos)
+            cache[key] = {v: np.fromiter(sorted(ps), dtype=np.int64) for v, ps in found.items()}
+        return cache[key]
+
+    def _any_of(self, key: str, wanted: Iterable[str]) -> np.ndarray:
+        """(N,) bool: items with at least one of the wanted values for `key` (see _postings)."""
+        postings = self._postings(key)
+        hit = np.zeros(len(self.items), dtype=bool)
+        for value in wanted:
+            positions = postings.get(value if key == "people" else value.lower())
+            if positions is not None:
+                hit[positions] = True
+        return hit
+
     def mask(self, filters: Filters) -> np.ndarray:
         """(N,) bool: items that satisfy every hard constraint of `filters`."""
         ok = np.ones(len(self.items), dtype=bool)
@@ -420,14 +445,10 @@ class Catalog:
                 ok &= runtime >= filters.runtime_min
             if filters.runtime_max is not None:
                 ok &= runtime <= filters.runtime_max
-        for role, wanted in (("language", filters.languages), ("country", filters.countries)):
+        for key, wanted in (("language", filters.languages), ("country", filters.countries),
+                            ("people", filters.people)):
             if wanted:
-                want = {w.lower() for w in wanted}
-                ok &= np.array([bool(want & {v.lower() for v in it.people(role)}) for it in self.items], dtype=bool)
-        if filters.people:
-            want = set(filters.people)
-            ok &= np.array([bool(want.intersection([*it.people("director"), *it.people("writer"), *it.people("cast")]))
-                            for it in self.items], dtype=bool)
+                ok &= self._any_of(key, wanted)
         for item_id in filters.exclude_ids:
             pos = self._pos.get(item_id)
             if pos is not None:

@@ -13,7 +13,8 @@ from tests.engine_fixtures import tiny_engine
 
 pytestmark = pytest.mark.ui
 APP = Path(__file__).resolve().parent.parent / "app.py"
-HISTORY, CONSTRAINTS = 2, 3  # positions of the Chatbot and the constraints panel in /send's API result
+HISTORY, CONSTRAINTS = 0, 1  # positions of the Chatbot and the constraints panel in /send's API result
+PAGE_HISTORY = 2  # ... and of the Chatbot in the whole-page endpoints (/open_session, /new_session)
 
 
 def load_app():

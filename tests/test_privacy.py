@@ -213,7 +213,7 @@ def test_with_login_on_a_session_is_only_its_owners():
     while alice herself reads and lists it. Client-sent user ids are never trusted with a login on."""
     from gradio_client import Client
 
-    from tests.test_app import HISTORY, send
+    from tests.test_app import HISTORY, PAGE_HISTORY, send
 
     engine = tiny_engine()
     with serve_app(engine, auth=[("alice", "pw-a"), ("bob", "pw-b")]) as (app, demo, url):
@@ -252,7 +252,7 @@ def test_with_login_on_a_session_is_only_its_owners():
         assert alice in [s["session_id"] for s in me.predict("alice", api_name="/list_sessions")]
         assert attempt(me, legacy, api_name="/resume_session").startswith("refused")
         opened = me.predict(["someone-else", alice], api_name="/open_session")  # her browser's ids resume hers
-        assert SECRET in repr(opened[HISTORY])
+        assert SECRET in repr(opened[PAGE_HISTORY])
         me.predict("", api_name="/forget_user")
         assert engine.store.list_sessions(owner) == [] and engine.store.list_sessions(app.LOGIN_PREFIX + "bob")
         assert engine.store.list_sessions("alice")  # the non-login row of that name is not hers either

@@ -41,7 +41,9 @@ def test_resume_rename_export_delete(page, page_url):
     page.locator("#new-btn").click()
     page.wait_for_function("document.querySelectorAll('#chat .thought').length === 0", timeout=LONG)
     ask(page, "a war drama")
-    page.wait_for_function("document.querySelectorAll('#sessions label').length === 2", timeout=LONG)
+    # the session list follows the answer in its own update (see app.on_send): wait for the new title
+    page.wait_for_function("[...document.querySelectorAll('#sessions label')].map(l => l.innerText.trim())"
+                           ".join('|') === 'a war drama|a funny sci-fi film'", timeout=LONG)
     assert session_labels(page) == ["a war drama", "a funny sci-fi film"]  # most recent first
 
     page.get_by_role("radio", name="a funny sci-fi film").check()  # resume the older one
