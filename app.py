@@ -21,7 +21,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import gradio as gr
+# Gradio recomputes its monitoring summary (a pandas group-by over up to 10,000 past events) after every event by
+# default: a cost that grows with uptime, ~10% of a turn's server time in the bench. Hosts may still set these.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "2000")
+
+import gradio as gr  # noqa: E402  (after the settings above, which it reads)
 
 from recsys.accounts import (LOGIN_PREFIX, MINTED_ID, login_check, login_user, owner_of, own_session, parse_accounts,
                              user_for)
@@ -55,6 +60,7 @@ CSS = """
 .rec-desc {margin-top: 4px; font-size: .92em;}
 .rec-reason {margin-top: 6px; font-style: italic;}
 .rec-state {font-size: .9em;}
+.rec-slot:not(:has(.rec-card)) {display: none !important;}  /* an empty card slot takes no space */
 #chat .thought td:not(:nth-child(2)), #chat .thought th {white-space: nowrap;}  /* scores stay on one line */
 .chips {flex-wrap: wrap; gap: 6px;}
 .chips button {flex: 0 1 auto !important; min-width: 0 !important;}
@@ -146,27 +152,22 @@ def build_demo(engine: Engine) -> gr.Blocks:
             with gr.Column(scale=2, min_width=280, elem_id="cards-col"):
                 state_md = gr.Markdown("", elem_classes="rec-state", label="Active constraints")
                 status = gr.Markdown("", elem_id="status")
-                slots, htmls, likes, dislikes = [], [], [], []
+                htmls, likes, dislikes = [], [], []
                 for i in range(MAX_CARDS):
-                    with gr.Column(visible=False, elem_classes="rec-slot") as slot:
+                    with gr.Column(elem_classes="rec-slot"):  # hidden by CSS while it holds no card
                         htmls.append(gr.HTML(""))
                         with gr.Row():
                             likes.append(gr.Button("👍 Like", size="sm", min_width=40, elem_id=f"like-{i}"))
                             dislikes.append(gr.Button("👎 Dislike", size="sm", min_width=40, elem_id=f"dislike-{i}"))
-                    slots.append(slot)
 
-        card_outputs = [x for pair in zip(slots, htmls) for x in pair]
+        card_outputs = htmls  # a slot shows or hides with its card (CSS), so updates never touch the Columns
         control_outputs = [count_sl, lam_sl, ymin, ymax, gex]
         page_outputs = [box, ids, chatbot, answers, shown, state_md, status, sessions, title_box, md_dl, json_dl,
                         taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs]
 
         def cards(recs: Sequence[tuple[Item, str]]) -> dict:
-            """Updates for every slot: shown with content for recs, hidden for the rest."""
-            out = {}
-            for i in range(MAX_CARDS):
-                out[slots[i]] = gr.update(visible=i < len(recs))
-                out[htmls[i]] = card_html(*recs[i]) if i < len(recs) else ""
-            return out
+            """Every slot's HTML: a card for each of recs, empty (so hidden) for the rest."""
+            return {htmls[i]: card_html(*recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)}
 
         def controls(state) -> dict:
             """Controls mirroring the dialogue state (after a turn, a changed constraint in words shows here)."""
@@ -323,9 +324,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 session_id = current(saved, request)
                 for event in engine.respond(session_id, text):
                     if event.kind == "items":
-                        fresh = cards([(r.item, "") for r in event.items])
-                        shown_cards = {k: v for k, v in fresh.items() if isinstance(v, str)}  # the HTML values
-                        yield {chatbot: history, shown: [r.item.item_id for r in event.items], **fresh}
+                        shown_cards = cards([(r.item, "") for r in event.items])
+                        yield {chatbot: history, shown: [r.item.item_id for r in event.items], **shown_cards}
                     elif event.kind == "text" and time.monotonic() - last >= STREAM_EVERY_S:
                         last = time.monotonic()
                         history[-1] = chat_message("assistant", event.text)

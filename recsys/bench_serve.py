@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 APP = Path(__file__).resolve().parent.parent / "app.py"
 ERROR_TEXT = "something went wrong"  # the app's friendly error reply
 THINK_S = 2.0  # as bench_turn.THINK_S (not imported: sections sit on one layer)
+SINGLE_TURNS = 30  # turns of the one-session baseline that the concurrent levels are compared with
 
 
 def _free_port() -> int:
@@ -154,9 +155,11 @@ def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: f
     _check_send_inputs(url)
     for n in levels:
         barrier = threading.Barrier(n)
+        each = turns if n > 1 else max(turns, SINGLE_TURNS)  # the baseline's p95 needs more than a handful
         with ThreadPoolExecutor(max_workers=n) as pool:
-            futures = [pool.submit(_send_worker, url, turns, REQUESTS[(5 * i) % 50:(5 * i) % 50 + 5], barrier,
-                                   think_s, i) for i in range(n)]
+            futures = [pool.submit(_send_worker, url, each, tuple(REQUESTS[(5 * i + j) % len(REQUESTS)]
+                                                                   for j in range(each)), barrier, think_s, i)
+                       for i in range(n)]
             results = [f.result() for f in futures]
         wall = max(r[3] for r in results) - min(r[2] for r in results)  # from the barrier to the last reply
         latencies = [x for r in results for x in r[0]]
