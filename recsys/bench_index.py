@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .bench_util import REQUESTS, ms_since, recall_at_k, rss_mb, summary, unit_vectors
-from .index import ExactIndex, FaissIndex, _exact_top
+from .index import ExactIndex, FaissIndex, _exact_top, tuning_queries
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,8 @@ def _real(settings, n_queries: int, k: int, embed_texts: int, seed: int, parts=N
     queries = encoder.encode(list(REQUESTS))  # (50, 384)
     truth = _exact_top(vectors, queries, k)
     out["exact_search_ms"] = _latency(ExactIndex(vectors), queries, k, None)["ms"]
-    rng = np.random.default_rng(seed)
-    tune_q = vectors[rng.choice(len(vectors), min(64, len(vectors)), replace=False)]
-    tune_q = tune_q + rng.normal(0, 0.05, tune_q.shape).astype(np.float32)  # what choose_backend tunes on
-    tune_q /= np.linalg.norm(tune_q, axis=1, keepdims=True)
+    tune_q = tuning_queries(vectors, encoder, seed, exclude=REQUESTS)  # what choose_backend tunes on
+    out["tuning_queries"] = len(tune_q)
     for kind in ("ivf", "hnsw"):
         ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
         tuned = ann.tune(tune_q, k)
