@@ -158,18 +158,20 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     at = f"catalog of {items:,} items" if isinstance(items, int) else ""
     out = [_check("non-generation turn p95 ≤ 60 ms (17k items)",
                   _get(r, "turn", "without_generation", "turn_total", "p95"), 60, "ms", note=at)]
-    sizes = _get(r, "index", "synthetic") or []
+    derived = _get(r, "index", "derived") or []  # real-like vectors, real requests: the recall that counts
+    sizes = derived or _get(r, "index", "synthetic") or []
     big = sizes[-1] if sizes else None
     if big and "ivf" in big:
+        kind = "real-like vectors, real requests" if derived else "random vectors"
         turn_p95 = _get(r, "turn", "without_generation", "turn_total", "p95")
         search = _get(r, "turn", "without_generation", "vector_search", "median")
         ivf = _get(big, "ivf", "search_filtered", "p95")
         estimate = turn_p95 - search + ivf if all(isinstance(x, (int, float)) for x in (turn_p95, search, ivf)) \
             else "needs the turn and index sections"
         out.append(_check(f"non-generation turn p95 ≤ 100 ms at {big['items']:,} items (estimate)", estimate, 100,
-                          "ms", note=f"17k turn p95 with the search swapped for IVF's filtered p95; IVF recall@10 "
-                                     f"{_get(big, 'ivf', 'recall@10')} (random vectors), real "
-                                     f"{_get(r, 'index', 'real', 'ivf', 'recall@10')}"))
+                          "ms", note=f"17k turn p95 with the search swapped for IVF's filtered p95 ({kind})"))
+        out.append(_check(f"ANN recall@10 ≥ 0.95 at {big['items']:,} items", _get(big, "ivf", "recall@10"), 0.95,
+                          "", higher_is_better=True, note=f"IVF {_get(big, 'ivf', 'setting')}, {kind}"))
     row20 = _row(_get(r, "adapt", "rows"), "events", 20)
     out.append(_check("head adaptation (20 events) + scoring 200 ≤ 20 ms (p95)",
                       _get(row20, "adapt_plus_score_ms", "p95"), 20, "ms", note=_get(r, "adapt", "head") or ""))

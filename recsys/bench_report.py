@@ -80,6 +80,14 @@ def _index(r: dict[str, Any]) -> list[str]:
                      [[k, real[k]["setting"], real[k]["search"], real[k]["recall@10"]] for k in ("ivf", "hnsw")])
     elif real:
         out += [f"Real catalog: {_fmt(real)}", ""]
+    derived = r.get("derived") or []
+    if derived:
+        rows = [[row["items"], kind, row[kind].get("setting", ""), row[kind].get("build_s"), row[kind]["search"],
+                 row[kind]["search_filtered"], row[kind].get("recall@10")]
+                for row in derived for kind in ("exact", "ivf", "hnsw") if row.get(kind)]
+        out += ["", r.get("derived_note", ""), ""] + table(
+            ["items", "index", "setting", "build s", "search ms (median / p95)", "filtered ms (median / p95)",
+             "recall@10 (real requests)"], rows)
     return out
 
 

@@ -148,14 +148,15 @@ def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threadin
     return latencies, errors, start, time.perf_counter()
 
 
-def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0) -> list[dict[str, Any]]:
+def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0,
+                       single_turns: int = SINGLE_TURNS) -> list[dict[str, Any]]:
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
     bench_turn.engine_concurrency: 0 = a burst)."""
     rows = []
     _check_send_inputs(url)
     for n in levels:
         barrier = threading.Barrier(n)
-        each = turns if n > 1 else max(turns, SINGLE_TURNS)  # the baseline's p95 needs more than a handful
+        each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [pool.submit(_send_worker, url, each, tuple(REQUESTS[(5 * i + j) % len(REQUESTS)]
                                                                    for j in range(each)), barrier, think_s, i)
@@ -209,7 +210,7 @@ def run_startup(settings, quick: bool, workdir: Path, progress: Callable[[str], 
             time.sleep(2.0)
             out["idle_rss_mb"], _ = _tree_rss(proc.pid)
             progress("startup: warm start done")
-            rows = server_concurrency(url, (1,), 2)  # two turns with generation: the usual peak
+            rows = server_concurrency(url, (1,), 2, single_turns=2)  # two turns with generation: the usual peak
             out["server_with_generation"] = rows
             out["peak_rss_after_generation_mb"] = _tree_rss(proc.pid)[1]
         with app_process({**env, "RECSYS_EXPLAINER": "template"}, timeout, workdir / "app-template.log") as (

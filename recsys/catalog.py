@@ -416,6 +416,12 @@ class Catalog:
             cache[key] = {v: np.fromiter(sorted(ps), dtype=np.int64) for v, ps in found.items()}
         return cache[key]
 
+    def prepare_filters(self) -> None:
+        """Build what the filters build on first use (posting lists, runtimes), e.g. while the app starts."""
+        for key in ("language", "country", "people"):
+            self._postings(key)
+        self._runtimes()
+
     def _any_of(self, key: str, wanted: Iterable[str]) -> np.ndarray:
         """(N,) bool: items with at least one of the wanted values for `key` (see _postings)."""
         postings = self._postings(key)

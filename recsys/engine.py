@@ -96,6 +96,7 @@ class Engine:
         log.info("loading catalog %r", settings.catalog)
         catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
         log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
+        catalog.prepare_filters()  # now, not in the first turn that filters by language or person (~0.2 s at 17k)
         encoder = SentenceEncoder(settings.embed_model, device=settings.device)
         index = ItemIndex.build(catalog, encoder, settings.cache, progress=progress,
                                 backend=settings.index_backend, ann_min_items=settings.ann_min_items)

@@ -36,7 +36,9 @@ class PageClient:
         """Run one named endpoint to the end; its final outputs (the `complete` event's data)."""
         name = api_name.lstrip("/")
         try:
-            joined = self._http.post(self.url + name, json={"data": list(data), "session_hash": self.session_hash})
+            body = json.dumps({"data": list(data), "session_hash": self.session_hash}, ensure_ascii=True)
+            # ASCII escapes, as a browser's JSON.stringify: undecodable text (lone surrogates) still travels
+            joined = self._http.post(self.url + name, content=body, headers={"content-type": "application/json"})
             joined.raise_for_status()
             event_id = joined.json()["event_id"]
             event, payload = "", None

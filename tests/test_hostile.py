@@ -20,6 +20,7 @@ from tests.data.hostile.corpus import INJECTIONS, hostile_messages
 from tests.engine_fixtures import home, tiny_engine
 from tests.fakes import ScriptedGenerator
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.test_app import HISTORY
 
 SYSTEM_PROMPT = (PROMPTS / "explain_system.txt").read_text().strip()
 VICTIM_SECRET = "victim-secret-7f3a9c"  # written by another person; must never reach anyone else's reply
@@ -189,27 +190,60 @@ def page_reply(history: list[dict]) -> str:
     return str(content)
 
 
-@pytest.mark.ui
-def test_a_sample_through_the_http_api():
-    from tests.test_app import HISTORY, client_and_ids, send, serve_tiny
+def hostile_visitor(url: str, ids: list[str], messages: list[tuple[str, str]]) -> list[str]:
+    """One visitor sending its share of the corpus through /send; the problems found (empty when all is well),
+    and finally a normal request, which must still get films."""
+    from recsys.http_api import PageClient
 
-    sample = [(k, t) for i, (k, t) in enumerate(hostile_messages()) if i % 75 == 37]  # 14: one of each kind
-    sample = [(k, t) for k, t in sample if not has_surrogates(t)]  # gradio_client cannot send those: see below
-    sample += [("huge", next(t for _, t in hostile_messages() if len(t) >= 100_000))]  # 100 KB over HTTP
-    sample += [("injection", t) for t in INJECTIONS[:3]]
-    with serve_tiny() as server:
-        engine = server[0]
-        client, sid, ids = client_and_ids(server)
-        for n, (kind, text) in enumerate(sample, start=1):
-            history = send(client, text, ids)[HISTORY]
+    problems, history = [], []
+    with PageClient(url, timeout_s=300) as client:
+        for kind, text in messages:
+            try:
+                history = client.call("send", text, ids, history)[HISTORY]
+            except Exception as exc:
+                problems.append(f"{kind}: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
             shown = page_reply(history)
-            assert shown.strip() and shown != "…", (kind, text[:80])
-            assert "<script" not in str(history) and "<img" not in str(history)  # escaped on the page
-            assert not leaks_system_prompt(shown)
-            assert len(engine.history(sid)) == 2 * n, (kind, text[:80])
-        send(client, "start over", ids)  # the hostile turns piled up constraints; clear them, then a normal request
-        assert "Here are 3 picks" in page_reply(send(client, NORMAL, ids)[HISTORY])  # still usable
-        assert len(engine.history(sid)) == 2 * (len(sample) + 2)
+            if not shown.strip() or shown == "…" or leaks_system_prompt(shown):
+                problems.append(f"{kind}: bad reply {shown[:80]!r} to {text[:60]!r}")
+            if "<script" in str(history[-2:]) or "<img" in str(history[-2:]):
+                problems.append(f"{kind}: markup not escaped for {text[:60]!r}")
+        client.call("send", "start over", ids, history)  # the hostile turns piled up constraints
+        if "Here are 3 picks" not in page_reply(client.call("send", NORMAL, ids, [])[HISTORY]):
+            problems.append("the session is not usable after the corpus")
+    return problems
+
+
+def hostile_visitors(url: str, ids: list[list[str]], shares: list[list[tuple[str, str]]]) -> list[list[str]]:
+    """hostile_visitor for each (ids, share), all at once, one thread each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        return list(pool.map(hostile_visitor, [url] * len(ids), ids, shares))
+
+
+@pytest.mark.ui
+def test_the_whole_corpus_through_the_http_api():
+    """Every hostile message through the served page's /send, as a browser sends it (JSON with \\u escapes, so
+    undecodable text travels too), spread over 10 visitors at once in another process, as browsers would be."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tests.test_app import serve_tiny
+
+    corpus = list(hostile_messages())
+    visitors = 10
+    with serve_tiny() as (engine, url):
+        sids = [engine.new_session(f"hostile-{n}") for n in range(visitors)]
+        shares = [corpus[n::visitors] for n in range(visitors)]
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as browsers:
+            found = browsers.submit(hostile_visitors, url, [[engine.session(sid).user_id, sid] for sid in sids],
+                                    shares).result(timeout=900)
+        assert [p for problems in found for p in problems] == []
+        for sid, share in zip(sids, shares):  # every message and reply stored, in order, nothing more
+            history = engine.history(sid)
+            assert [m.seq for m in history] == list(range(1, 2 * (len(share) + 2) + 1))
+        assert sum(len(s) for s in shares) == len(corpus) >= 1000
         assert engine.store.integrity_check()
 
 
