@@ -97,6 +97,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         shown = gr.State([])  # item ids of the cards on screen, in order
         pending = gr.State("")  # the message being answered (echo hands it to turn)
         api_send = gr.Button(visible=False)  # the trigger /send hangs on; the page itself chains echo and turn
+        card_state = gr.State([""] * MAX_CARDS)  # the card slots' HTML as last sent, to send again unchanged
         answers = gr.State({})  # chatbot message index (as str) -> item ids of that answer, for the Chatbot's 👍/👎
         gr.Markdown("## 🎬 What are you in the mood for?\nSay it in your own words; 👍 / 👎 the cards to teach me.")
         with gr.Row(equal_height=False, elem_classes="main-row"):
@@ -163,11 +164,20 @@ def build_demo(engine: Engine) -> gr.Blocks:
         card_outputs = htmls  # a slot shows or hides with its card (CSS), so updates never touch the Columns
         control_outputs = [count_sl, lam_sl, ymin, ymax, gex]
         page_outputs = [box, ids, chatbot, answers, shown, state_md, status, sessions, title_box, md_dl, json_dl,
-                        taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs]
+                        taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs,
+                        card_state]
 
         def cards(recs: Sequence[tuple[Item, str]]) -> dict:
-            """Every slot's HTML: a card for each of recs, empty (so hidden) for the rest."""
-            return {htmls[i]: card_html(*recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)}
+            """Every slot's HTML (a card for each of recs, empty so hidden for the rest) and card_state."""
+            values = [card_html(*recs[i]) if i < len(recs) else "" for i in range(MAX_CARDS)]
+            return {**dict(zip(htmls, values)), card_state: values}
+
+        def same_cards(on_screen: object) -> dict:
+            """The slots' HTML as last sent, to send again: an output an update leaves out is rebuilt on the
+            server (a re-sent value costs nothing: Gradio streams diffs)."""
+            ok = isinstance(on_screen, list) and len(on_screen) == MAX_CARDS
+            values = list(on_screen) if ok else [""] * MAX_CARDS
+            return dict(zip(htmls, values))
 
         def controls(state) -> dict:
             """Controls mirroring the dialogue state (after a turn, a changed constraint in words shows here)."""
@@ -306,19 +316,21 @@ def build_demo(engine: Engine) -> gr.Blocks:
             text, history = with_echo(text, history)
             return {box: "", chatbot: history, status: "", follow_row: gr.update(visible=False), pending: text}
 
-        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
+        def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, on_screen: list,
+                 request: gr.Request):
             """/send for API clients: one whole turn, echo included (the page runs echo, then turn)."""
             text, history = with_echo(text, history)
-            yield from turn(text, saved, history, shown_ids, mapping, request)
+            yield from turn(text, saved, history, shown_ids, mapping, on_screen, request)
 
-        def turn(text: str, saved: list, history: list, shown_ids: list, mapping: dict, request: gr.Request):
+        def turn(text: str, saved: list, history: list, shown_ids: list, mapping: dict, on_screen: list,
+                 request: gr.Request):
             """Stream one turn into a history that already ends with its echo: cards as soon as items are chosen,
             the reply as it is written (at most every STREAM_EVERY_S), then the why-panel and reasons.
 
             Every update gives the cards' HTML again: a re-sent value costs nothing (Gradio streams diffs), while
             an output an update leaves out is rebuilt on the server each time."""
             history, mapping = list(history or []), dict(mapping or {})
-            shown_cards: dict = {}
+            shown_cards = same_cards(on_screen)
             last = 0.0
             try:
                 session_id = current(saved, request)
@@ -350,11 +362,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
                                state_md: state_text(engine.session(session_id).state), **shown_cards, **out}
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
-                yield {chatbot: history}
+                yield {chatbot: history, **shown_cards}
             except Exception:  # the UI never shows raw errors
                 log.exception("send failed")
                 history[-1] = chat_message("assistant", "Sorry, something went wrong on my side. Please try again.")
-                yield {chatbot: history}
+                yield {chatbot: history, **shown_cards}
 
         def taste_update(session_id: str) -> dict:
             """Just the taste panel, after a vote."""
@@ -363,7 +375,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def vote(slot: int, liked: bool):
             """Handler for one card's 👍/👎."""
-            def handler(saved: list, shown_ids: list, request: gr.Request) -> dict:
+            def handler(saved: list, shown_ids: list, on_screen: list, request: gr.Request) -> dict:
                 if slot >= len(shown_ids or []):
                     return {status: "That card is gone; ask again for fresh picks."}
                 item = engine.catalog.get(shown_ids[slot])
@@ -373,7 +385,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 except RecsysError as exc:
                     return {status: esc(exc)}
                 note = "👍 liked: more like this" if liked else "👎 noted: it won't come back"
-                return {htmls[slot]: card_html(item, "", note), **taste_update(session_id),
+                values = list(same_cards(on_screen).values())
+                values[slot] = card_html(item, "", note)
+                return {htmls[slot]: values[slot], card_state: values, **taste_update(session_id),
                         status: f"{'👍' if liked else '👎'} {esc(item.label())}"}
             return handler
 
@@ -413,10 +427,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
             return handler
 
         page_in = [ids]
-        send_inputs = [box, ids, chatbot, shown, answers]
+        send_inputs = [box, ids, chatbot, shown, answers, card_state]
         # A turn streams into as few outputs as it needs (Gradio rebuilds every output an update leaves out, on
         # every streamed chunk); the side panels (session list, taste, controls) follow in one chained update.
-        send_outputs = [chatbot, answers, shown, state_md, follow_row, *card_outputs]
+        send_outputs = [chatbot, answers, shown, state_md, follow_row, *card_outputs, card_state]
         side_outputs = [sessions, title_box, md_dl, json_dl, taste_md, taste_votes, state_md, *control_outputs]
 
         def side_after_turn(saved: list, request: gr.Request) -> dict:
@@ -430,7 +444,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels."""
             trigger(echo, [box, chatbot], [box, chatbot, status, follow_row, pending], queue=False,
                     api_visibility="private").then(
-                turn, [pending, ids, chatbot, shown, answers], send_outputs, api_visibility="private").then(
+                turn, [pending, ids, chatbot, shown, answers, card_state], send_outputs, api_visibility="private").then(
                 side_after_turn, [ids], [*side_outputs, status], api_visibility="private")
 
         demo.load(open_session, page_in, page_outputs, api_name="open_session")
@@ -440,10 +454,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
             on_send(chip.click(lambda t: t, [chip], [box], queue=False, api_visibility="private").then)
         api_send.click(send, send_inputs, send_outputs, api_name="send")  # never clicked: the /send endpoint
         for i in range(MAX_CARDS):
-            likes[i].click(vote(i, True), [ids, shown], [htmls[i], status, taste_md, taste_votes],
-                           api_visibility="private")
-            dislikes[i].click(vote(i, False), [ids, shown], [htmls[i], status, taste_md, taste_votes],
-                              api_visibility="private")
+            likes[i].click(vote(i, True), [ids, shown, card_state], [htmls[i], card_state, status, taste_md,
+                                                                     taste_votes], api_visibility="private")
+            dislikes[i].click(vote(i, False), [ids, shown, card_state], [htmls[i], card_state, status, taste_md,
+                                                                         taste_votes], api_visibility="private")
         chatbot.like(on_like, [ids, answers], [status, taste_md, taste_votes], api_visibility="private")
         new_btn.click(new_conversation, page_in, page_outputs, api_name="new_session")
         sessions.input(resume, [ids, sessions], page_outputs, api_visibility="private")

@@ -288,7 +288,7 @@ def test_undecodable_text_over_the_wire_gets_a_reply():
         client, sid, ids = client_and_ids(server)
         fn_index = client._infer_fn_index("/send", None)
         for n, text in enumerate(surrogates, start=1):
-            lines = raw_send(url, fn_index, [text, ids, [], [], {}])
+            lines = raw_send(url, fn_index, [text, ids, [], [], {}, []])
             assert any('"success":true' in line.replace(" ", "") for line in lines), lines[-1:]
             assert len(engine.history(sid)) == 2 * n
 

@@ -197,7 +197,11 @@ def converse_http(url: str, sid: str, ids: list[str], number: int, turns: int, s
                 history = result[HISTORY]
                 seen.turns += 1
                 seen.replies.append(page_reply(history))
-                items = [m.group(1) for out in result if isinstance(out, str) for m in CARD_ID.finditer(out)]
+                # the cards show this answer's films when it has a why-panel (it ends the history); otherwise
+                # they are the earlier answer's, sent again unchanged
+                answered = bool(history and history[-1].get("metadata"))
+                items = [m.group(1) for out in result if isinstance(out, str) for m in CARD_ID.finditer(out)
+                         ] if answered else []
                 seen.items.append(items)
                 if items:
                     client.call("feedback", sid, items[t % len(items)], (t + number) % 2 == 0)
