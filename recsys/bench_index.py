@@ -34,6 +34,26 @@ def _latency(backend: Any, queries: np.ndarray, k: int, allowed: np.ndarray | No
     return {"ms": summary(times), "found": found}
 
 
+def _ann_entry(vectors: np.ndarray, kind: str, tuning: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+               allowed: np.ndarray, k: int, seed: int) -> dict[str, Any]:
+    """Build one FAISS index over vectors, tune it on `tuning`, then time `queries` (plain and filtered) and
+    measure their recall@k against `truth`: build time and memory, setting, latency, recall."""
+    gc.collect()
+    before = rss_mb()
+    t0 = time.perf_counter()
+    ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
+    build_s = time.perf_counter() - t0
+    memory = rss_mb() - before
+    tuned = ann.tune(tuning, k)
+    result = _latency(ann, queries, k, None)
+    return {"build_s": round(build_s, 2), "build_items_per_s": round(len(vectors) / max(build_s, 1e-9)),
+            "memory_mb": round(memory, 1), "tuning_recall@10": round(tuned, 3),
+            "setting": {"nprobe": ann.nprobe, "nlist": ann.nlist} if kind == "ivf" else
+            {"efSearch": ann.ef_search, "M": 32},
+            "search": result["ms"], "recall@10": round(recall_at_k(result["found"], truth, k), 3),
+            "search_filtered": _latency(ann, queries, k, allowed)["ms"]}
+
+
 def _one_size(n: int, n_queries: int, k: int, seed: int, progress, hnsw_max: int = HNSW_MAX) -> dict[str, Any]:
     """Build exact, IVF (and HNSW when small enough) over n random unit vectors; time, memory, recall."""
     gc.collect()
@@ -51,25 +71,9 @@ def _one_size(n: int, n_queries: int, k: int, seed: int, progress, hnsw_max: int
                     "search": _latency(exact, queries, k, None)["ms"],
                     "search_filtered": _latency(exact, queries, k, allowed)["ms"], "recall@10": 1.0}
     progress(f"index {n:,}: exact done")
-    kinds = ["ivf"] + (["hnsw"] if n <= hnsw_max else [])
-    for kind in kinds:
-        gc.collect()
-        before = rss_mb()
-        t0 = time.perf_counter()
-        ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
-        build_s = time.perf_counter() - t0
-        memory = rss_mb() - before
-        tuned = ann.tune(tune_q, k)
-        result = _latency(ann, queries, k, None)
-        entry = {"build_s": round(build_s, 2), "build_items_per_s": round(n / max(build_s, 1e-9)),
-                 "memory_mb": round(memory, 1), "tuning_recall@10": round(tuned, 3),
-                 "setting": {"nprobe": ann.nprobe, "nlist": ann.nlist} if kind == "ivf" else
-                 {"efSearch": ann.ef_search, "M": 32},
-                 "search": result["ms"], "recall@10": round(recall_at_k(result["found"], truth, k), 3),
-                 "search_filtered": _latency(ann, queries, k, allowed)["ms"]}
-        row[kind] = entry
-        progress(f"index {n:,}: {kind} done (recall {entry['recall@10']})")
-        del ann
+    for kind in ["ivf"] + (["hnsw"] if n <= hnsw_max else []):
+        row[kind] = _ann_entry(vectors, kind, tune_q, queries, truth, allowed, k, seed)
+        progress(f"index {n:,}: {kind} done (recall {row[kind]['recall@10']})")
     del exact, vectors
     gc.collect()
     return row
@@ -152,18 +156,8 @@ def _derived(real: np.ndarray, requests: np.ndarray, tuning: np.ndarray, n: int,
     row["exact"] = {"search": _latency(exact, requests, k, None)["ms"],
                     "search_filtered": _latency(exact, requests, k, allowed)["ms"], "recall@10": 1.0}
     for kind in ["ivf"] + (["hnsw"] if n <= hnsw_max else []):
-        t0 = time.perf_counter()
-        ann = FaissIndex(vectors, kind=kind, seed=seed, exact_below=0)
-        build_s = time.perf_counter() - t0
-        tuned = ann.tune(tuning, k)
-        result = _latency(ann, requests, k, None)
-        row[kind] = {"build_s": round(build_s, 1), "tuning_recall@10": round(tuned, 3),
-                     "setting": {"nprobe": ann.nprobe, "nlist": ann.nlist} if kind == "ivf" else
-                     {"efSearch": ann.ef_search, "M": 32},
-                     "search": result["ms"], "recall@10": round(recall_at_k(result["found"], truth, k), 3),
-                     "search_filtered": _latency(ann, requests, k, allowed)["ms"]}
+        row[kind] = _ann_entry(vectors, kind, tuning, requests, truth, allowed, k, seed)
         progress(f"index {n:,} (real-like): {kind} done (recall {row[kind]['recall@10']})")
-        del ann
     del exact, vectors
     gc.collect()
     return row

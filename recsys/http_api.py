@@ -22,15 +22,10 @@ class ApiError(RuntimeError):
 class PageClient:
     """One visitor's calls to a served page. Not thread-safe: one per thread, as one per browser tab."""
 
-    def __init__(self, url: str, timeout_s: float = 120.0, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, url: str, timeout_s: float = 120.0) -> None:
         self.url = url.rstrip("/") + "/gradio_api/call/"
         self.session_hash = secrets.token_hex(8)
         self._http = httpx.Client(timeout=timeout_s)
-        if auth is not None:  # Gradio's login form sets a cookie, which this client keeps
-            base = url.rstrip("/")
-            done = self._http.post(f"{base}/login", data={"username": auth[0], "password": auth[1]})
-            if done.status_code != 200:
-                raise ApiError(f"login as {auth[0]!r} refused ({done.status_code})")
 
     def call(self, api_name: str, *data: Any) -> list:
         """Run one named endpoint to the end; its final outputs (the `complete` event's data)."""

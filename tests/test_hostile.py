@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,13 +191,14 @@ def page_reply(history: list[dict]) -> str:
     return str(content)
 
 
-def hostile_visitor(url: str, ids: list[str], messages: list[tuple[str, str]]) -> list[str]:
+def hostile_visitor(url: str, ids: list[str], messages: list[tuple[str, str]], start: threading.Barrier) -> list[str]:
     """One visitor sending its share of the corpus through /send; the problems found (empty when all is well),
     and finally a normal request, which must still get films."""
     from recsys.http_api import PageClient
 
     problems, history = [], []
     with PageClient(url, timeout_s=300) as client:
+        start.wait()
         for kind, text in messages:
             try:
                 history = client.call("send", text, ids, history)[HISTORY]
@@ -214,31 +216,20 @@ def hostile_visitor(url: str, ids: list[str], messages: list[tuple[str, str]]) -
     return problems
 
 
-def hostile_visitors(url: str, ids: list[list[str]], shares: list[list[tuple[str, str]]]) -> list[list[str]]:
-    """hostile_visitor for each (ids, share), all at once, one thread each."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
-        return list(pool.map(hostile_visitor, [url] * len(ids), ids, shares))
-
-
 @pytest.mark.ui
 def test_the_whole_corpus_through_the_http_api():
     """Every hostile message through the served page's /send, as a browser sends it (JSON with \\u escapes, so
     undecodable text travels too), spread over 10 visitors at once in another process, as browsers would be."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from tests.test_app import serve_tiny
+    from tests.visitors import visit_at_once
 
     corpus = list(hostile_messages())
     visitors = 10
     with serve_tiny() as (engine, url):
         sids = [engine.new_session(f"hostile-{n}") for n in range(visitors)]
         shares = [corpus[n::visitors] for n in range(visitors)]
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as browsers:
-            found = browsers.submit(hostile_visitors, url, [[engine.session(sid).user_id, sid] for sid in sids],
-                                    shares).result(timeout=900)
+        found = visit_at_once(hostile_visitor, [(url, [engine.session(sid).user_id, sid], share)
+                                                for sid, share in zip(sids, shares)])
         assert [p for problems in found for p in problems] == []
         for sid, share in zip(sids, shares):  # every message and reply stored, in order, nothing more
             history = engine.history(sid)

@@ -21,6 +21,7 @@ from recsys.engine import Engine
 from recsys.http_api import PageClient
 from tests.engine_fixtures import tiny_engine
 from tests.test_app import HISTORY
+from tests.visitors import visit_at_once
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 SESSIONS = 50
@@ -211,28 +212,16 @@ def converse_http(url: str, sid: str, ids: list[str], number: int, turns: int, s
     return seen
 
 
-def http_load(url: str, visitors: list[tuple[str, list[str]]], turns: int) -> list[Expected]:
-    """Every visitor's conversation at once, each in its own thread (run in a separate process: see below)."""
-    start = threading.Barrier(len(visitors))
-    with ThreadPoolExecutor(max_workers=len(visitors)) as pool:
-        futures = [pool.submit(converse_http, url, ids[1], ids, n, turns, start) for n, (_, ids) in enumerate(visitors)]
-        return [f.result(timeout=900) for f in futures]
-
-
 @pytest.mark.ui
 def test_50_sessions_x_20_turns_through_the_server(caplog):
     """The same load through HTTP on loopback: the served page on SQLite, 50 visitors at once, 20 turns each. The
     visitors run in another process, as browsers would: sharing the server's interpreter lock would slow both."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from tests.test_app import serve_tiny
 
     with serve_tiny() as (engine, url):
         sids = [engine.new_session(f"http-user-{n}") for n in range(SESSIONS)]
-        visitors = [(sid, [engine.session(sid).user_id, sid]) for sid in sids]
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as visitors_process:
-            results = visitors_process.submit(http_load, url, visitors, TURNS).result(timeout=900)
+        results = visit_at_once(converse_http, [(url, sid, [engine.session(sid).user_id, sid], n, TURNS)
+                                                for n, sid in enumerate(sids)])
         assert sum(r.turns for r in results) == SESSIONS * TURNS
         assert sum(r.feedback for r in results) > SESSIONS * TURNS // 5  # the script asks for films every other turn
         rows = check_database(engine.store.url.render_as_string(hide_password=False), results)
