@@ -325,20 +325,22 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def turn(text: str, saved: list, history: list, shown_ids: list, mapping: dict, on_screen: list,
                  request: gr.Request):
             """Stream one turn into a history that already ends with its echo: cards as soon as items are chosen,
-            the reply as it is written (at most every STREAM_EVERY_S), then the why-panel and reasons.
+            the reply as it is written (at most every STREAM_EVERY_S), then the why-panel and reasons. With the
+            template explainer all of it is ready at once, so it goes in one update (each costs the server ~5 ms).
 
             Every update gives the cards' HTML again: a re-sent value costs nothing (Gradio streams diffs), while
             an output an update leaves out is rebuilt on the server each time."""
             history, mapping = list(history or []), dict(mapping or {})
             shown_cards = same_cards(on_screen)
             last = 0.0
+            streams = settings.explainer == "generate"  # fact-built reasons come at once: one update, not three
             try:
                 session_id = current(saved, request)
                 for event in engine.respond(session_id, text):
-                    if event.kind == "items":
+                    if event.kind == "items" and streams:
                         shown_cards = cards([(r.item, "") for r in event.items])
                         yield {chatbot: history, shown: [r.item.item_id for r in event.items], **shown_cards}
-                    elif event.kind == "text" and time.monotonic() - last >= STREAM_EVERY_S:
+                    elif event.kind == "text" and streams and time.monotonic() - last >= STREAM_EVERY_S:
                         last = time.monotonic()
                         history[-1] = chat_message("assistant", event.text)
                         yield {chatbot: history, **shown_cards}
@@ -359,7 +361,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
                             out.update(cards([]))  # a fresh start clears the cards too
                             out[shown] = []
                         yield {chatbot: history, answers: mapping, follow_row: gr.update(visible=bool(event.items)),
-                               state_md: state_text(engine.session(session_id).state), **shown_cards, **out}
+                               state_md: state_text(event.state or engine.session(session_id).state),
+                               **shown_cards, **out}
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
                 yield {chatbot: history, **shown_cards}

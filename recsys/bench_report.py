@@ -120,7 +120,8 @@ def _startup(r: dict[str, Any]) -> list[str]:
     out += _concurrency("Server, with generation", r.get("server_with_generation"))
     out += _concurrency(f"Server without generation (explainer=template), {r.get('server_turns_per_session')} "
                         "turns per session, all at once", r.get("server_without_generation"))
-    out += _concurrency("Server without generation, paced (random think time between messages)",
+    out += _concurrency(f"Server without generation, paced (random think time between messages), "
+                        f"{2 * (r.get('server_turns_per_session') or 0)} turns per session",
                         r.get("server_without_generation_paced"))
     return out
 

@@ -130,8 +130,10 @@ class Engine:
     # --- a turn ---------------------------------------------------------------------------------------------
     def respond(self, session_id: str, text: object) -> Iterator[TurnEvent]:
         """Run one turn: parse, retrieve with hard filters, rerank, explain (streamed), store."""
-        info = self.store.get_session(session_id)  # raises SessionNotFound before anything else
-        with self._lock(session_id):
+        # Read inside the session's lock: a second message sent before the first is answered starts from the
+        # state the first one stored. (Locks are weak: one made for a missing id is gone with this call.)
+        with self._lock(session_id if isinstance(session_id, str) else ""):
+            info = self.store.get_session(session_id)  # SessionNotFound before anything else
             try:
                 yield from self._turn(info, clean_text(text))
             except RecsysError:
@@ -144,16 +146,15 @@ class Engine:
                                            reply, None, [], info.state, None)
                 except Exception:
                     log.exception("could not store the failed turn")
-                yield TurnEvent("done", text=reply)
+                yield TurnEvent("done", text=reply, state=info.state)
 
     def _canned(self, info: SessionInfo, text: str, reply: str, intent: Intent | None,
                 state: DialogueState | None = None) -> Iterator[TurnEvent]:
         """A turn answered without recommendations (empty, chit-chat, reset...)."""
-        stored = text[: self.settings.max_message_chars]
-        self.store.record_turn(info.session_id, stored, reply, intent.to_dict() if intent else None, [],
-                               state or info.state, None)
+        stored, state = text[: self.settings.max_message_chars], state or info.state
+        self.store.record_turn(info.session_id, stored, reply, intent.to_dict() if intent else None, [], state, None)
         yield TurnEvent("text", text=reply, intent=intent)
-        yield TurnEvent("done", text=reply, intent=intent)
+        yield TurnEvent("done", text=reply, intent=intent, state=state)
 
     def _turn(self, info: SessionInfo, text: str) -> Iterator[TurnEvent]:
         """The turn proper; exceptions are handled by respond."""
@@ -223,7 +224,8 @@ class Engine:
         timings["store"] = _ms(t)
         log.info("turn %s: %d items, %s", info.session_id[:6], len(recs),
                  " ".join(f"{k}={v:.0f}ms" for k, v in timings.items()))
-        yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details)
+        yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details,
+                        state=state)
 
     def rank(self, found: Sequence[tuple[Item, float]], state: DialogueState, k: int,
              user_id: str | None = None, query: str = "") -> list[Recommendation]:

@@ -151,3 +151,4 @@ class TurnEvent:
     timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     # for the UI's "why these?": candidates considered, constraints, MMR λ, each item's redundancy with earlier picks
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    state: DialogueState | None = field(default=None, hash=False, compare=False)  # "done": the state stored

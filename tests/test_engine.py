@@ -117,6 +117,46 @@ def test_unknown_session_and_item():
         engine.feedback(sid, "nope", liked=True)
 
 
+def test_a_second_message_sent_during_a_turn_starts_from_its_state():
+    """Two sends in one session at once (a double click, two tabs): the second waits for the first and keeps
+    its constraints, instead of starting from the state before it and overwriting it."""
+    import threading
+    import time
+
+    class Gated(ScriptedGenerator):
+        def __init__(self):
+            super().__init__()
+            self.started, self.go = threading.Event(), threading.Event()
+
+        def stream(self, *a, **k):
+            self.started.set()
+            self.go.wait(10)
+            yield from super().stream(*a, **k)
+
+    gen = Gated()
+    engine = tiny_engine(generator=gen)
+    sid = engine.new_session()
+    first = threading.Thread(target=run, args=(engine, sid, "a comedy"))
+    first.start()
+    assert gen.started.wait(10)  # the first turn is explaining, holding the session
+    second = threading.Thread(target=run, args=(engine, sid, "something from before 1990"))
+    second.start()
+    time.sleep(0.3)  # the second turn is now waiting for the session
+    gen.go.set()
+    first.join(10)
+    second.join(10)
+    state = engine.session(sid).state
+    assert state.genres_include == ("Comedy",) and state.year_max is not None and state.year_max < 1990
+    assert [m.role for m in engine.history(sid)] == ["user", "assistant"] * 2
+
+
+def test_done_carries_the_stored_state():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    for text in ("a comedy", "hello there", ""):
+        assert run(engine, sid, text)[-1].state == engine.session(sid).state
+
+
 def test_nothing_matches_says_so():
     engine = tiny_engine()
     sid = engine.new_session()
