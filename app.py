@@ -196,6 +196,13 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     taste_votes: gr.update(choices=votes, value=[]), state_md: state_text(info.state),
                     **controls(info.state)}
 
+        def sending(allowed: bool) -> dict:
+            """The box, Send and the example chips on or off: off from a message's echo until its answer is
+            there, as chat assistants do (a second message's turn would start from a history without the first
+            answer, and hide it on screen)."""
+            return {box: gr.update(interactive=allowed, autofocus=allowed), send_btn: gr.update(interactive=allowed),
+                    **{chip: gr.update(interactive=allowed) for chip in chips}}
+
         def page(session_id: str, note: str = "") -> dict:
             """Every part of the page for a session: history with why-panels, the last cards, the side panels."""
             info = engine.session(session_id)
@@ -206,8 +213,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             return {ids: [info.user_id, session_id], chatbot: history, answers: mapping,
                     shown: [it.item_id for it, _ in recs], status: note,
                     follow_row: gr.update(visible=bool(history)), **cards(recs), **side(session_id),
-                    box: gr.update(interactive=True, autofocus=True), send_btn: gr.update(interactive=True),
-                    **{chip: gr.update(interactive=True) for chip in chips}}
+                    **sending(True)}
 
         def saved_ids(saved: object) -> tuple[object, object]:
             """The browser's [user_id, session_id], whatever shape the client sent (both are only claims)."""
@@ -311,10 +317,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
             return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
 
         def echo(text: str, history: list) -> dict:
-            """The page's first, instant step: show the message, clear the box (once: later updates must not
-            wipe what is typed meanwhile), hide the quick replies until the answer is there."""
+            """The page's first, instant step: show the message, clear and lock the box, hide the quick replies
+            until the answer is there."""
             text, history = with_echo(text, history)
-            return {box: "", chatbot: history, status: "", follow_row: gr.update(visible=False), pending: text}
+            return {**sending(False), box: gr.update(value="", interactive=False), chatbot: history, status: "",
+                    follow_row: gr.update(visible=False), pending: text}
 
         def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, on_screen: list,
                  request: gr.Request):
@@ -439,16 +446,18 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def side_after_turn(saved: list, request: gr.Request) -> dict:
             """The side panels after a turn (the session may be gone: then nothing changes)."""
             try:
-                return side(current(saved, request))
+                return {**side(current(saved, request)), **sending(True)}
             except SessionNotFound:
-                return {status: gr.skip()}
+                return {status: gr.skip(), **sending(True)}
 
         def on_send(trigger) -> None:
-            """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels."""
-            trigger(echo, [box, chatbot], [box, chatbot, status, follow_row, pending], queue=False,
+            """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels (which
+            unlock the box again)."""
+            lock = [box, send_btn, *chips]
+            trigger(echo, [box, chatbot], [*lock, chatbot, status, follow_row, pending], queue=False,
                     api_visibility="private").then(
                 turn, [pending, ids, chatbot, shown, answers, card_state], send_outputs, api_visibility="private").then(
-                side_after_turn, [ids], [*side_outputs, status], api_visibility="private")
+                side_after_turn, [ids], [*side_outputs, status, *lock], api_visibility="private")
 
         demo.load(open_session, page_in, page_outputs, api_name="open_session")
         on_send(box.submit)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -55,6 +56,19 @@ class ScriptedGenerator:
     def complete(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: tuple[str, ...] = ()) -> str:
         """The whole next reply."""
         return "".join(self.stream(messages, max_new_tokens, stop))
+
+
+class SlowGenerator(ScriptedGenerator):
+    """A scripted generator that takes `delay_s` per word, for tests of what happens while an answer is coming."""
+
+    def __init__(self, delay_s: float = 0.2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.delay_s = delay_s
+
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: tuple[str, ...] = ()) -> Iterator[str]:
+        for piece in super().stream(messages, max_new_tokens, stop):
+            time.sleep(self.delay_s)
+            yield piece
 
 
 def tiny_items() -> list[Item]:

@@ -7,8 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from tests.test_app import serve_tiny_in_home
+from recsys.store import DbMessage
+
+from tests.fakes import SlowGenerator
+from tests.test_app import serve_tiny, serve_tiny_in_home
 
 pytestmark = pytest.mark.ui
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -81,3 +85,31 @@ def test_injected_markup_is_shown_as_text(page, page_url):
     box.press("Enter")
     page.get_by_text('<img src=x onerror="alert(1)"> hi').first.wait_for(timeout=30000)
     assert page.locator("img[src=x]").count() == 0
+
+
+def test_the_box_is_locked_until_the_answer_is_there(page):
+    """From a message's echo to its answer the box, Send and the chips are off (no second turn can start from a
+    history without the first answer and hide it); then the next message goes and both answers show."""
+    with serve_tiny(generator=SlowGenerator(0.2)) as (engine, url):
+        page.goto(url)
+        box, send = page.locator("#msg textarea"), page.get_by_role("button", name="Send", exact=True)
+        box.fill("a comedy")
+        box.press("Enter")
+        page.wait_for_selector(".rec-card h3", timeout=30000)  # cards are up, the reasons are still coming
+        assert page.locator(".rec-reason").count() == 0
+        assert box.is_disabled() and send.is_disabled()
+        assert page.get_by_role("button", name="A tense 90s crime thriller").is_disabled()
+        page.wait_for_function("document.querySelectorAll('.rec-reason').length >= 1", timeout=30000)
+        page.wait_for_function("!document.querySelector('#msg textarea').disabled", timeout=30000)
+        box.fill("a sci-fi film")
+        box.press("Enter")
+        page.get_by_text("a sci-fi film").first.wait_for(timeout=10000)
+        page.wait_for_function("!document.querySelector('#msg textarea').disabled", timeout=30000)
+        with engine.store.engine.connect() as db:  # the page's session: the one holding the first message
+            sid = db.execute(select(DbMessage.session_id).where(DbMessage.text == "a comedy")).scalar_one()
+        stored = engine.history(sid)
+        assert [m.text for m in stored if m.role == "user"] == ["a comedy", "a sci-fi film"]
+        assert len(stored) == 4 and all(m.text for m in stored)
+        chat = page.locator("#chat").inner_text()
+        for answer in (stored[1], stored[3]):  # no answer is left hidden behind its "…" placeholder
+            assert answer.items and all(engine.catalog.get(r.item_id).title in chat for r in answer.items)
