@@ -3,10 +3,16 @@
     python -m recsys eval coldstart --data ~/.cache/recsys/cache/movielens/ml-100k --json cs.json --png cs.png
 
 For each held-out user (the split saved beside the checkpoint when the data is the one it was trained on, else a
-fresh seeded split) the ratings are shuffled once (seeded); the first k in {0, 1, 3, 5, 10} are the support set
-and everything after the first 10 is scored, so every k is judged on the same items. Metrics per user, then mean
-and 95% CI (normal approximation) over users: AUC of liked (rating >= 4) vs the rest, nDCG@10 with the rating as
-gain, and MAE of predicted ratings. Methods, all in one run:
+fresh seeded split) the ratings are put in an order once; the first k in {0, 1, 3, 5, 10} are the support set and
+everything after the first 10 is scored, so every k is judged on the same items. The order (--support):
+
+  random       the ratings shuffled once (seeded)
+  informative  the films the app would ask a new person to rate first (Personalizer.onboarding under the served
+               head's meta-learned initialisation: gradient norm x popularity, spread by MMR), chosen among the
+               films this person rated; the rest follow in the seeded shuffle's order (ties too)
+
+Metrics per user, then mean and 95% CI (normal approximation) over users: AUC of liked (rating >= 4) vs the rest,
+nDCG@10 with the rating as gain, and MAE of predicted ratings. Methods, all in one run:
 
   popularity           ratings count among training users (rating = fitted line on log count + support offset)
   content_centroid     cosine to the mean vector of liked support films (popularity while none is liked)
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 KS = (0, 1, 3, 5, 10)
 LIKED = 4.0  # a rating of 4 or 5 counts as liked
 METRICS = ("auc", "ndcg@10", "mae")
+SUPPORTS = ("random", "informative")
 METHODS = ("popularity", "content_centroid", "head_no_adaptation", "head_from_scratch", "maml_first_order",
            "maml_second_order")
 BASELINES = METHODS[:5]
@@ -47,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-fo", help="first-order MAML checkpoint (default: head-fo.pt beside --head)")
     p.add_argument("--max-users", type=int, help="evaluate at most this many held-out users (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the support/query shuffles (default 0)")
+    p.add_argument("--support", choices=SUPPORTS, default="random",
+                   help="support set: a random k of the person's ratings, or the k films the app would ask them "
+                        "to rate first (onboarding's evidence order) (default random)")
     p.add_argument("--scratch-steps", type=int, default=50, help="Adam steps of the from-scratch head (default 50)")
 
 
@@ -162,12 +172,49 @@ class Methods:
             return head(*[torch.as_tensor(a) for a in inputs_for(self.data, q_rows)]).numpy().astype(np.float64)
 
 
-def evaluate(data, users: list[str], methods: Methods, seed: int) -> dict[str, dict[int, dict[str, list[float]]]]:
-    """Per-user metrics: method -> k -> metric -> [value per user]."""
+class AskFirst:
+    """The films the app would ask a new person to rate first, among the films a user rated.
+
+    Personalizer.onboarding itself (gradient norm under the served head's meta-learned initialisation x popularity,
+    normalised over its pool, MMR spread, pool = the most popular ONBOARD_POOL films), run on a Personalizer over
+    this user's rated films only: the app's own pool of the catalog's most popular films holds almost no
+    MovieLens film, and a film the person never rated cannot be a support rating.
+    """
+
+    def __init__(self, head, items: list) -> None:
+        self.head, self.items = head, items  # items: the catalog Item of each data row
+
+    def __call__(self, data, rows: np.ndarray, n: int) -> np.ndarray:
+        """Positions into `rows` of the n films asked first, in the order asked (ties: the order of `rows`)."""
+        from .personal import Personalizer
+
+        personal = Personalizer(self.head, [self.items[r] for r in rows], data.vectors[rows])
+        return personal.positions([it.item_id for it in personal.onboarding(personal.init, set(), n)])
+
+
+def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = None) -> np.ndarray:
+    """Order of a user's ratings (positions): the first k are the support set, those after max(KS) the query set.
+
+    The seeded shuffle; with `ask`, the films asked first move to the front (in the order asked), the rest keep
+    the shuffle's order.
+    """
+    rows, _ = data.users[user]
+    perm = np.random.default_rng([seed, number]).permutation(len(rows))
+    if ask is None:
+        return perm
+    first = ask(data, rows[perm], max(KS))
+    rest = np.ones(len(perm), dtype=bool)
+    rest[first] = False
+    return np.concatenate([perm[first], perm[rest]])
+
+
+def evaluate(data, users: list[str], methods: Methods, seed: int,
+             ask: AskFirst | None = None) -> dict[str, dict[int, dict[str, list[float]]]]:
+    """Per-user metrics: method -> k -> metric -> [value per user]; support by `user_order`."""
     out = {m: {k: {name: [] for name in METRICS} for k in KS} for m in METHODS}
     for number, user in enumerate(users):
         rows, ratings = data.users[user]
-        perm = np.random.default_rng([seed, number]).permutation(len(rows))
+        perm = user_order(data, user, number, seed, ask)
         q_rows, q_y = rows[perm[max(KS):]], ratings[perm[max(KS):]]
         for k in KS:
             s_rows, s_y = rows[perm[:k]], ratings[perm[:k]]
@@ -200,8 +247,8 @@ def comparisons(per_user: dict) -> dict:
     return out
 
 
-def plot(results: dict, path: Path) -> None:
-    """Metric vs k, one line per method, with 95% CI error bars."""
+def plot(results: dict, path: Path, support: str = "random") -> None:
+    """Metric vs k, one line per method, with 95% CI error bars; the title names the support protocol."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,6 +265,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_xticks(KS)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.suptitle(f"cold start on held-out users, {support} support set")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -242,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     heads = {"so": load_head(head_path), "fo": load_head(fo_path)}
     config = MetaConfig.from_dict(heads["so"][1].get("config", {}))
     heads = {k: h for k, (h, _) in heads.items()}
-    _, data, report = load_task_data(settings, Path(args.data), progress=False)
+    catalog, data, report = load_task_data(settings, Path(args.data), progress=False)
     if data.vectors.shape[1] != heads["so"].config.dim:
         raise RecsysError(f"the head expects {heads['so'].config.dim}-d item vectors, the index has "
                           f"{data.vectors.shape[1]}-d (another embedding model?)")
@@ -255,14 +303,18 @@ def run(args: argparse.Namespace) -> int:
     if not users:
         raise RecsysError("no held-out users with more than 11 ratings of catalog films")
     print(f"{report.line()}; {len(users)} held-out users "
-          f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'})")
+          f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'}); {args.support} support")
     t0 = time.perf_counter()
     methods = Methods(data, split.train, heads, args.scratch_steps, args.seed)
-    per_user = evaluate(data, users, methods, args.seed)
+    ask = None
+    if args.support == "informative":
+        ask = AskFirst(heads["so"], [catalog.items[catalog.position(i)] for i in data.item_ids])
+    per_user = evaluate(data, users, methods, args.seed, ask)
     results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in KS} for m in METHODS}
     latency = np.array(methods.adapt_ms)
     payload = {
         "data": str(args.data), "mapping": asdict(report), "users": len(users), "split_reused": reused,
+        "support": args.support,
         "ks": list(KS), "liked_threshold": LIKED, "checkpoints": {"second_order": str(head_path),
                                                                    "first_order": str(fo_path)},
         "results": results, "comparisons": comparisons(per_user),
@@ -275,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
     if args.png:
-        plot(results, Path(args.png))
+        plot(results, Path(args.png), args.support)
     return 0
 
 

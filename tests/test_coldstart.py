@@ -55,7 +55,7 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head",
                  str(tmp_path / "head.pt"), "--json", str(out_json), "--png", str(out_png), "--scratch-steps", "5"]) == 0
     report = json.loads(out_json.read_text())
-    assert report["users"] == 4 and report["split_reused"] is True
+    assert report["users"] == 4 and report["split_reused"] is True and report["support"] == "random"
     assert set(report["results"]) == set(METHODS)
     for method in METHODS:
         assert set(report["results"][method]) == {str(k) for k in KS}
@@ -63,6 +63,11 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     assert "beats_by_more_than_ci" in report["comparisons"]["3"]["popularity"]["auc"]
     assert out_png.read_bytes()[:4] == b"\x89PNG"
     assert "| maml_second_order | 10 |" in capsys.readouterr().out
+    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
+                 "--support", "informative", "--json", str(out_json), "--scratch-steps", "5"]) == 0
+    informative = json.loads(out_json.read_text())
+    assert informative["support"] == "informative" and set(informative) == set(report)
+    assert "informative support" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -94,3 +99,88 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["eval", "coldstart", "--data", str(tmp_path / "nope"), "--head", str(tmp_path / "h.pt")]) == 1
     assert "head checkpoint not found" in capsys.readouterr().err
+
+
+# --- the support protocols (fast: hashed vectors, a small untrained head) ---------------------------------------------
+def support_data(identical: bool = False):
+    """Thirty films (tiny_items with varied popularity), two users rating 24 and 14 of them, a small head."""
+    from dataclasses import replace
+
+    import torch
+
+    from recsys.head import Head, HeadConfig, item_features
+    from recsys.meta import TaskData
+    from tests.fakes import HashingEncoder, tiny_items
+
+    base, rng = tiny_items(), np.random.default_rng(3)
+    items = [replace(base[0 if identical else i % 12], item_id=f"f{i}",
+                     attributes={**base[i % 12].attributes, "popularity": 0.5 if identical else float(rng.uniform())})
+             for i in range(30)]
+    vectors = HashingEncoder().encode([f"{it.title} {it.text} {' '.join(it.tags)}" for it in items])
+    users = {u: (rng.permutation(30)[:n].astype(np.int64), rng.integers(1, 6, n).astype(np.float32))
+             for u, n in (("a", 24), ("b", 14))}
+    torch.manual_seed(0)
+    head = Head(HeadConfig(dim=64, hidden=16, decision=8))
+    return TaskData([it.item_id for it in items], vectors, item_features(items), users), items, head
+
+
+def test_random_support_is_the_seeded_shuffle_as_before():
+    from recsys.eval_coldstart import user_order
+
+    data, _, _ = support_data()
+    for number, user in enumerate(["a", "b"]):
+        expected = np.random.default_rng([7, number]).permutation(len(data.users[user][0]))
+        assert np.array_equal(user_order(data, user, number, 7), expected)
+
+
+def test_informative_support_is_what_onboarding_asks_first():
+    from recsys.eval_coldstart import AskFirst, user_order
+    from recsys.head import head_inputs
+    from recsys.personal import Personalizer
+
+    data, items, head = support_data()
+    ask = AskFirst(head, items)
+    for number, user in enumerate(["a", "b"]):
+        rows = data.users[user][0]
+        order = user_order(data, user, number, 0, ask)
+        shuffle = user_order(data, user, number, 0)
+        assert sorted(order.tolist()) == list(range(len(rows)))  # every rating once
+        v = data.vectors[rows]
+        evidence = (head.sensitivity(head.init_params(), v, head_inputs(data.features[rows], v, None))
+                    * (data.features[rows, 1] + 1.0) / 2.0)  # gradient norm x popularity, as onboarding scores
+        assert order[0] == int(np.argmax(evidence))  # the most informative rated film is asked first
+        assert evidence[order[:10]].mean() > evidence[order[10:]].mean()
+        personal = Personalizer(head, [items[r] for r in rows], v)  # the app's own picks, MMR spread included
+        asked = [it.item_id for it in personal.onboarding(personal.init, set(), 10)]
+        assert [items[r].item_id for r in rows[order[:10]]] == asked
+        # the query set (after the first 10) is everything else, in the shuffle's order
+        assert order[10:].tolist() == [p for p in shuffle if p not in set(order[:10].tolist())]
+
+
+def test_informative_ties_follow_the_seeded_shuffle():
+    from recsys.eval_coldstart import AskFirst, user_order
+
+    data, items, head = support_data(identical=True)  # thirty copies of one film: every score ties
+    for seed in (0, 1):
+        order = user_order(data, "a", 0, seed, AskFirst(head, items))
+        assert np.array_equal(order, user_order(data, "a", 0, seed))
+
+
+def test_every_method_gets_the_same_informative_split():
+    from recsys.eval_coldstart import AskFirst, evaluate, user_order
+
+    data, items, head = support_data()
+    seen = {}
+
+    class Recorder:
+        def run(self, method, s_rows, s_y, q_rows):
+            seen.setdefault(method, set()).add((tuple(s_rows), tuple(q_rows)))
+            return np.arange(len(q_rows), dtype=np.float64), np.full(len(q_rows), 3.0)
+
+    ask = AskFirst(head, items)
+    out = evaluate(data, ["a"], Recorder(), 0, ask)
+    rows = data.users["a"][0]
+    order = user_order(data, "a", 0, 0, ask)
+    splits = {(tuple(rows[order[:k]]), tuple(rows[order[10:]])) for k in KS}  # support = first k, query fixed
+    assert set(seen) == set(METHODS) and all(seen[m] == splits for m in METHODS)
+    assert all(len(out[m][k]["auc"]) == 1 for m in METHODS for k in KS)
