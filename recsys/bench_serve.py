@@ -119,6 +119,14 @@ def _is_history(x: Any) -> bool:
     return isinstance(x, list) and bool(x) and all(isinstance(m, dict) and "role" in m for m in x)
 
 
+def _reply(history: list) -> str:
+    """The last answer's text: the last assistant message that is not a "why these?" panel (those carry metadata)."""
+    for message in reversed(history):
+        if message.get("role") == "assistant" and not message.get("metadata"):
+            return str(message.get("content", ""))
+    return ""
+
+
 def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0,
                  seed: int = 0) -> tuple[list[float], int, float, float]:
     """One person through the API as the page sends it (its history goes back with each message): open a
@@ -140,7 +148,7 @@ def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threadin
                 result = client.call("send", text, ids, history)
                 latencies.append(ms_since(t0))
                 history = _find(result, _is_history) or []
-                content = str(history[-1].get("content", "")) if history else ""
+                content = _reply(history)
                 errors += ERROR_TEXT in content or not content
     except Exception:
         log.exception("server session failed")

@@ -135,3 +135,19 @@ def test_warm_up_fills_a_local_generators_prompt_cache_and_skips_remote_ones():
     assert local.prompts[0][:-1] == item_messages(tiny_items()[0], "x")[:-1]  # same system prompt and examples
     remote = ScriptedGenerator()
     assert warm_up(remote) == 0.0 and remote.prompts == []
+
+
+def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
+    """The server half of "concurrency" against the real app on loopback: every turn answered, none an error;
+    a reply is the last answer, never the "why these?" panel after it."""
+    from recsys import bench_serve
+    from recsys.present import why_message
+    from tests.test_app import serve_tiny
+
+    with serve_tiny() as (engine, url):
+        rows = bench_serve.server_concurrency(url, (1, 3), turns=2, single_turns=3)
+    assert [(r["sessions"], r["turns"], r["errors"]) for r in rows] == [(1, 3, 0), (3, 6, 0)]
+    assert all(r["latency_ms"]["n"] == r["turns"] and r["turns_per_s"] > 0 for r in rows)
+    answer = {"role": "assistant", "content": "Here are 3 picks"}
+    assert bench_serve._reply([{"role": "user", "content": "hi"}, answer, why_message("why")]) == "Here are 3 picks"
+    assert bench_serve._reply([{"role": "user", "content": "hi"}]) == ""
