@@ -65,18 +65,27 @@ def _one_size(n: int, n_queries: int, k: int, seed: int, progress, hnsw_max: int
     queries = unit_vectors(n_queries, DIM, seed + 1)  # (q, 384)
     tune_q = unit_vectors(min(64, n_queries), DIM, seed + 2)  # tuned on other queries than those measured
     allowed = np.random.default_rng(seed).random(n) < 0.5  # a typical hard filter leaves about half the catalog
-    truth = _exact_top(vectors, queries, k)
-    exact = ExactIndex(vectors)
-    row["exact"] = {"build_s": 0.0, "memory_mb": round(rss_mb() - base, 1),
-                    "search": _latency(exact, queries, k, None)["ms"],
-                    "search_filtered": _latency(exact, queries, k, allowed)["ms"], "recall@10": 1.0}
-    progress(f"index {n:,}: exact done")
-    for kind in ["ivf"] + (["hnsw"] if n <= hnsw_max else []):
-        row[kind] = _ann_entry(vectors, kind, tune_q, queries, truth, allowed, k, seed)
-        progress(f"index {n:,}: {kind} done (recall {row[kind]['recall@10']})")
-    del exact, vectors
+    row.update(_exact_and_ann(vectors, tune_q, queries, allowed, k, seed, n <= hnsw_max,
+                              lambda what: progress(f"index {n:,}: {what}"),
+                              {"build_s": 0.0, "memory_mb": round(rss_mb() - base, 1)}))
+    del vectors
     gc.collect()
     return row
+
+
+def _exact_and_ann(vectors: np.ndarray, tuning: np.ndarray, queries: np.ndarray, allowed: np.ndarray, k: int,
+                   seed: int, with_hnsw: bool, progress, exact_extra: dict[str, Any]) -> dict[str, Any]:
+    """{"exact": ..., "ivf": ..., ["hnsw": ...]} over the same vectors and queries, recall against exact."""
+    truth = _exact_top(vectors, queries, k)
+    exact = ExactIndex(vectors)
+    out: dict[str, Any] = {"exact": {**exact_extra, "search": _latency(exact, queries, k, None)["ms"],
+                                     "search_filtered": _latency(exact, queries, k, allowed)["ms"], "recall@10": 1.0}}
+    del exact
+    progress("exact done")
+    for kind in ["ivf"] + (["hnsw"] if with_hnsw else []):
+        out[kind] = _ann_entry(vectors, kind, tuning, queries, truth, allowed, k, seed)
+        progress(f"{kind} done (recall {out[kind]['recall@10']})")
+    return out
 
 
 def _real(settings, n_queries: int, k: int, embed_texts: int, seed: int, parts=None) -> dict[str, Any]:
@@ -150,15 +159,10 @@ def _derived(real: np.ndarray, requests: np.ndarray, tuning: np.ndarray, n: int,
     base = rss_mb()
     vectors = derived_vectors(real, n, seed)
     row: dict[str, Any] = {"items": n, "memory_mb": round(rss_mb() - base, 1)}
-    truth = _exact_top(vectors, requests, k)
     allowed = np.random.default_rng(seed).random(n) < 0.5
-    exact = ExactIndex(vectors)
-    row["exact"] = {"search": _latency(exact, requests, k, None)["ms"],
-                    "search_filtered": _latency(exact, requests, k, allowed)["ms"], "recall@10": 1.0}
-    for kind in ["ivf"] + (["hnsw"] if n <= hnsw_max else []):
-        row[kind] = _ann_entry(vectors, kind, tuning, requests, truth, allowed, k, seed)
-        progress(f"index {n:,} (real-like): {kind} done (recall {row[kind]['recall@10']})")
-    del exact, vectors
+    row.update(_exact_and_ann(vectors, tuning, requests, allowed, k, seed, n <= hnsw_max,
+                              lambda what: progress(f"index {n:,} (real-like): {what}"), {}))
+    del vectors
     gc.collect()
     return row
 
