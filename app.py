@@ -163,9 +163,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         card_outputs = htmls  # a slot shows or hides with its card (CSS), so updates never touch the Columns
         control_outputs = [count_sl, lam_sl, ymin, ymax, gex]
+        switches = [new_btn, sessions, delete_btn, forget_btn, forget_yes]  # each opens another conversation
         page_outputs = [box, ids, chatbot, answers, shown, state_md, status, sessions, title_box, md_dl, json_dl,
                         taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs,
-                        card_state]
+                        card_state, new_btn, delete_btn, forget_btn, forget_yes]
 
         def cards(recs: Sequence[tuple[Item, str]]) -> dict:
             """Every slot's HTML (a card for each of recs, empty so hidden for the rest) and card_state."""
@@ -197,11 +198,21 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     **controls(info.state)}
 
         def sending(allowed: bool) -> dict:
-            """The box, Send and the example chips on or off: off from a message's echo until its answer is
-            there, as chat assistants do (a second message's turn would start from a history without the first
-            answer, and hide it on screen)."""
-            return {box: gr.update(interactive=allowed, autofocus=allowed), send_btn: gr.update(interactive=allowed),
-                    **{chip: gr.update(interactive=allowed) for chip in chips}}
+            """The box, Send, the example chips and whatever opens another conversation, on or off: off from a
+            message's echo until its answer is there. A second message's turn would start from a history without
+            the first answer and hide it; another conversation opened meanwhile would get the answer's updates."""
+            return {box: gr.update(interactive=allowed, autofocus=allowed),
+                    **{c: gr.update(interactive=allowed) for c in (send_btn, *chips, *switches)}}
+
+        def merged(out: dict, extra: dict) -> dict:
+            """out with extra's updates on top; a component in both keeps out's value and gets extra's props."""
+            for comp, update in extra.items():
+                if comp in out:
+                    old = out[comp]
+                    base = old if isinstance(old, dict) and old.get("__type__") == "update" else gr.update(value=old)
+                    update = {**base, **update}
+                out[comp] = update
+            return out
 
         def page(session_id: str, note: str = "") -> dict:
             """Every part of the page for a session: history with why-panels, the last cards, the side panels."""
@@ -210,10 +221,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
             if not history:
                 recs = first_visit_cards(engine, session_id, info.user_id, MAX_CARDS)
                 note = note or (WELCOME if recs else "")
-            return {ids: [info.user_id, session_id], chatbot: history, answers: mapping,
-                    shown: [it.item_id for it, _ in recs], status: note,
-                    follow_row: gr.update(visible=bool(history)), **cards(recs), **side(session_id),
-                    **sending(True)}
+            return merged({ids: [info.user_id, session_id], chatbot: history, answers: mapping,
+                           shown: [it.item_id for it, _ in recs], status: note,
+                           follow_row: gr.update(visible=bool(history)), **cards(recs), **side(session_id)},
+                          sending(True))
 
         def saved_ids(saved: object) -> tuple[object, object]:
             """The browser's [user_id, session_id], whatever shape the client sent (both are only claims)."""
@@ -320,8 +331,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
             """The page's first, instant step: show the message, clear and lock the box, hide the quick replies
             until the answer is there."""
             text, history = with_echo(text, history)
-            return {**sending(False), box: gr.update(value="", interactive=False), chatbot: history, status: "",
-                    follow_row: gr.update(visible=False), pending: text}
+            return merged({box: "", chatbot: history, status: "", follow_row: gr.update(visible=False),
+                           pending: text}, sending(False))
 
         def send(text: str, saved: list, history: list, shown_ids: list, mapping: dict, on_screen: list,
                  request: gr.Request):
@@ -446,18 +457,18 @@ def build_demo(engine: Engine) -> gr.Blocks:
         def side_after_turn(saved: list, request: gr.Request) -> dict:
             """The side panels after a turn (the session may be gone: then nothing changes)."""
             try:
-                return {**side(current(saved, request)), **sending(True)}
+                return merged(side(current(saved, request)), sending(True))
             except SessionNotFound:
-                return {status: gr.skip(), **sending(True)}
+                return merged({status: gr.skip()}, sending(True))
 
         def on_send(trigger) -> None:
             """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels (which
             unlock the box again)."""
-            lock = [box, send_btn, *chips]
+            lock = list(sending(True))
             trigger(echo, [box, chatbot], [*lock, chatbot, status, follow_row, pending], queue=False,
                     api_visibility="private").then(
                 turn, [pending, ids, chatbot, shown, answers, card_state], send_outputs, api_visibility="private").then(
-                side_after_turn, [ids], [*side_outputs, status, *lock], api_visibility="private")
+                side_after_turn, [ids], list(dict.fromkeys([*side_outputs, status, *lock])), api_visibility="private")
 
         demo.load(open_session, page_in, page_outputs, api_name="open_session")
         on_send(box.submit)

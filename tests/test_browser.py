@@ -88,19 +88,23 @@ def test_injected_markup_is_shown_as_text(page, page_url):
 
 
 def test_the_box_is_locked_until_the_answer_is_there(page):
-    """From a message's echo to its answer the box, Send and the chips are off (no second turn can start from a
-    history without the first answer and hide it); then the next message goes and both answers show."""
+    """From a message's echo to its answer the box, Send, the chips and the buttons that open another conversation
+    are off (no second turn can start from a history without the first answer and hide it, and no other
+    conversation gets its updates); then the next message goes and both answers show."""
     with serve_tiny(generator=SlowGenerator(0.2)) as (engine, url):
         page.goto(url)
         box, send = page.locator("#msg textarea"), page.get_by_role("button", name="Send", exact=True)
         box.fill("a comedy")
         box.press("Enter")
-        page.wait_for_selector(".rec-card h3", timeout=30000)  # cards are up, the reasons are still coming
-        assert page.locator(".rec-reason").count() == 0
-        assert box.is_disabled() and send.is_disabled()
+        page.wait_for_function("document.querySelector('#msg textarea').disabled", timeout=10000)  # the echo
+        assert page.locator(".rec-reason").count() == 0  # the answer is still coming (0.2 s a word)
+        assert send.is_disabled()
         assert page.get_by_role("button", name="A tense 90s crime thriller").is_disabled()
+        switches = [page.locator("#new-btn"), page.locator("#delete-btn"), page.locator("#sessions input").first]
+        assert all(s.is_disabled() for s in switches)  # no other conversation can open under the answer
         page.wait_for_function("document.querySelectorAll('.rec-reason').length >= 1", timeout=30000)
         page.wait_for_function("!document.querySelector('#msg textarea').disabled", timeout=30000)
+        assert not any(s.is_disabled() for s in switches)
         box.fill("a sci-fi film")
         box.press("Enter")
         page.get_by_text("a sci-fi film").first.wait_for(timeout=10000)
