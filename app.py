@@ -164,9 +164,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
         card_outputs = htmls  # a slot shows or hides with its card (CSS), so updates never touch the Columns
         control_outputs = [count_sl, lam_sl, ymin, ymax, gex]
         switches = [new_btn, sessions, delete_btn, forget_btn, forget_yes]  # each opens another conversation
-        page_outputs = [box, ids, chatbot, answers, shown, state_md, status, sessions, title_box, md_dl, json_dl,
-                        taste_md, taste_votes, follow_row, send_btn, *chips, *control_outputs, *card_outputs,
-                        card_state, new_btn, delete_btn, forget_btn, forget_yes]
+        page_outputs = list(dict.fromkeys([box, ids, chatbot, answers, shown, state_md, status, sessions, title_box,
+                                           md_dl, json_dl, taste_md, taste_votes, follow_row, send_btn, *chips,
+                                           *control_outputs, *card_outputs, card_state, *switches]))
 
         def cards(recs: Sequence[tuple[Item, str]]) -> dict:
             """Every slot's HTML (a card for each of recs, empty so hidden for the rest) and card_state."""
@@ -379,8 +379,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                             out.update(cards([]))  # a fresh start clears the cards too
                             out[shown] = []
                         yield {chatbot: history, answers: mapping, follow_row: gr.update(visible=bool(event.items)),
-                               state_md: state_text(event.state or engine.session(session_id).state),
-                               **shown_cards, **out}
+                               state_md: state_text(event.state), **shown_cards, **out}
             except SessionNotFound:
                 history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
                 yield {chatbot: history, **shown_cards}
