@@ -157,7 +157,8 @@ def test_one_session_double_submitted_on_two_instances(backend, request):
 
 def test_instances_starting_at_once_on_postgres_migrate_once(pg_url):
     """Eight replicas starting together on an empty database: the migration lock lets exactly one create tables."""
-    from recsys.store import MIGRATIONS, Store
+    from recsys.db import MIGRATIONS
+    from recsys.store import Store
 
     errors: list[str] = []
     stores: list[Store] = []

@@ -12,7 +12,8 @@ import pytest
 
 from recsys.config import Settings
 from recsys.errors import ConfigError, SessionNotFound, StoreError
-from recsys.store import MIGRATIONS, Store
+from recsys.db import MIGRATIONS
+from recsys.store import Store
 from recsys.types import DialogueState
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
