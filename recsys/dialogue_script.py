@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog import Catalog, normalise_title
 from .errors import RecsysError
-from .explain import TitleGuard, fact_phrases
+from .grounding import TitleGuard, fact_phrases
 from .intent import LexiconParser, tokenize
 from .types import INTENTS, Item
 

@@ -24,7 +24,8 @@ from .catalog import Catalog, item_text, load_catalog
 from .config import Settings
 from .dialogue import Context, answer, apply_intent, describe, filters_for
 from .errors import RecsysError
-from .explain import TitleGuard, explain, header, line, template_reason, warm_up
+from .explain import explain, header, line, template_reason, warm_up
+from .grounding import TitleGuard
 from .index import ItemIndex, SentenceEncoder
 from .graph import Graph
 from .intent import LexiconParser

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .explain import fact_phrases, template_reason
+from .explain import template_reason
+from .grounding import fact_phrases
 from .quality import (claims, coverage, covered, distinct_n, genre_distance, intra_list_distance, mean, ndcg_at_k,
                       percentile, recall_at_k, words)
 from .replay import ScriptResult, open_backend, outcomes, run_scripts, settings_and_scripts, to_json

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .explain import GENRE_CLAIM_RE, GENRE_CLAIMS, NEGATORS
+from .grounding import GENRE_CLAIM_RE, GENRE_CLAIMS, NEGATORS
 from .types import Item
 
 WORD = r"[^\W\d_][\w.'’-]*"

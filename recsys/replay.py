@@ -28,7 +28,7 @@ from .config import settings_from_args
 from .dialogue_script import (Bound, LoadedScript, Outcome, ScriptError, Seen, Vocabulary, check, load_scripts,
                               resolve)
 from .errors import RecsysError
-from .explain import TitleGuard
+from .grounding import TitleGuard
 from .types import Item
 
 log = logging.getLogger(__name__)

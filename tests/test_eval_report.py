@@ -13,7 +13,8 @@ from recsys.catalog import Catalog
 from recsys.cli import main
 from recsys.dialogue_script import Outcome
 from recsys.eval_report import measure, write
-from recsys.explain import TitleGuard, template_reason
+from recsys.explain import template_reason
+from recsys.grounding import TitleGuard
 from recsys.quality import (claims, coverage, distinct_n, genre_distance, intra_list_distance, ndcg_at_k,
                             recall_at_k)
 from recsys.replay import CORPUS, ScriptResult, TurnResult

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from recsys.errors import ModelError
-from recsys.explain import (TitleGuard, clean_reason, contradictions, explain, fact_phrases,
-                            is_degenerate, item_messages, line, template_reason)
+from recsys.explain import clean_reason, explain, item_messages, line, template_reason
+from recsys.grounding import TitleGuard, contradictions, fact_phrases, is_degenerate
 from recsys.types import Item, Recommendation
 from tests.fakes import ScriptedGenerator, tiny_items
 
@@ -267,7 +267,7 @@ def test_every_template_line_of_the_real_catalog_passes_the_guard():
 
 
 def test_a_reason_that_only_restates_the_request_is_an_echo():
-    from recsys.explain import is_echo
+    from recsys.grounding import is_echo
 
     request = "a funny science fiction film, nothing with horror"
     assert is_echo("A comedy about a science fiction film, nothing with horror.", request)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from recsys.engine import REPLIES, Engine, clean_text
-from recsys.explain import PROMPTS, fact_phrases
+from recsys.explain import PROMPTS
+from recsys.grounding import fact_phrases
 from tests.data.hostile.corpus import INJECTIONS, hostile_messages
 from tests.engine_fixtures import home, tiny_engine
 from tests.fakes import ScriptedGenerator

@@ -7,7 +7,7 @@ import pytest
 
 from recsys.config import Settings
 from recsys.engine import Engine
-from recsys.explain import fact_phrases
+from recsys.grounding import fact_phrases
 from tests.conftest import SHARED_CACHE
 
 pytestmark = pytest.mark.slow

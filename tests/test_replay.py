@@ -13,7 +13,7 @@ from recsys.catalog import Catalog, write_jsonl
 from recsys.cli import main
 from recsys.dialogue_script import (Expect, Outcome, Seen, Vocabulary, check, load_scripts,
                                     resolve)
-from recsys.explain import TitleGuard
+from recsys.grounding import TitleGuard
 from recsys.intent import LexiconParser
 from recsys.replay import CORPUS, EngineBackend, run_scripts, table, to_json, to_junit
 from recsys.types import INTENTS
