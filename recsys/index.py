@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .files import atomic_write
+from .files import atomic_write, one_builder
 from .errors import ModelError
 from .types import Filters, Item
 
@@ -355,13 +355,30 @@ def load_or_build_embeddings(catalog: CatalogLike, encoder: Encoder, cache_dir: 
         "texts_sha256": _sha256(json.dumps(texts, ensure_ascii=False).encode()),  # item_text changes rebuild too
     }
     folder = cache_folder(cache_dir, encoder.model_id, catalog.content_hash)
-    if (folder / "manifest.json").exists():
-        try:
-            vectors = _load_cached(folder, expected)
-            log.info("loaded %d cached embeddings from %s", len(vectors), folder)
-            return vectors
-        except (OSError, ValueError) as e:  # damaged, stale or half-copied: never trusted, rebuilt
-            log.warning("embedding cache %s is not usable (%s); rebuilding", folder, e)
+    vectors = _cached(folder, expected)
+    if vectors is not None:
+        return vectors
+    with one_builder(folder):
+        vectors = _cached(folder, expected)  # a process we waited for may have built it
+        return vectors if vectors is not None else _embed_and_cache(texts, encoder, folder, expected, progress)
+
+
+def _cached(folder: Path, expected: dict[str, Any]) -> np.ndarray | None:
+    """The cached vectors, or None when there are none or they are not usable (then they are rebuilt)."""
+    if not (folder / "manifest.json").exists():
+        return None
+    try:
+        vectors = _load_cached(folder, expected)
+    except (OSError, ValueError) as e:  # damaged, stale or half-copied: never trusted, rebuilt
+        log.warning("embedding cache %s is not usable (%s); rebuilding", folder, e)
+        return None
+    log.info("loaded %d cached embeddings from %s", len(vectors), folder)
+    return vectors
+
+
+def _embed_and_cache(texts: list[str], encoder: Encoder, folder: Path, expected: dict[str, Any],
+                     progress: bool) -> np.ndarray:
+    """Embed every text and write the cache (vectors, then the manifest that makes it whole)."""
     log.info("embedding %d items with %s (cached afterwards in %s)", len(texts), encoder.model_id, folder)
     t0 = time.perf_counter()
     vectors = np.asarray(encoder.encode(texts, progress=progress), dtype=np.float32)  # (N, d)

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from .config import Settings
 from .errors import ConfigError, ModelError
+from .files import one_builder
 
 log = logging.getLogger(__name__)
 
@@ -229,16 +230,19 @@ def gguf_key(path: Path) -> str:
 def converted_folder(gguf: Path, cache: Path) -> Path:
     """HF folder converted from `gguf`, building it once (atomically) if it is missing, incomplete or corrupt."""
     folder = cache / "models" / f"{gguf.stem}-{gguf_key(gguf)}"
-    if (folder / MARKER).is_file():
-        problem = _verify_files(folder)
-        if not problem:
-            return folder
-        log.warning("converted model %s is corrupt (%s); rebuilding it", folder, problem)
-        shutil.rmtree(folder, ignore_errors=True)
-    elif folder.exists():
-        log.warning("converted model %s is incomplete; rebuilding it", folder)
-        shutil.rmtree(folder, ignore_errors=True)
-    _convert(gguf, folder)
+    if (folder / MARKER).is_file() and not _verify_files(folder):
+        return folder
+    with one_builder(folder):  # a process starting beside this one converts it once; the other waits
+        if (folder / MARKER).is_file():
+            problem = _verify_files(folder)
+            if not problem:
+                return folder
+            log.warning("converted model %s is corrupt (%s); rebuilding it", folder, problem)
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder.exists():
+            log.warning("converted model %s is incomplete; rebuilding it", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        _convert(gguf, folder)
     return folder
 
 

@@ -125,6 +125,45 @@ def test_cache_is_reused_and_rebuilt_when_damaged(tmp_path, caplog):
     assert encoder.calls == 36 and not list(folder.glob(".*tmp"))
 
 
+class SlowLoggingEncoder(HashingEncoder):
+    """The hashing encoder, taking a second and leaving a file per call (so calls in other processes count)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+
+    def encode(self, texts, batch_size=64, progress=False):
+        import os
+        import time
+
+        (self.log_dir / f"encoded-by-{os.getpid()}").touch()
+        time.sleep(1.0)  # long enough that every process arrives while the first is still embedding
+        return super().encode(texts, batch_size, progress)
+
+
+def build_when_all_ready(cache: Path, log_dir: Path, start) -> None:
+    """One process's start-up: wait for the others, then load or build the catalog's embeddings."""
+    start.wait()
+    load_or_build_embeddings(Catalog(tiny_items()), SlowLoggingEncoder(log_dir), cache, progress=False)
+
+
+def test_processes_starting_at_once_embed_once(tmp_path):
+    """Replicas (or test workers) starting together on one cache: one embeds, the others wait for it and load it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters, as separate app processes would be
+    start, log_dir = ctx.Barrier(3), tmp_path / "calls"
+    log_dir.mkdir()
+    procs = [ctx.Process(target=build_when_all_ready, args=(tmp_path / "cache", log_dir, start)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    assert [proc.exitcode for proc in procs] == [0, 0, 0]
+    assert len(list(log_dir.iterdir())) == 1  # without the lock, all three embed
+    vectors = load_or_build_embeddings(Catalog(tiny_items()), HashingEncoder(), tmp_path / "cache", progress=False)
+    assert vectors.shape == (12, 64)
+
+
 def test_cache_key_follows_catalog_and_model(tmp_path):
     encoder = CountingEncoder()
     load_or_build_embeddings(Catalog(tiny_items()), encoder, tmp_path, progress=False)
