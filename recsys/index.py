@@ -359,18 +359,19 @@ def load_or_build_embeddings(catalog: CatalogLike, encoder: Encoder, cache_dir: 
     if vectors is not None:
         return vectors
     with one_builder(folder):
-        vectors = _cached(folder, expected)  # a process we waited for may have built it
+        vectors = _cached(folder, expected, warn=False)  # a process we waited for may have built it
         return vectors if vectors is not None else _embed_and_cache(texts, encoder, folder, expected, progress)
 
 
-def _cached(folder: Path, expected: dict[str, Any]) -> np.ndarray | None:
+def _cached(folder: Path, expected: dict[str, Any], warn: bool = True) -> np.ndarray | None:
     """The cached vectors, or None when there are none or they are not usable (then they are rebuilt)."""
     if not (folder / "manifest.json").exists():
         return None
     try:
         vectors = _load_cached(folder, expected)
     except (OSError, ValueError) as e:  # damaged, stale or half-copied: never trusted, rebuilt
-        log.warning("embedding cache %s is not usable (%s); rebuilding", folder, e)
+        if warn:
+            log.warning("embedding cache %s is not usable (%s); rebuilding", folder, e)
         return None
     log.info("loaded %d cached embeddings from %s", len(vectors), folder)
     return vectors
