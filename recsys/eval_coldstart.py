@@ -3,8 +3,8 @@
     python -m recsys eval coldstart --data ~/.cache/recsys/cache/movielens/ml-100k --json cs.json --png cs.png
 
 For each held-out user (the split saved beside the checkpoint when the data is the one it was trained on, else a
-fresh seeded split) the ratings are put in an order once; the first k in {0, 1, 3, 5, 10} are the support set and
-everything after the first 10 is scored, so every k is judged on the same items. The order (--support):
+fresh seeded split) the ratings are put in an order once; the first k in {0, 1, 3, 5, 10} (--ks) are the support set
+and everything after the largest k is scored, so every k is judged on the same items. The order (--support):
 
   random       the ratings shuffled once (seeded)
   informative  the films the app would ask a new person to rate first (Personalizer.onboarding under the served
@@ -20,6 +20,9 @@ nDCG@10 with the rating as gain, and MAE of predicted ratings. Methods, all in o
   head_from_scratch    the same network, randomly initialised and trained on the support set only (Adam)
   maml_first_order     the first-order MAML checkpoint, adapted on the support set
   maml_second_order    the second-order MAML checkpoint (the one the app serves), adapted on the support set
+  mf_fold_in           reference, not a baseline: matrix factorisation of the training users' ratings (recsys.mf),
+                       the person folded in from their support ratings. It scores only films others rated, so the
+                       app cannot serve it; it shows how far k ratings can move a ranking on this data at all
 """
 from __future__ import annotations
 
@@ -39,8 +42,9 @@ LIKED = 4.0  # a rating of 4 or 5 counts as liked
 METRICS = ("auc", "ndcg@10", "mae")
 SUPPORTS = ("random", "informative")
 METHODS = ("popularity", "content_centroid", "head_no_adaptation", "head_from_scratch", "maml_first_order",
-           "maml_second_order")
-BASELINES = METHODS[:5]
+           "maml_second_order", "mf_fold_in")
+BASELINES = METHODS[:5]  # what the served head must beat (issue 4)
+REFERENCES = ("mf_fold_in",)  # not servable (needs ratings of every film it scores): how far k ratings can go
 Z95 = 1.96
 
 
@@ -58,6 +62,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="support set: a random k of the person's ratings, or the k films the app would ask them "
                         "to rate first (onboarding's evidence order) (default random)")
     p.add_argument("--scratch-steps", type=int, default=50, help="Adam steps of the from-scratch head (default 50)")
+    p.add_argument("--ks", type=support_sizes, default=KS, metavar="K,K,...",
+                   help="support sizes; the query set is everything after the largest (default 0,1,3,5,10; "
+                        "e.g. 0,10,20,40 shows how adaptation grows with more ratings)")
+
+
+def support_sizes(text: str) -> tuple[int, ...]:
+    """--ks: distinct whole numbers >= 0, comma-separated (argparse turns ValueError into a usage error)."""
+    try:
+        ks = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0,1,3,5,10, got {text!r}") from None
+    if not ks or ks[0] < 0 or ks[-1] > 200:
+        raise argparse.ArgumentTypeError(f"support sizes must be between 0 and 200, got {text!r}")
+    return ks
 
 
 # --- metrics ----------------------------------------------------------------------------------------------------------
@@ -119,6 +137,10 @@ class Methods:
         self.slope, self.intercept = np.polyfit(x, y, 1) if len(set(x.tolist())) > 1 else (0.0, float(y.mean()))
         self.mean_rating = float(y.mean())
         self.adapt_ms: list[float] = []
+        from .mf import MatrixFactors
+
+        user_index = np.concatenate([np.full(len(r), n) for n, r in enumerate(all_rows)])
+        self.mf = MatrixFactors.fit(user_index, np.concatenate(all_rows), y, len(data.item_ids), seed)
 
     def run(self, method: str, s_rows: np.ndarray, s_y: np.ndarray, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(scores, predicted ratings) of the query rows."""
@@ -135,6 +157,9 @@ class Methods:
             centroid = data.vectors[liked].mean(axis=0)
             rating = np.full(len(q_rows), float(s_y.mean()))
             return data.vectors[q_rows] @ (centroid / np.linalg.norm(centroid)), rating
+        if method == "mf_fold_in":
+            pred = self.mf.predict(q_rows, *self.mf.fold_in(s_rows, s_y))
+            return pred, pred
         if method == "head_from_scratch":
             pred = self._scratch(s_rows, s_y, q_rows)
             return pred, pred
@@ -192,8 +217,9 @@ class AskFirst:
         return personal.positions([it.item_id for it in personal.onboarding(personal.init, set(), n)])
 
 
-def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = None) -> np.ndarray:
-    """Order of a user's ratings (positions): the first k are the support set, those after max(KS) the query set.
+def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = None, asked: int = max(KS)
+               ) -> np.ndarray:
+    """Order of a user's ratings (positions): the first k are the support set, those after max(ks) the query set.
 
     The seeded shuffle; with `ask`, the films asked first move to the front (in the order asked), the rest keep
     the shuffle's order.
@@ -202,21 +228,21 @@ def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = N
     perm = np.random.default_rng([seed, number]).permutation(len(rows))
     if ask is None:
         return perm
-    first = ask(data, rows[perm], max(KS))
+    first = ask(data, rows[perm], asked)
     rest = np.ones(len(perm), dtype=bool)
     rest[first] = False
     return np.concatenate([perm[first], perm[rest]])
 
 
-def evaluate(data, users: list[str], methods: Methods, seed: int,
-             ask: AskFirst | None = None) -> dict[str, dict[int, dict[str, list[float]]]]:
+def evaluate(data, users: list[str], methods: Methods, seed: int, ask: AskFirst | None = None,
+             ks: tuple[int, ...] = KS) -> dict[str, dict[int, dict[str, list[float]]]]:
     """Per-user metrics: method -> k -> metric -> [value per user]; support by `user_order`."""
-    out = {m: {k: {name: [] for name in METRICS} for k in KS} for m in METHODS}
+    out = {m: {k: {name: [] for name in METRICS} for k in ks} for m in METHODS}
     for number, user in enumerate(users):
         rows, ratings = data.users[user]
-        perm = user_order(data, user, number, seed, ask)
-        q_rows, q_y = rows[perm[max(KS):]], ratings[perm[max(KS):]]
-        for k in KS:
+        perm = user_order(data, user, number, seed, ask, max(ks))
+        q_rows, q_y = rows[perm[max(ks):]], ratings[perm[max(ks):]]
+        for k in ks:
             s_rows, s_y = rows[perm[:k]], ratings[perm[:k]]
             for method in METHODS:
                 scores, pred = methods.run(method, s_rows, s_y, q_rows)
@@ -233,11 +259,11 @@ def comparisons(per_user: dict) -> dict:
     Also the paired difference (same users) with its CI, a tighter test of the same question.
     """
     out: dict = {}
-    for k in KS:
+    for k in per_user["maml_second_order"]:
         for metric in ("auc", "ndcg@10"):
             mine = np.array(per_user["maml_second_order"][k][metric])
             mine_s = summary(list(mine))
-            for base in BASELINES:
+            for base in BASELINES + REFERENCES:
                 theirs = np.array(per_user[base][k][metric])
                 base_s = summary(list(theirs))
                 diff = summary(list(mine - theirs))
@@ -247,7 +273,21 @@ def comparisons(per_user: dict) -> dict:
     return out
 
 
-def plot(results: dict, path: Path, support: str = "random") -> None:
+def gains(per_user: dict) -> dict:
+    """Each method against itself at k = 0 (paired, same users): what the support ratings add to that method."""
+    out: dict = {}
+    for method, by_k in per_user.items():
+        if 0 not in by_k:
+            continue
+        for k in by_k:
+            if k:
+                out.setdefault(method, {})[str(k)] = {
+                    metric: summary(list(np.array(by_k[k][metric]) - np.array(by_k[0][metric])))
+                    for metric in ("auc", "ndcg@10")}
+    return out
+
+
+def plot(results: dict, path: Path, support: str = "random", ks: tuple[int, ...] = KS) -> None:
     """Metric vs k, one line per method, with 95% CI error bars; the title names the support protocol."""
     import matplotlib
 
@@ -257,12 +297,13 @@ def plot(results: dict, path: Path, support: str = "random") -> None:
     fig, axes = plt.subplots(1, len(METRICS), figsize=(15, 4.2))
     for ax, metric in zip(axes, METRICS):
         for method in METHODS:
-            means = [results[method][str(k)][metric]["mean"] for k in KS]
-            cis = [results[method][str(k)][metric]["ci"] for k in KS]
-            ax.errorbar(KS, means, yerr=cis, marker="o", capsize=3, label=method)
+            means = [results[method][str(k)][metric]["mean"] for k in ks]
+            cis = [results[method][str(k)][metric]["ci"] for k in ks]
+            ax.errorbar(ks, means, yerr=cis, marker="o", capsize=3, label=method,
+                        linestyle=":" if method in REFERENCES else "-")
         ax.set_xlabel("support ratings k")
         ax.set_title(metric + (" (lower is better)" if metric == "mae" else ""))
-        ax.set_xticks(KS)
+        ax.set_xticks(ks)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"cold start on held-out users, {support} support set")
@@ -299,9 +340,10 @@ def run(args: argparse.Namespace) -> int:
     reused = split is not None and split.fingerprint == data.fingerprint
     if not reused:  # other data: none of its users was trained on; a fresh split gives popularity its counts
         split = split_users(data, args.seed, config.eval_fraction, config.min_ratings)
-    users = [u for u in split.held_out if len(data.users[u][0]) > max(KS) + 1][: args.max_users]
+    ks = tuple(args.ks)
+    users = [u for u in split.held_out if len(data.users[u][0]) > max(ks) + 1][: args.max_users]
     if not users:
-        raise RecsysError("no held-out users with more than 11 ratings of catalog films")
+        raise RecsysError(f"no held-out users with more than {max(ks) + 1} ratings of catalog films")
     print(f"{report.line()}; {len(users)} held-out users "
           f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'}); {args.support} support")
     t0 = time.perf_counter()
@@ -309,33 +351,33 @@ def run(args: argparse.Namespace) -> int:
     ask = None
     if args.support == "informative":
         ask = AskFirst(heads["so"], [catalog.items[catalog.position(i)] for i in data.item_ids])
-    per_user = evaluate(data, users, methods, args.seed, ask)
-    results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in KS} for m in METHODS}
+    per_user = evaluate(data, users, methods, args.seed, ask, ks)
+    results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in ks} for m in METHODS}
     latency = np.array(methods.adapt_ms)
     payload = {
         "data": str(args.data), "mapping": asdict(report), "users": len(users), "split_reused": reused,
         "support": args.support,
-        "ks": list(KS), "liked_threshold": LIKED, "checkpoints": {"second_order": str(head_path),
+        "ks": list(ks), "liked_threshold": LIKED, "checkpoints": {"second_order": str(head_path),
                                                                    "first_order": str(fo_path)},
-        "results": results, "comparisons": comparisons(per_user),
+        "results": results, "comparisons": comparisons(per_user), "gain_over_k0": gains(per_user),
         "adapt_ms": {"median": round(float(np.median(latency)), 2) if len(latency) else None,
                      "p95": round(float(np.percentile(latency, 95)), 2) if len(latency) else None},
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    print(table(results))
+    print(table(results, ks))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
     if args.png:
-        plot(results, Path(args.png), args.support)
+        plot(results, Path(args.png), args.support, ks)
     return 0
 
 
-def table(results: dict) -> str:
+def table(results: dict, ks: tuple[int, ...] = KS) -> str:
     """Markdown table: one row per method and k, mean ± CI per metric."""
     lines = ["| method | k | AUC | nDCG@10 | MAE |", "|---|---|---|---|---|"]
     for method in METHODS:
-        for k in KS:
+        for k in ks:
             cells = [f"{results[method][str(k)][m]['mean']:.3f} ± {results[method][str(k)][m]['ci']:.3f}"
                      for m in METRICS]
             lines.append(f"| {method} | {k} | " + " | ".join(cells) + " |")

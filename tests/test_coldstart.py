@@ -68,6 +68,12 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     informative = json.loads(out_json.read_text())
     assert informative["support"] == "informative" and set(informative) == set(report)
     assert "informative support" in capsys.readouterr().out
+    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
+                 "--ks", "0,2,4", "--json", str(out_json), "--scratch-steps", "5"]) == 0
+    other_ks = json.loads(out_json.read_text())  # the query set is then everything after the first 4
+    assert other_ks["ks"] == [0, 2, 4] and set(other_ks["results"]["mf_fold_in"]) == {"0", "2", "4"}
+    assert set(other_ks["comparisons"]) == {"0", "2", "4"} and "mf_fold_in" in other_ks["comparisons"]["2"]
+    assert set(other_ks["gain_over_k0"]["mf_fold_in"]) == {"2", "4"}  # each method against itself without support
 
 
 @pytest.mark.slow
@@ -99,6 +105,10 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["eval", "coldstart", "--data", str(tmp_path / "nope"), "--head", str(tmp_path / "h.pt")]) == 1
     assert "head checkpoint not found" in capsys.readouterr().err
+    for bad in ("3,x", "-1,3", ""):
+        with pytest.raises(SystemExit):  # argparse's usage error, naming the flag
+            main(["eval", "coldstart", "--data", str(tmp_path), "--ks", bad])
+        assert "--ks" in capsys.readouterr().err
 
 
 # --- the support protocols (fast: hashed vectors, a small untrained head) ---------------------------------------------

@@ -4,7 +4,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "recsys"
 LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "db": 0.5, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1, "http_api": 1,
-         "movielens": 1,
+         "movielens": 1, "mf": 1,
          "intent_words": 1, "intent": 2, "grounding": 1.5, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "personal": 2, "engine": 3,
          "accounts": 2, "present": 3,  # the page's Gradio-free parts: who may touch what, what it shows as text
          "view": 4, "export": 4,  # ... and what it shows of a session, read through the engine
