@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .mf import MatrixFactors
+
 log = logging.getLogger(__name__)
 
 KS = (0, 1, 3, 5, 10)
@@ -137,8 +139,6 @@ class Methods:
         self.slope, self.intercept = np.polyfit(x, y, 1) if len(set(x.tolist())) > 1 else (0.0, float(y.mean()))
         self.mean_rating = float(y.mean())
         self.adapt_ms: list[float] = []
-        from .mf import MatrixFactors
-
         user_index = np.concatenate([np.full(len(r), n) for n, r in enumerate(all_rows)])
         self.mf = MatrixFactors.fit(user_index, np.concatenate(all_rows), y, len(data.item_ids), seed)
 

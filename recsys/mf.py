@@ -55,6 +55,7 @@ class MatrixFactors:
                     x = np.hstack([user_f[users[idx]], np.ones((len(idx), 1))])
                     w = np.linalg.solve(x.T @ x + eye, x.T @ (ratings[idx] - mean - user_b[users[idx]]))
                     item_f[i], item_b[i] = w[:-1], w[-1]
+        item_f[np.bincount(rows, minlength=n_items) == 0] = 0.0  # nobody rated it: no taste direction, only the mean
         covariance = np.cov(user_f.T) + 1e-3 * np.eye(factors)
         return cls(mean, item_b, item_f, user_f.mean(axis=0), np.linalg.inv(covariance))
 

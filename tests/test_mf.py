@@ -36,3 +36,11 @@ def test_no_ratings_give_the_average_person():
     assert offset == 0.0
     spread = mf.predict(np.arange(20), factors, offset)
     assert spread.max() - spread.min() < 1.0  # neither group's films stand out for someone we know nothing of
+
+
+def test_a_film_nobody_rated_gets_the_average_rating_for_everyone():
+    users, rows, ratings = checkerboard()
+    mf = MatrixFactors.fit(users, rows, ratings, n_items=21, factors=4, reg=1.0)  # item 20: no ratings
+    for support in ([5.0, 5.0, 5.0], [1.0, 1.0, 1.0]):
+        factors, offset = mf.fold_in(np.array([0, 1, 2]), np.array(support))
+        assert mf.predict(np.array([20]), factors, offset)[0] == mf.mean + offset
