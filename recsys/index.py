@@ -74,6 +74,11 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()[:12]
 
 
+def model_id_of(name: str, folder: Path) -> str:
+    """The id an embedding cache is keyed on: the model's name and a fingerprint of its files (no model loaded)."""
+    return f"{name}@{_fingerprint(folder)}"
+
+
 def resolve_model(spec: str) -> tuple[str, Path]:
     """(name, folder) of a packaged model name or a sentence-transformers folder; ModelError otherwise."""
     if spec in PACKAGED:
@@ -107,7 +112,7 @@ class SentenceEncoder:
             self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
         except Exception as e:  # a broken folder or a missing library: say what it was, keep the cause
             raise ModelError(f"could not load the embedding model from {folder}: {e}") from e
-        self.model_id = f"{name}@{_fingerprint(folder)}"
+        self.model_id = model_id_of(name, folder)
         self.dim = int(self.model.get_embedding_dimension())
         self.device = device
         log.info("embedding model %s (%d-d) on %s loaded in %.1f s", self.model_id, self.dim, device,

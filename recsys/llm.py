@@ -227,9 +227,14 @@ def gguf_key(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def converted_path(gguf: Path, cache: Path) -> Path:
+    """Where the HF folder converted from `gguf` lives in the cache (whether or not it is there yet)."""
+    return cache / "models" / f"{gguf.stem}-{gguf_key(gguf)}"
+
+
 def converted_folder(gguf: Path, cache: Path) -> Path:
     """HF folder converted from `gguf`, building it once (atomically) if it is missing, incomplete or corrupt."""
-    folder = cache / "models" / f"{gguf.stem}-{gguf_key(gguf)}"
+    folder = converted_path(gguf, cache)
     if (folder / MARKER).is_file() and not _verify_files(folder):
         return folder
     with one_builder(folder):  # a process starting beside this one converts it once; the other waits

