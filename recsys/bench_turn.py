@@ -168,7 +168,8 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
     def inputs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats = (head_module.item_features([items[r] for r in rows]) if items is not None
                  else np.zeros((len(rows), head_module.N_EXTRA - 1), np.float32))
-        return vectors[rows], head_module.head_inputs(feats, vectors[rows], query)
+        ids = [items[r].item_id for r in rows] if items is not None else [""] * len(rows)
+        return head.item_vectors(ids, vectors[rows]), head_module.head_inputs(feats, vectors[rows], query)
 
     for events in (1, 5, 20, 100):
         adapt_ms, score_ms, both_ms = [], [], []

@@ -16,10 +16,11 @@ nDCG@10 with the rating as gain, and MAE of predicted ratings. Methods, all in o
 
   popularity           ratings count among training users (rating = fitted line on log count + support offset)
   content_centroid     cosine to the mean vector of liked support films (popularity while none is liked)
-  head_no_adaptation   the meta-learned head, never adapted
+  head_no_adaptation   the served head (--head), never adapted
   head_from_scratch    the same network, randomly initialised and trained on the support set only (Adam)
   maml_first_order     the first-order MAML checkpoint, adapted on the support set
-  maml_second_order    the second-order MAML checkpoint (the one the app serves), adapted on the support set
+  maml_second_order    the second-order MAML checkpoint, adapted on the support set
+                       (one of these two is --head, the one the app serves; the other is its twin, --twin)
   mf_fold_in           reference, not a baseline: matrix factorisation of the training users' ratings (recsys.mf),
                        the person folded in from their support ratings. It scores only films others rated, so the
                        app cannot serve it; it shows how far k ratings can move a ranking on this data at all
@@ -45,7 +46,8 @@ METRICS = ("auc", "ndcg@10", "mae")
 SUPPORTS = ("random", "informative")
 METHODS = ("popularity", "content_centroid", "head_no_adaptation", "head_from_scratch", "maml_first_order",
            "maml_second_order", "mf_fold_in")
-BASELINES = METHODS[:5]  # what the served head must beat (issue 4)
+MAML = {"fo": "maml_first_order", "so": "maml_second_order"}  # checkpoint order -> method
+ORDER = {method: order for order, method in MAML.items()}
 REFERENCES = ("mf_fold_in",)  # not servable (needs ratings of every film it scores): how far k ratings can go
 Z95 = 1.96
 
@@ -56,8 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                   "folder (ratings/movies/links.csv) or a user_id,item_id,rating CSV")
     p.add_argument("--json", help="write every method's figures per k here")
     p.add_argument("--png", help="write the adaptation curves (metric vs k, one line per method) here")
-    p.add_argument("--head", help="second-order MAML checkpoint (default data/head/head.pt)")
-    p.add_argument("--head-fo", help="first-order MAML checkpoint (default: head-fo.pt beside --head)")
+    p.add_argument("--head", help="the served checkpoint (default data/head/head.pt)")
+    p.add_argument("--twin", help="the other MAML order's checkpoint (default beside --head: head-so.pt for a "
+                                  "first-order head, head-fo.pt for a second-order one)")
     p.add_argument("--max-users", type=int, help="evaluate at most this many held-out users (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the support/query shuffles (default 0)")
     p.add_argument("--support", choices=SUPPORTS, default="random",
@@ -125,8 +128,10 @@ def summary(values: list[float]) -> dict[str, float]:
 class Methods:
     """Scores (ranking) and predicted ratings of query items given a support set, for every method."""
 
-    def __init__(self, data, train_users: list[str], heads: dict, scratch_steps: int, seed: int) -> None:
+    def __init__(self, data, train_users: list[str], heads: dict, scratch_steps: int, seed: int,
+                 served: str = "so") -> None:
         self.data, self.heads, self.scratch_steps, self.seed = data, heads, scratch_steps, seed
+        self.served = served  # key of the served head in `heads`: "fo" or "so"
         counts = np.zeros(len(data.item_ids), dtype=np.float64)
         all_y, all_rows = [], []
         for user in train_users:
@@ -139,8 +144,7 @@ class Methods:
         self.slope, self.intercept = np.polyfit(x, y, 1) if len(set(x.tolist())) > 1 else (0.0, float(y.mean()))
         self.mean_rating = float(y.mean())
         self.adapt_ms: list[float] = []
-        user_index = np.concatenate([np.full(len(r), n) for n, r in enumerate(all_rows)])
-        self.mf = MatrixFactors.fit(user_index, np.concatenate(all_rows), y, len(data.item_ids), seed)
+        self.mf = MatrixFactors.of_users(data.users, train_users, len(data.item_ids), seed)
 
     def run(self, method: str, s_rows: np.ndarray, s_y: np.ndarray, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(scores, predicted ratings) of the query rows."""
@@ -163,14 +167,14 @@ class Methods:
         if method == "head_from_scratch":
             pred = self._scratch(s_rows, s_y, q_rows)
             return pred, pred
-        head = self.heads["so" if method in ("maml_second_order", "head_no_adaptation") else "fo"]
+        head = self.heads[self.served if method == "head_no_adaptation" else ORDER[method]]
         params = head.init_params()
         if method != "head_no_adaptation" and len(s_rows):
             t = time.perf_counter()
-            params = head.adapt(params, *inputs_for(data, s_rows), s_y)
-            if method == "maml_second_order":
+            params = head.adapt(params, *inputs_for(data, s_rows, head), s_y)
+            if method == MAML[self.served]:
                 self.adapt_ms.append((time.perf_counter() - t) * 1000.0)
-        pred = head.score(params, *inputs_for(data, q_rows)).astype(np.float64)
+        pred = head.score(params, *inputs_for(data, q_rows, head)).astype(np.float64)
         return pred, pred
 
     def _scratch(self, s_rows: np.ndarray, s_y: np.ndarray, q_rows: np.ndarray) -> np.ndarray:
@@ -183,10 +187,12 @@ class Methods:
         from dataclasses import replace
 
         torch.manual_seed(self.seed)
-        head = Head(replace(self.heads["so"].config, dropout=0.0))  # the same network, plain training on k ratings
+        served = self.heads[self.served]
+        head = Head(replace(served.config, dropout=0.0))  # the same network, plain training on k ratings
+        # the same inputs too: the served head's collaborative item vectors, if it has them
         if len(s_rows):
             opt = torch.optim.Adam(head.parameters(), lr=1e-2)
-            x = [torch.as_tensor(a) for a in inputs_for(self.data, s_rows)]
+            x = [torch.as_tensor(a) for a in inputs_for(self.data, s_rows, served)]
             y = torch.as_tensor(s_y)
             for _ in range(self.scratch_steps):
                 loss = ((head(*x) - y) ** 2).mean()
@@ -194,7 +200,7 @@ class Methods:
                 loss.backward()
                 opt.step()
         with torch.no_grad():
-            return head(*[torch.as_tensor(a) for a in inputs_for(self.data, q_rows)]).numpy().astype(np.float64)
+            return head(*[torch.as_tensor(a) for a in inputs_for(self.data, q_rows, served)]).numpy().astype(np.float64)
 
 
 class AskFirst:
@@ -253,17 +259,22 @@ def evaluate(data, users: list[str], methods: Methods, seed: int, ask: AskFirst 
     return out
 
 
-def comparisons(per_user: dict) -> dict:
-    """Does second-order MAML beat each baseline at each k (its CI's low end above the baseline's high end)?
+BASELINES = ("popularity", "content_centroid", "head_no_adaptation", "head_from_scratch")  # issue 4's list
 
-    Also the paired difference (same users) with its CI, a tighter test of the same question.
+
+def comparisons(per_user: dict, served: str = "maml_second_order") -> dict:
+    """Does the served MAML method beat each baseline at each k (its CI's low end above the baseline's high end)?
+
+    Also the paired difference (same users) with its CI, a tighter test of the same question. The other MAML
+    order and the references are compared the same way, for information: they are not baselines.
     """
     out: dict = {}
-    for k in per_user["maml_second_order"]:
+    twin = tuple(m for m in MAML.values() if m != served)
+    for k in per_user[served]:
         for metric in ("auc", "ndcg@10"):
-            mine = np.array(per_user["maml_second_order"][k][metric])
+            mine = np.array(per_user[served][k][metric])
             mine_s = summary(list(mine))
-            for base in BASELINES + REFERENCES:
+            for base in BASELINES + twin + REFERENCES:
                 theirs = np.array(per_user[base][k][metric])
                 base_s = summary(list(theirs))
                 diff = summary(list(mine - theirs))
@@ -327,13 +338,18 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # thousands of tiny adaptations: one thread is faster than several that wait
     settings = settings_from_args(args)
     head_path = Path(args.head) if args.head else DEFAULT_CHECKPOINT
-    fo_path = Path(args.head_fo) if args.head_fo else head_path.with_name("head-fo.pt")
-    heads = {"so": load_head(head_path), "fo": load_head(fo_path)}
-    config = MetaConfig.from_dict(heads["so"][1].get("config", {}))
-    heads = {k: h for k, (h, _) in heads.items()}
+    head, meta = load_head(head_path)
+    config = MetaConfig.from_dict(meta.get("config", {}))
+    served = "so" if config.second_order else "fo"
+    other = "fo" if served == "so" else "so"
+    twin_path = Path(args.twin) if args.twin else head_path.with_name(f"head-{other}.pt")
+    twin, twin_meta = load_head(twin_path)
+    if MetaConfig.from_dict(twin_meta.get("config", {})).second_order == config.second_order:
+        raise RecsysError(f"--twin {twin_path} is {MAML[served]} like --head; it must be the other order")
+    heads = {served: head, other: twin}
     catalog, data, report = load_task_data(settings, Path(args.data), progress=False)
-    if data.vectors.shape[1] != heads["so"].config.dim:
-        raise RecsysError(f"the head expects {heads['so'].config.dim}-d item vectors, the index has "
+    if data.vectors.shape[1] != head.config.dim:
+        raise RecsysError(f"the head expects {head.config.dim}-d item vectors, the index has "
                           f"{data.vectors.shape[1]}-d (another embedding model?)")
     split_path = head_path.with_name("split.json")
     split = Split.load(split_path) if split_path.is_file() else None
@@ -347,19 +363,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report.line()}; {len(users)} held-out users "
           f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'}); {args.support} support")
     t0 = time.perf_counter()
-    methods = Methods(data, split.train, heads, args.scratch_steps, args.seed)
+    methods = Methods(data, split.train, heads, args.scratch_steps, args.seed, served)
     ask = None
     if args.support == "informative":
-        ask = AskFirst(heads["so"], [catalog.items[catalog.position(i)] for i in data.item_ids])
+        ask = AskFirst(head, [catalog.items[catalog.position(i)] for i in data.item_ids])
     per_user = evaluate(data, users, methods, args.seed, ask, ks)
     results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in ks} for m in METHODS}
     latency = np.array(methods.adapt_ms)
     payload = {
         "data": str(args.data), "mapping": asdict(report), "users": len(users), "split_reused": reused,
         "support": args.support,
-        "ks": list(ks), "liked_threshold": LIKED, "checkpoints": {"second_order": str(head_path),
-                                                                   "first_order": str(fo_path)},
-        "results": results, "comparisons": comparisons(per_user), "gain_over_k0": gains(per_user),
+        "ks": list(ks), "liked_threshold": LIKED, "served": MAML[served],
+        "checkpoints": {MAML[served]: str(head_path), MAML[other]: str(twin_path)},
+        "results": results, "comparisons": comparisons(per_user, MAML[served]), "gain_over_k0": gains(per_user),
         "adapt_ms": {"median": round(float(np.median(latency)), 2) if len(latency) else None,
                      "p95": round(float(np.percentile(latency, 95)), 2) if len(latency) else None},
         "seconds": round(time.perf_counter() - t0, 1),

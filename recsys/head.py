@@ -1,16 +1,19 @@
 """The per-user scoring head (MeLU-style): a meta-learned item body plus small decision layers adapted per person.
 
-    head = load_head(Path("data/head/head.pt"))                 # meta-learned initialisation
-    x = head_inputs(vectors, item_features(items), query)       # (C, d), (C, 4), (d,)
-    fast = head.adapt(head.init_params(), support_x, ratings)   # a few gradient steps, ~1 ms on CPU
-    predicted = head.score(fast, x)                              # (C,) predicted ratings on the 1..5 scale
+    head, meta = load_head(Path("data/head/head.pt"))           # meta-learned initialisation
+    rows = head.item_vectors(item_ids, vectors)                  # (C, d + collab) MiniLM + who likes each film
+    x = head_inputs(item_features(items), vectors, query)        # (C, 4) year, popularity, quality, similarity
+    fast = head.adapt(head.init_params(), rows[s], x[s], query, ratings)  # a few gradient steps, ~2 ms on CPU
+    predicted = head.score(fast, rows, x, query)                 # (C,) predicted ratings on the 1..5 scale
 
-Item vectors are the frozen MiniLM rows of the ItemIndex (so every catalog item can be scored, rated or not);
-`item_features` adds year, popularity and a critics' quality prior; the request adds its embedding and the
-retrieval similarity. Only the decision layers (`DECISION`) change per person; the body, the per-layer inner
-learning rates and the initial decision weights are what meta-training learns (`HeadConfig` also offers Meta-SGD
-step sizes, CAVIA-style context adaptation and centred / pairwise inner losses). The same network scores
-"tag prototypes" (the mean vector of a genre's or a person's films), which is how it predicts taste profiles.
+Item vectors are the frozen MiniLM rows of the ItemIndex (so every catalog item can be scored, rated or not) plus,
+with `collab`, a collaborative vector: the film's matrix factors and bias from the training users' ratings, kept in
+the checkpoint by item id (`item_vectors`; zeros for a film nobody rated). `item_features` adds year, popularity
+and a critics' quality prior; the request adds its embedding and the retrieval similarity. Only the decision
+layers (`DECISION`) change per person; the body, the per-layer inner learning rates and the initial decision
+weights are what meta-training learns (`HeadConfig` also offers Meta-SGD step sizes, CAVIA-style context adaptation
+and centred / pairwise inner losses). The same network scores "tag prototypes" (the mean vector of a genre's or a
+person's films), which is how it predicts taste profiles.
 """
 from __future__ import annotations
 
@@ -60,6 +63,10 @@ class HeadConfig:
     inner_mse: float = 1.0  # inner loss: weight of the plain rating MSE
     dropout: float = 0.0  # on the item representation while meta-training: against memorising training users
     raw_user: bool = False  # also adapt a preference vector in the frozen MiniLM space itself (nothing to memorise)
+    # Width of the collaborative item vector appended to the MiniLM row (0 = none): the item's factors and bias from
+    # matrix factorisation of the training users' ratings (recsys.mf), zeros for films nobody rated. Text says what a
+    # film is about; these say who tends to like it, and that is the direction a new person's ratings can move.
+    collab: int = 0
 
 
 class Head(nn.Module):
@@ -75,6 +82,11 @@ class Head(nn.Module):
         self.out = nn.Linear(config.decision, 1)
         nn.init.constant_(self.out.bias, RATING_MID)
         self.content = nn.Linear(config.dim, config.taste)  # what a film is about, for the preference direction
+        if config.collab:  # who likes the film: into the mixed representation and the preference direction
+            self.collab_item = nn.Linear(config.collab, config.hidden, bias=False)
+            self.collab_taste = nn.Linear(config.collab, config.taste, bias=False)
+        self.collab_ids: dict[str, int] = {}  # item id -> row of collab_table (a catalog's films that had ratings)
+        self.collab_table = np.zeros((0, config.collab), dtype=np.float32)
         self.user = nn.Parameter(torch.zeros(config.taste))  # meta-learned start of the preference direction
         if config.raw_user:
             self.raw = nn.Parameter(torch.zeros(config.dim))  # starts at zero: no taste in MiniLM space yet
@@ -103,16 +115,24 @@ class Head(nn.Module):
 
     # --- the network ------------------------------------------------------------------------------------------
     def body(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """(..., C, d), (..., C, 4), (..., d) -> (..., C, hidden + taste): the item representation, never adapted.
+        """(..., C, d + collab), (..., C, 4), (..., d) -> (..., C, hidden + taste): the item representation, never
+        adapted (`item_vectors` makes the input rows; the request is text only).
 
         The first `hidden` columns mix content, request and priors (for the decision layers); the last `taste`
-        columns are content only, so a vote teaches "films like this one", not "films this popular".
+        columns are content (and who likes the film) only, so a vote teaches "films like this one", not "films
+        this popular".
         """
+        d = self.config.dim
+        vectors, collab = vectors[..., :d], vectors[..., d:]
+        query = query[..., :d]
         item = self.item(vectors)  # (..., C, h)
+        taste = self.content(vectors)
+        if self.config.collab:
+            item, taste = item + self.collab_item(collab), taste + self.collab_taste(collab)
         has_query = (query.norm(dim=-1, keepdim=True) > 0).to(item.dtype)  # (..., 1): no request, no shift
         request = (self.request(self.item(query)) * has_query).unsqueeze(-2)  # (..., 1, h)
         mixed = torch.nn.functional.gelu(item + request + self.extra(extras))
-        out = torch.cat([mixed, torch.tanh(self.content(vectors))], dim=-1)
+        out = torch.cat([mixed, torch.tanh(taste)], dim=-1)
         if self.training and self.config.dropout:
             out = torch.nn.functional.dropout(out, self.config.dropout)
         if self.config.raw_user:  # the raw item vector rides along for the raw preference vector
@@ -135,6 +155,30 @@ class Head(nn.Module):
         if self.config.raw_user:
             linear = linear + (raw * params.get("raw", self.raw).unsqueeze(-2)).sum(-1)
         return (z @ p["out.weight"].transpose(-1, -2)).squeeze(-1) + p["out.bias"] + linear
+
+    def collab_rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """(C, collab) the items' collaborative vectors; zeros for films the training users never rated."""
+        out = np.zeros((len(item_ids), self.config.collab), dtype=np.float32)
+        for row, item_id in enumerate(item_ids):
+            known = self.collab_ids.get(item_id)
+            if known is not None:
+                out[row] = self.collab_table[known]
+        return out
+
+    def item_vectors(self, item_ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """(C, d + collab) the body's input rows: the items' MiniLM rows plus their collaborative vectors."""
+        return with_collab(vectors, self.collab_rows(item_ids))
+
+    def text_only(self, vectors: np.ndarray) -> np.ndarray:
+        """Input rows for things with no ratings of their own (tag prototypes): zero collaborative part."""
+        return with_collab(vectors, np.zeros((len(vectors), self.config.collab), dtype=np.float32))
+
+    def set_collab(self, item_ids: Sequence[str], table: np.ndarray) -> None:
+        """The collaborative vectors this head was trained with, by item id (saved inside its checkpoint)."""
+        if table.shape != (len(item_ids), self.config.collab):
+            raise ValueError(f"collab table {table.shape} does not fit {len(item_ids)} ids x {self.config.collab}")
+        self.collab_ids = {item_id: row for row, item_id in enumerate(item_ids)}
+        self.collab_table = np.asarray(table, dtype=np.float32)
 
     def forward(self, vectors: torch.Tensor, extras: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Predicted ratings with the meta-learned initialisation (no adaptation)."""
@@ -218,6 +262,13 @@ class Head(nn.Module):
             return torch.func.vmap(grad_norm)(hidden).detach().numpy()
 
 
+def with_collab(vectors: np.ndarray, collab: np.ndarray) -> np.ndarray:
+    """(C, d + c) MiniLM rows with collaborative columns appended (c may be 0: then the rows unchanged)."""
+    if collab.shape[1] == 0:
+        return vectors
+    return np.concatenate([np.asarray(vectors, dtype=np.float32), collab], axis=1)
+
+
 def _tensors(vectors: np.ndarray, extras: np.ndarray, query: np.ndarray) -> tuple[torch.Tensor, ...]:
     """numpy inputs as float32 tensors."""
     return tuple(torch.from_numpy(np.array(a, dtype=np.float32)) for a in (vectors, extras, query))  # copies: inputs may be read-only
@@ -281,6 +332,9 @@ def save_head(head: Head, path: Path, meta: dict | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
     blob = {"state": state, "config": json.dumps(asdict(head.config)), "meta": json.dumps(meta or {})}
+    if head.config.collab:  # the ids as JSON, the table as a tensor: weights_only loading stays possible
+        blob["collab_ids"] = json.dumps(list(head.collab_ids))
+        blob["collab_table"] = torch.from_numpy(head.collab_table.copy())
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
@@ -296,6 +350,8 @@ def load_head(path: Path | str) -> tuple[Head, dict]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         head = Head(HeadConfig(**json.loads(blob["config"])))
         head.load_state_dict(blob["state"])
+        if head.config.collab:
+            head.set_collab(json.loads(blob["collab_ids"]), blob["collab_table"].numpy())
     except Exception as e:  # truncated file, other format, shapes from another version
         raise ModelError(f"{path} is not a usable head checkpoint: {e}") from e
     head.eval()

@@ -2,13 +2,16 @@
 
     data = task_data(mapped_ratings, catalog, index.vectors)
     split = split_users(data, seed=0, eval_fraction=0.2)
-    head = meta_train(data, split.train, MetaConfig(second_order=True), out=Path("data/head/head.pt"))
+    head = meta_train(data, split.train, MetaConfig(), out=Path("data/head/head.pt"))  # first-order, collaborative
 
 Each episode is one user: k ~ U{0..10} of their ratings are the support set, up to 40 others the query set. The
 decision layers take a few gradient steps on the support set (create_graph for second-order MAML, plain
 gradients for first-order); the query loss (ratings, plus the multi-task loss on the user's mean rating of each
 genre and person in the query set, predicted from tag prototypes) updates the body, the initial decision
-weights and the inner learning rates. `accelerate` places the work on a GPU when there is one.
+weights and the inner learning rates. `accelerate` places the work on a GPU when there is one. With
+`collab_factors`, a matrix factorisation of the training users' ratings (recsys.mf) gives every rated film a
+collaborative vector beside its text; the table is saved in the checkpoint. An outer step whose loss or gradient is
+not finite (an inner loop that diverged on one user) is skipped and counted; many of them stop the run.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from .config import Settings
 from .errors import RecsysError
 from .head import Head, HeadConfig, head_inputs, item_features, save_head, tag_prototypes, tag_rows
 from .index import ItemIndex, SentenceEncoder
+from .mf import FACTORS, MatrixFactors
 from .movielens import MappingReport, Ratings, load_ratings, map_to_catalog
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,9 @@ class MetaConfig:
     """Everything that decides a meta-training run; dumped as JSON beside the checkpoint."""
 
     seed: int = 0  # fixes the user split, the episodes and the initial weights
-    second_order: bool = True  # False = first-order MAML (no create_graph; ~2x faster, usually a little worse)
+    # first-order MAML (no create_graph) by default: on validation users it adapts better than second-order at every
+    # k, and it is what the app serves (data/head/README.md); True = second-order
+    second_order: bool = False
     iterations: int = 1500  # outer steps; ~2-4 min on 2 CPU cores for ML-100K
     tasks: int = 32  # users per outer step
     outer_lr: float = 2e-3  # Adam on body, initial decision weights and inner learning rates
@@ -65,6 +71,12 @@ class MetaConfig:
     inner_mse: float = HeadConfig.inner_mse
     dropout: float = 0.5  # on the item representation, in training mode only (load_head returns eval mode)
     raw_user: bool = HeadConfig.raw_user
+    # Matrix factors of the training users' ratings appended to each film's text vector (0 = text only): the
+    # held-out evaluation's adaptation gains come from these (data/head/README.md, "Collaborative item vectors")
+    collab_factors: int = FACTORS
+    # share of films whose collaborative vector is zeroed in each episode (as DropoutNet does for cold items): most
+    # catalog films have no ratings, and the head must still rank them from text instead of reading zeros as "average"
+    collab_dropout: float = 0.5
 
     def head_config(self, dim: int) -> HeadConfig:
         """The head's shape for item vectors of size dim."""
@@ -72,7 +84,8 @@ class MetaConfig:
                           inner_lr=self.inner_lr, taste=self.taste, adapt=self.adapt, context=self.context,
                           lr_per_weight=self.lr_per_weight, inner_centered=self.inner_centered,
                           inner_rank=self.inner_rank, inner_mse=self.inner_mse, dropout=self.dropout,
-                          raw_user=self.raw_user)
+                          raw_user=self.raw_user,
+                          collab=self.collab_factors + 1 if self.collab_factors else 0)  # factors + bias
 
     @classmethod
     def from_dict(cls, data: dict) -> MetaConfig:
@@ -94,6 +107,7 @@ class TaskData:
     tag_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (T, d)
     tag_extras: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (T, 4)
     fingerprint: str = ""  # sha256 of the mapped ratings: tells eval whether a saved split applies
+    collab: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (I, c) or none: with_collab
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,9 @@ def make_batch(data: TaskData, users: Sequence[str], config: MetaConfig, rng: np
         vecs = data.vectors[rows]  # (B, n, d)
         sim = np.einsum("bnd,bd->bn", vecs, request)[..., None]  # (B, n, 1) cosine to the request
         extras = np.concatenate([data.features[rows], sim], axis=-1)
+        if data.collab.shape[-1]:  # who likes each film rides along (unless dropped); the request stays text
+            kept = rng.random(rows.shape)[..., None] >= config.collab_dropout
+            vecs = np.concatenate([vecs, data.collab[rows] * kept], axis=-1)
         return tuple(torch.as_tensor(a, device=device) for a in (vecs, extras, y, m))
 
     return Batch(side(s_rows, s_y, s_m), side(q_rows, q_y, q_m), torch.as_tensor(request, device=device),
@@ -245,12 +262,20 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
     if not train_users:
         raise RecsysError("no training users")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if config.collab_factors:  # from the training users only: held-out people's ratings never shape them
+        table = MatrixFactors.of_users(data.users, list(train_users), len(data.item_ids), config.seed,
+                                       config.collab_factors).item_vectors()
+        data = replace(data, collab=table)
+        rated = np.flatnonzero(np.any(table != 0, axis=1))
+        collab = ([data.item_ids[r] for r in rated], table[rated])
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     head = Head(config.head_config(data.vectors.shape[1]))
+    if config.collab_factors:
+        head.set_collab(*collab)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     state_path = out.with_name(f".{out.stem}-resume.pt")
-    start, history = 0, []
+    start, history, skipped = 0, [], 0
     if resume:
         if not state_path.is_file():
             raise RecsysError(f"--resume: no saved training state at {state_path}")
@@ -261,12 +286,12 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        start, history = state["iteration"], state["history"]
+        start, history, skipped = state["iteration"], state["history"], state.get("skipped", 0)
         log.info("resuming at iteration %d of %d", start, config.iterations)
     head, optimizer = accelerator.prepare(head, optimizer)
     model = accelerator.unwrap_model(head)
     device = accelerator.device
-    tag_vectors = torch.as_tensor(data.tag_vectors, device=device)
+    tag_vectors = torch.as_tensor(model.text_only(data.tag_vectors), device=device)
     tag_extras = torch.as_tensor(data.tag_extras, device=device)
     users = list(train_users)
     t0 = time.perf_counter()
@@ -277,20 +302,29 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
         batch = make_batch(data, chosen, config, rng, device)
         loss, parts = episode_loss(model, batch, tag_vectors, tag_extras, config)
         optimizer.zero_grad()
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(head.parameters(), 5.0)
-        optimizer.step()
-        history.append(parts["rating_mse"])
-        if it % 25 == 0:
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            accelerator.backward(loss)
+            finite = bool(torch.isfinite(accelerator.clip_grad_norm_(head.parameters(), 5.0)))
+        if finite:
+            optimizer.step()
+            history.append(parts["rating_mse"])
+        else:  # an inner loop diverged on some user's support set: no update from this batch
+            skipped = _skip_step(skipped, it, config)
+        if it % 25 == 0 and history:
             bar.set_postfix(mse=f"{np.mean(history[-100:]):.3f}", tag=f"{parts['tag_mse']:.3f}")
         if (it + 1) % config.checkpoint_every == 0 and it + 1 < config.iterations:
             torch.save({"head": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it + 1,
                         "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
-                        "config": asdict(config)}, state_path)
+                        "skipped": skipped, "config": asdict(config)}, state_path)
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise RecsysError(f"meta-training diverged (non-finite weights); nothing written to {out}. "
+                          "Try a smaller inner_lr or outer_lr in --config, or another --seed")
     meta = {"config": asdict(config), "train_seconds": round(seconds, 1), "device": str(device),
-            "iterations": config.iterations, "final_query_mse": round(float(np.mean(history[-100:])), 4),
+            "iterations": config.iterations, "skipped_steps": skipped,
+            "final_query_mse": round(float(np.mean(history[-100:])), 4),
             "fingerprint": data.fingerprint, "train_users": len(users), "items": len(data.item_ids),
             **(extra_meta or {})}
     save_head(model, out, meta)
@@ -300,7 +334,18 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
     return model
 
 
-def inputs_for(data: TaskData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(vectors, extras, empty request) of item rows, as the evaluation scores them (no request)."""
+def _skip_step(skipped: int, iteration: int, config: MetaConfig) -> int:
+    """Count a skipped outer step (non-finite loss or gradient); give up when they stop being rare."""
+    skipped += 1
+    log.warning("iteration %d: non-finite loss or gradient (an inner loop diverged); step skipped", iteration)
+    if skipped > max(10, config.iterations // 20):
+        raise RecsysError(f"meta-training is unstable: {skipped} of {iteration + 1} outer steps had a non-finite "
+                          "loss or gradient. Try a smaller inner_lr or outer_lr in --config, or another --seed")
+    return skipped
+
+
+def inputs_for(data: TaskData, rows: np.ndarray, head: Head) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input rows, extras, empty request) of item rows for this head, as the evaluation scores them."""
     vectors = data.vectors[rows]
-    return vectors, head_inputs(data.features[rows], vectors, None), np.zeros(vectors.shape[1], np.float32)
+    extras = head_inputs(data.features[rows], vectors, None)
+    return head.item_vectors([data.item_ids[r] for r in rows], vectors), extras, np.zeros(vectors.shape[1], np.float32)

@@ -54,6 +54,24 @@ class MatrixFactors:
         covariance = np.cov(user_f.T) + 1e-3 * np.eye(factors)
         return cls(mean, item_b, item_f, user_f.mean(axis=0), np.linalg.inv(covariance))
 
+    @classmethod
+    def of_users(cls, users: dict[str, tuple[np.ndarray, np.ndarray]], chosen: list[str], n_items: int,
+                 seed: int = 0, factors: int = FACTORS) -> "MatrixFactors":
+        """Fit on the chosen users' (item rows, ratings), e.g. the training users of a split."""
+        rows = [users[u][0] for u in chosen]
+        index = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])
+        return cls.fit(index, np.concatenate(rows), np.concatenate([users[u][1] for u in chosen]), n_items, seed,
+                       factors)
+
+    def item_vectors(self) -> np.ndarray:
+        """(I, F + 1) each item's factors and bias as input features for the head: every column at unit RMS over
+        the rated items, each row then scaled by 1/sqrt(F + 1) (about as long as a unit text vector); films
+        nobody rated stay zero."""
+        block = np.hstack([self.items, self.item_bias[:, None]])
+        rated = np.any(block != 0, axis=1)
+        rms = np.sqrt((block[rated] ** 2).mean(axis=0)) + 1e-9 if rated.any() else np.ones(block.shape[1])
+        return (block / rms / np.sqrt(block.shape[1])).astype(np.float32)
+
     def fold_in(self, rows: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
         """(factors, rating offset) of a new person: the posterior mean given their ratings of `rows`."""
         f = len(self.prior_mean)

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .head import DISLIKE_RATING, LIKE_RATING, RATING_MID, Head, head_inputs, item_features, tag_prototypes, tag_rows
+from .head import (DISLIKE_RATING, LIKE_RATING, RATING_MID, Head, head_inputs, item_features, tag_prototypes, tag_rows,
+                   with_collab)
 from .types import Item
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Personalizer:
         self.head = head
         self.items = list(items)
         self.vectors = vectors  # (N, d) the index's rows, catalog order
+        self._collab = head.collab_rows([it.item_id for it in items])  # (N, c) who likes each film, if the head knows
         self.features = item_features(self.items)  # (N, 3)
         self._pos = {it.item_id: i for i, it in enumerate(self.items)}
         self.init = {k: v.detach() for k, v in head.init_params().items()}
@@ -56,7 +58,8 @@ class Personalizer:
         self.tag_names, tag_vectors, tag_extras = tag_prototypes(rows, vectors, self.features)
         with torch.no_grad():  # prototypes' body outputs never change: only the decision layers adapt
             zero = torch.zeros(vectors.shape[1])
-            self._tag_hidden = head.body(torch.as_tensor(tag_vectors), torch.as_tensor(tag_extras), zero)  # (T, h)
+            prototypes = torch.as_tensor(head.text_only(tag_vectors))  # a genre has no ratings of its own
+            self._tag_hidden = head.body(prototypes, torch.as_tensor(tag_extras), zero)  # (T, h)
             self._tag_init = head.decide(self.init, self._tag_hidden).numpy()  # (T,)
         popularity = self.features[:, 1]
         self._pool = np.argsort(-popularity, kind="stable")[:ONBOARD_POOL]
@@ -83,7 +86,7 @@ class Personalizer:
         rows = self.positions([i for i, _ in support])
         ratings = [LIKE_RATING if liked else DISLIKE_RATING for _, liked in support]
         vectors = self.vectors[rows]
-        params = self.head.adapt(self.init, vectors, head_inputs(self.features[rows], vectors, None),
+        params = self.head.adapt(self.init, self._inputs(rows), head_inputs(self.features[rows], vectors, None),
                                  np.zeros(vectors.shape[1], np.float32), ratings)
         with self._lock:
             self._cache[key] = params
@@ -96,7 +99,11 @@ class Personalizer:
         rows = self.positions(item_ids)
         vectors = self.vectors[rows]
         q = np.zeros(vectors.shape[1], np.float32) if query is None else np.asarray(query, np.float32)
-        return self.head.score(params, vectors, head_inputs(self.features[rows], vectors, query), q)
+        return self.head.score(params, self._inputs(rows), head_inputs(self.features[rows], vectors, query), q)
+
+    def _inputs(self, rows: np.ndarray) -> np.ndarray:
+        """The head's input rows of catalog rows: MiniLM plus the collaborative vectors."""
+        return with_collab(self.vectors[rows], self._collab[rows])
 
     # --- what the UI shows ------------------------------------------------------------------------------------------
     def taste(self, params: Params, people: int = 8) -> dict[str, list[dict]]:
@@ -120,7 +127,7 @@ class Personalizer:
         if not len(pool) or n <= 0:
             return []
         vectors = self.vectors[pool]
-        grad = self.head.sensitivity(params, vectors, head_inputs(self.features[pool], vectors, None))  # (P,)
+        grad = self.head.sensitivity(params, self._inputs(pool), head_inputs(self.features[pool], vectors, None))
         popularity = (self.features[pool, 1] + 1.0) / 2.0  # back to 0..1
         value = grad / max(float(grad.max()), 1e-9) * popularity
         chosen: list[int] = []

