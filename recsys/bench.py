@@ -229,25 +229,27 @@ def write_reports(report: dict[str, Any], out: Path, label: str = "") -> tuple[P
     return json_path, md_path
 
 
+def merged_report(base: dict[str, Any], rep: dict[str, Any]) -> dict[str, Any]:
+    """This run's sections on top of an earlier report's (same machine assumed). Every merge is listed with its
+    date and load, earlier merges included, so a report says which of its sections ran when."""
+    out = {**base, "results": {**base["results"], **rep["results"]}}
+    out["sections"] = [s for s in SECTIONS if s in out["results"]]
+    earlier = base.get("merged") or []
+    out["merged"] = [*([earlier] if isinstance(earlier, dict) else earlier),  # reports before this kept one dict
+                     {"sections": rep["sections"], "date": rep["date"],
+                      "load_average_at_start": rep["machine"]["load_average_at_start"]}]
+    out["targets"] = targets(out)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """The `bench` verb: measure, write both reports, print their paths and the targets."""
     settings = settings_from_args(args)
     base = json.loads(Path(args.merge).read_text()) if args.merge else None
 
-    def combined(rep: dict[str, Any]) -> dict[str, Any]:
-        """This run's sections on top of the merged report's (same machine assumed; both dates kept)."""
-        if base is None:
-            return rep
-        out = {**base, "results": {**base["results"], **rep["results"]}}
-        out["sections"] = [s for s in SECTIONS if s in out["results"]]
-        out["merged"] = {"sections": rep["sections"], "date": rep["date"],
-                         "load_average_at_start": rep["machine"]["load_average_at_start"]}
-        out["targets"] = targets(out)
-        return out
-
     def save(rep: dict[str, Any]) -> tuple[Path, Path]:
         """Write the (combined) reports; a merge keeps the earlier report's file names."""
-        rep = combined(rep)
+        rep = merged_report(base, rep) if base is not None else rep
         if base is not None:
             stem = Path(args.merge).with_suffix("")
             stem.with_suffix(".json").write_text(json.dumps(rep, indent=1, ensure_ascii=False, default=str) + "\n")
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = measure(args, settings, on_section=save)
     json_path, md_path = save(report)
-    report = combined(report)
+    report = merged_report(base, report) if base is not None else report
     for t in report["targets"]:
         print(f"{t['status']:>6}  {t['target']}: {t['value']}")
     print(f"wrote {json_path} and {md_path}")

@@ -126,6 +126,12 @@ def _startup(r: dict[str, Any]) -> list[str]:
     return out
 
 
+def _merges(report: dict) -> list[dict]:
+    """The report's later merges, oldest first (a report written before the list was one dict)."""
+    merged = report.get("merged") or []
+    return [merged] if isinstance(merged, dict) else list(merged)
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The whole Markdown report."""
     m = report["machine"]
@@ -135,9 +141,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"- load average at start: {m['load_average_at_start']} (a shared machine makes every figure pessimistic)",
              f"- python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
              f"- settings: {_fmt(report['settings'])}; engine load {report.get('engine_load_s', '–')} s",
-             *([f"- sections {', '.join(report['merged']['sections'])} were run later and merged in "
-                f"({report['merged']['date']}, load average {report['merged']['load_average_at_start']})"]
-               if report.get("merged") else []), "",
+             *[f"- sections {', '.join(m['sections'])} were run later and merged in ({m['date']}, load average "
+               f"{m['load_average_at_start']})" for m in _merges(report)], "",
              "## Targets", ""]
     lines += table(["target", "value", "status", "note"],
                    [[t["target"], t["value"], t["status"], t.get("note", "")] for t in report["targets"]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,26 @@ def test_quick_bench_on_a_tiny_catalog_writes_json_and_markdown(tmp_path):
     for heading in ("## Targets", "## turn", "## index", "## adapt", "## concurrency"):
         assert heading in text
     assert json_path.name.endswith("-quick-test.json") and md_path.suffix == ".md"
+
+
+def test_merging_sections_keeps_every_earlier_merge_in_the_report():
+    """A report whose startup section was rerun, then its adapt section: both reruns stay listed (the second
+    merge used to overwrite the first's line), and the newer figures replace the older ones."""
+    from recsys.bench_report import markdown
+
+    shipped = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-intel-xeon-2c.json"
+    base = json.loads(shipped.read_text())
+    base["merged"] = {"sections": ["startup"], "date": "day 2", "load_average_at_start": [0.1, 0.1, 0.1]}  # old form
+    adapt = {**base["results"]["adapt"], "head": "a newer head"}
+    out = bench.merged_report(base, {"date": "day 3", "sections": ["adapt"], "machine": base["machine"],
+                                     "results": {"adapt": adapt}})
+    assert [m["date"] for m in out["merged"]] == ["day 2", "day 3"]
+    assert out["results"]["adapt"]["head"] == "a newer head" and out["results"]["turn"] == base["results"]["turn"]
+    text = markdown(out)
+    assert "sections startup were run later and merged in (day 2" in text
+    assert "sections adapt were run later and merged in (day 3" in text
+    assert markdown(bench.merged_report(out, {"date": "day 4", "sections": ["adapt"], "machine": base["machine"],
+                                              "results": {"adapt": adapt}})).count("were run later") == 3
 
 
 def test_unknown_section_is_a_config_error():
