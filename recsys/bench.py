@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .bench_report import merges
 from .bench_util import machine_info, machine_slug
 from .config import settings_from_args
 
@@ -229,15 +230,16 @@ def write_reports(report: dict[str, Any], out: Path, label: str = "") -> tuple[P
     return json_path, md_path
 
 
-def merged_report(base: dict[str, Any], rep: dict[str, Any]) -> dict[str, Any]:
-    """This run's sections on top of an earlier report's (same machine assumed). Every merge is listed with its
-    date and load, earlier merges included, so a report says which of its sections ran when."""
+def merged_report(base: dict[str, Any] | None, rep: dict[str, Any]) -> dict[str, Any]:
+    """This run's sections on top of an earlier report's (same machine assumed; no earlier report: this one).
+    Every merge is listed with its date and load, earlier merges included, so a report says which of its sections
+    ran when."""
+    if base is None:
+        return rep
     out = {**base, "results": {**base["results"], **rep["results"]}}
     out["sections"] = [s for s in SECTIONS if s in out["results"]]
-    earlier = base.get("merged") or []
-    out["merged"] = [*([earlier] if isinstance(earlier, dict) else earlier),  # reports before this kept one dict
-                     {"sections": rep["sections"], "date": rep["date"],
-                      "load_average_at_start": rep["machine"]["load_average_at_start"]}]
+    out["merged"] = [*merges(base), {"sections": rep["sections"], "date": rep["date"],
+                                     "load_average_at_start": rep["machine"]["load_average_at_start"]}]
     out["targets"] = targets(out)
     return out
 
@@ -249,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
 
     def save(rep: dict[str, Any]) -> tuple[Path, Path]:
         """Write the (combined) reports; a merge keeps the earlier report's file names."""
-        rep = merged_report(base, rep) if base is not None else rep
+        rep = merged_report(base, rep)
         if base is not None:
             stem = Path(args.merge).with_suffix("")
             stem.with_suffix(".json").write_text(json.dumps(rep, indent=1, ensure_ascii=False, default=str) + "\n")
@@ -260,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = measure(args, settings, on_section=save)
     json_path, md_path = save(report)
-    report = merged_report(base, report) if base is not None else report
+    report = merged_report(base, report)
     for t in report["targets"]:
         print(f"{t['status']:>6}  {t['target']}: {t['value']}")
     print(f"wrote {json_path} and {md_path}")

@@ -126,7 +126,7 @@ def _startup(r: dict[str, Any]) -> list[str]:
     return out
 
 
-def _merges(report: dict) -> list[dict]:
+def merges(report: dict) -> list[dict]:
     """The report's later merges, oldest first (a report written before the list was one dict)."""
     merged = report.get("merged") or []
     return [merged] if isinstance(merged, dict) else list(merged)
@@ -142,7 +142,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"- python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
              f"- settings: {_fmt(report['settings'])}; engine load {report.get('engine_load_s', '–')} s",
              *[f"- sections {', '.join(m['sections'])} were run later and merged in ({m['date']}, load average "
-               f"{m['load_average_at_start']})" for m in _merges(report)], "",
+               f"{m['load_average_at_start']})" for m in merges(report)], "",
              "## Targets", ""]
     lines += table(["target", "value", "status", "note"],
                    [[t["target"], t["value"], t["status"], t.get("note", "")] for t in report["targets"]])

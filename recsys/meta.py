@@ -262,17 +262,15 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
     if not train_users:
         raise RecsysError("no training users")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed + 1)
+    head = Head(config.head_config(data.vectors.shape[1]))
     if config.collab_factors:  # from the training users only: held-out people's ratings never shape them
         table = MatrixFactors.of_users(data.users, list(train_users), len(data.item_ids), config.seed,
                                        config.collab_factors).item_vectors()
         data = replace(data, collab=table)
-        rated = np.flatnonzero(np.any(table != 0, axis=1))
-        collab = ([data.item_ids[r] for r in rated], table[rated])
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed + 1)
-    head = Head(config.head_config(data.vectors.shape[1]))
-    if config.collab_factors:
-        head.set_collab(*collab)
+        rated = np.flatnonzero(np.any(table != 0, axis=1))  # the checkpoint keeps only films with a vector
+        head.set_collab([data.item_ids[r] for r in rated], table[rated])
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     state_path = out.with_name(f".{out.stem}-resume.pt")
     start, history, skipped = 0, [], 0

@@ -86,8 +86,9 @@ class Personalizer:
         rows = self.positions([i for i, _ in support])
         ratings = [LIKE_RATING if liked else DISLIKE_RATING for _, liked in support]
         vectors = self.vectors[rows]
-        params = self.head.adapt(self.init, self._inputs(rows), head_inputs(self.features[rows], vectors, None),
-                                 np.zeros(vectors.shape[1], np.float32), ratings)
+        extras = head_inputs(self.features[rows], vectors, None)
+        params = self.head.adapt(self.init, self._inputs(rows, vectors), extras, np.zeros(vectors.shape[1], np.float32),
+                                 ratings)
         with self._lock:
             self._cache[key] = params
             if len(self._cache) > CACHE_USERS:
@@ -99,11 +100,13 @@ class Personalizer:
         rows = self.positions(item_ids)
         vectors = self.vectors[rows]
         q = np.zeros(vectors.shape[1], np.float32) if query is None else np.asarray(query, np.float32)
-        return self.head.score(params, self._inputs(rows), head_inputs(self.features[rows], vectors, query), q)
+        return self.head.score(params, self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query),
+                               q)
 
-    def _inputs(self, rows: np.ndarray) -> np.ndarray:
-        """The head's input rows of catalog rows: MiniLM plus the collaborative vectors."""
-        return with_collab(self.vectors[rows], self._collab[rows])
+    def _inputs(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """The head's input rows of catalog rows (`vectors` = their MiniLM rows, already taken): plus the
+        collaborative vectors."""
+        return with_collab(vectors, self._collab[rows])
 
     # --- what the UI shows ------------------------------------------------------------------------------------------
     def taste(self, params: Params, people: int = 8) -> dict[str, list[dict]]:
@@ -127,7 +130,8 @@ class Personalizer:
         if not len(pool) or n <= 0:
             return []
         vectors = self.vectors[pool]
-        grad = self.head.sensitivity(params, self._inputs(pool), head_inputs(self.features[pool], vectors, None))
+        extras = head_inputs(self.features[pool], vectors, None)
+        grad = self.head.sensitivity(params, self._inputs(pool, vectors), extras)  # (P,)
         popularity = (self.features[pool, 1] + 1.0) / 2.0  # back to 0..1
         value = grad / max(float(grad.max()), 1e-9) * popularity
         chosen: list[int] = []
