@@ -12,7 +12,14 @@ and everything after the largest k is scored, so every k is judged on the same i
                films this person rated; the rest follow in the seeded shuffle's order (ties too)
 
 Metrics per user, then mean and 95% CI (normal approximation) over users: AUC of liked (rating >= 4) vs the rest,
-nDCG@10 with the rating as gain, and MAE of predicted ratings. Methods, all in one run:
+nDCG@10 with the rating as gain, and MAE of predicted ratings. Two ways to a tighter CI on the same quantity:
+
+  --draws R    each user's ratings are shuffled R times (draw 0 is the shuffle above); a user's metric is its mean
+               over the draws, so which k films happened to come first weighs less (random support only)
+  --folds N    cross-validation over users: the held-out block of the given heads plus N-1 other blocks of the
+               seeded user order, each scored by heads trained without it by the same recipe (recsys.eval_folds)
+
+Methods, all in one run:
 
   popularity           ratings count among training users (rating = fitted line on log count + support offset)
   content_centroid     cosine to the mean vector of liked support films (popularity while none is liked)
@@ -61,12 +68,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", help="the served checkpoint (default data/head/head.pt)")
     p.add_argument("--twin", help="the other MAML order's checkpoint (default beside --head: head-so.pt for a "
                                   "first-order head, head-fo.pt for a second-order one)")
-    p.add_argument("--max-users", type=int, help="evaluate at most this many held-out users (default all)")
+    p.add_argument("--max-users", type=int, help="evaluate at most this many held-out users per fold (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the support/query shuffles (default 0)")
     p.add_argument("--support", choices=SUPPORTS, default="random",
                    help="support set: a random k of the person's ratings, or the k films the app would ask them "
                         "to rate first (onboarding's evidence order) (default random)")
     p.add_argument("--scratch-steps", type=int, default=50, help="Adam steps of the from-scratch head (default 50)")
+    p.add_argument("--draws", type=positive, default=1,
+                   help="support/query shuffles per user, metrics averaged per user (random support; default 1)")
+    p.add_argument("--folds", type=positive, default=1,
+                   help="cross-validation: score this many held-out blocks of users, training heads for the blocks "
+                        "the given head was not held out from (~40 s each; kept under RECSYS_HOME) (default 1)")
     p.add_argument("--ks", type=support_sizes, default=KS, metavar="K,K,...",
                    help="support sizes; the query set is everything after the largest (default 0,1,3,5,10; "
                         "e.g. 0,10,20,40 shows how adaptation grows with more ratings)")
@@ -81,6 +93,17 @@ def support_sizes(text: str) -> tuple[int, ...]:
     if not ks or ks[0] < 0 or ks[-1] > 200:
         raise argparse.ArgumentTypeError(f"support sizes must be between 0 and 200, got {text!r}")
     return ks
+
+
+def positive(text: str) -> int:
+    """--draws, --folds: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 # --- metrics ----------------------------------------------------------------------------------------------------------
@@ -223,15 +246,15 @@ class AskFirst:
         return personal.positions([it.item_id for it in personal.onboarding(personal.init, set(), n)])
 
 
-def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = None, asked: int = max(KS)
-               ) -> np.ndarray:
+def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = None, asked: int = max(KS),
+               draw: int = 0) -> np.ndarray:
     """Order of a user's ratings (positions): the first k are the support set, those after max(ks) the query set.
 
-    The seeded shuffle; with `ask`, the films asked first move to the front (in the order asked), the rest keep
-    the shuffle's order.
+    The seeded shuffle (`draw` > 0: another one, for --draws); with `ask`, the films asked first move to the front
+    (in the order asked), the rest keep the shuffle's order.
     """
     rows, _ = data.users[user]
-    perm = np.random.default_rng([seed, number]).permutation(len(rows))
+    perm = np.random.default_rng([seed, number] if draw == 0 else [seed, number, draw]).permutation(len(rows))
     if ask is None:
         return perm
     first = ask(data, rows[perm], asked)
@@ -241,21 +264,32 @@ def user_order(data, user: str, number: int, seed: int, ask: AskFirst | None = N
 
 
 def evaluate(data, users: list[str], methods: Methods, seed: int, ask: AskFirst | None = None,
-             ks: tuple[int, ...] = KS) -> dict[str, dict[int, dict[str, list[float]]]]:
-    """Per-user metrics: method -> k -> metric -> [value per user]; support by `user_order`."""
+             ks: tuple[int, ...] = KS, draws: int = 1, desc: str = "users"
+             ) -> dict[str, dict[int, dict[str, list[float]]]]:
+    """Per-user metrics: method -> k -> metric -> [value per user, its mean over the draws]; support by
+    `user_order`. A progress bar on a terminal."""
+    from tqdm.auto import tqdm
+
     out = {m: {k: {name: [] for name in METRICS} for k in ks} for m in METHODS}
-    for number, user in enumerate(users):
+    for number, user in enumerate(tqdm(users, desc=desc, disable=None, leave=False)):
         rows, ratings = data.users[user]
-        perm = user_order(data, user, number, seed, ask, max(ks))
-        q_rows, q_y = rows[perm[max(ks):]], ratings[perm[max(ks):]]
-        for k in ks:
-            s_rows, s_y = rows[perm[:k]], ratings[perm[:k]]
-            for method in METHODS:
-                scores, pred = methods.run(method, s_rows, s_y, q_rows)
-                cell = out[method][k]
-                cell["auc"].append(auc(scores, q_y >= LIKED))
-                cell["ndcg@10"].append(ndcg(scores, q_y))
-                cell["mae"].append(float(np.abs(np.clip(pred, 1.0, 5.0) - q_y).mean()))
+        mine = {m: {k: {name: [] for name in METRICS} for k in ks} for m in METHODS}
+        for draw in range(draws):
+            perm = user_order(data, user, number, seed, ask, max(ks), draw)
+            q_rows, q_y = rows[perm[max(ks):]], ratings[perm[max(ks):]]
+            for k in ks:
+                s_rows, s_y = rows[perm[:k]], ratings[perm[:k]]
+                for method in METHODS:
+                    scores, pred = methods.run(method, s_rows, s_y, q_rows)
+                    cell = mine[method][k]
+                    cell["auc"].append(auc(scores, q_y >= LIKED))
+                    cell["ndcg@10"].append(ndcg(scores, q_y))
+                    cell["mae"].append(float(np.abs(np.clip(pred, 1.0, 5.0) - q_y).mean()))
+        for method, by_k in mine.items():
+            for k, cell in by_k.items():
+                for name, values in cell.items():
+                    finite = [v for v in values if np.isfinite(v)]  # AUC: a draw whose query set has one class
+                    out[method][k][name].append(float(np.mean(finite)) if finite else math.nan)
     return out
 
 
@@ -298,7 +332,7 @@ def gains(per_user: dict) -> dict:
     return out
 
 
-def plot(results: dict, path: Path, support: str = "random", ks: tuple[int, ...] = KS) -> None:
+def plot(results: dict, path: Path, support: str = "random support", ks: tuple[int, ...] = KS) -> None:
     """Metric vs k, one line per method, with 95% CI error bars; the title names the support protocol."""
     import matplotlib
 
@@ -317,7 +351,7 @@ def plot(results: dict, path: Path, support: str = "random", ks: tuple[int, ...]
         ax.set_xticks(ks)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"cold start on held-out users, {support} support set")
+    fig.suptitle(f"cold start on held-out users, {support}")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -325,17 +359,20 @@ def plot(results: dict, path: Path, support: str = "random", ks: tuple[int, ...]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load data and checkpoints, evaluate every method, print the table, write JSON and PNG."""
+    """Load data and checkpoints, evaluate every method (per fold), print the table, write JSON and PNG."""
     from dataclasses import asdict
 
     from .config import settings_from_args
     from .errors import RecsysError
+    from .eval_folds import fold_folder, fold_plan
     from .head import DEFAULT_CHECKPOINT, load_head
-    from .meta import MetaConfig, Split, load_task_data, split_users
+    from .meta import MetaConfig, Split, fold_count, load_task_data, split_users
 
     import torch
 
     torch.set_num_threads(1)  # thousands of tiny adaptations: one thread is faster than several that wait
+    if args.draws > 1 and args.support == "informative":
+        raise RecsysError("--draws needs random support: informative support asks the same films on every draw")
     settings = settings_from_args(args)
     head_path = Path(args.head) if args.head else DEFAULT_CHECKPOINT
     head, meta = load_head(head_path)
@@ -344,9 +381,9 @@ def run(args: argparse.Namespace) -> int:
     other = "fo" if served == "so" else "so"
     twin_path = Path(args.twin) if args.twin else head_path.with_name(f"head-{other}.pt")
     twin, twin_meta = load_head(twin_path)
-    if MetaConfig.from_dict(twin_meta.get("config", {})).second_order == config.second_order:
+    twin_config = MetaConfig.from_dict(twin_meta.get("config", {}))
+    if twin_config.second_order == config.second_order:
         raise RecsysError(f"--twin {twin_path} is {MAML[served]} like --head; it must be the other order")
-    heads = {served: head, other: twin}
     catalog, data, report = load_task_data(settings, Path(args.data), progress=False)
     if data.vectors.shape[1] != head.config.dim:
         raise RecsysError(f"the head expects {head.config.dim}-d item vectors, the index has "
@@ -354,30 +391,46 @@ def run(args: argparse.Namespace) -> int:
     split_path = head_path.with_name("split.json")
     split = Split.load(split_path) if split_path.is_file() else None
     reused = split is not None and split.fingerprint == data.fingerprint
+    if reused and (split.seed, split.fold) != (config.seed, config.fold):
+        raise RecsysError(f"{split_path} holds the split of seed {split.seed}, fold {split.fold}, but {head_path} "
+                          f"was trained with seed {config.seed}, fold {config.fold}: keep each head in its own folder")
     if not reused:  # other data: none of its users was trained on; a fresh split gives popularity its counts
         split = split_users(data, args.seed, config.eval_fraction, config.min_ratings)
+    if args.folds > 1:
+        available = fold_count(data, config.eval_fraction, config.min_ratings)
+        if not reused:
+            raise RecsysError("--folds needs the ratings the head was trained on (its split.json beside it): "
+                              "the other folds' heads are trained by its recipe on the same data")
+        if args.folds > available:
+            raise RecsysError(f"--folds {args.folds}: these users make only {available} folds")
     ks = tuple(args.ks)
-    users = [u for u in split.held_out if len(data.users[u][0]) > max(ks) + 1][: args.max_users]
-    if not users:
-        raise RecsysError(f"no held-out users with more than {max(ks) + 1} ratings of catalog films")
-    print(f"{report.line()}; {len(users)} held-out users "
-          f"({'the split saved with the checkpoint' if reused else 'a fresh seeded split'}); {args.support} support")
-    t0 = time.perf_counter()
-    methods = Methods(data, split.train, heads, args.scratch_steps, args.seed, served)
-    ask = None
-    if args.support == "informative":
-        ask = AskFirst(head, [catalog.items[catalog.position(i)] for i in data.item_ids])
-    per_user = evaluate(data, users, methods, args.seed, ask, ks)
+    given = (split, {served: head, other: twin}, {served: str(head_path), other: str(twin_path)})
+    plan = fold_plan(data, args.folds, given, {served: config, other: twin_config},
+                     fold_folder(settings.home, data)) if args.folds > 1 else iter([(config.fold, *given)])
+    items = [catalog.items[catalog.position(i)] for i in data.item_ids]
+    print(f"{report.line()}; held out: {'the split saved with the checkpoint' if reused else 'a fresh seeded split'}"
+          + (f" and {args.folds - 1} more fold(s)" if args.folds > 1 else ""), flush=True)
+    per_user, latency, fold_users, checkpoints, t0 = None, [], {}, {}, time.perf_counter()
+    for fold, split_f, heads, paths in plan:
+        users = [u for u in split_f.held_out if len(data.users[u][0]) > max(ks) + 1][: args.max_users]
+        if not users:
+            raise RecsysError(f"no held-out users with more than {max(ks) + 1} ratings of catalog films")
+        print(f"fold {fold}: {len(users)} held-out users; {args.support} support, {args.draws} draw(s)", flush=True)
+        methods = Methods(data, split_f.train, heads, args.scratch_steps, args.seed, served)
+        ask = AskFirst(heads[served], items) if args.support == "informative" else None
+        part = evaluate(data, users, methods, args.seed, ask, ks, args.draws, desc=f"fold {fold}")
+        per_user = part if per_user is None else merge(per_user, part)
+        latency += methods.adapt_ms
+        fold_users[str(fold)], checkpoints[str(fold)] = len(users), {MAML[o]: path for o, path in paths.items()}
     results = {m: {str(k): {name: summary(per_user[m][k][name]) for name in METRICS} for k in ks} for m in METHODS}
-    latency = np.array(methods.adapt_ms)
     payload = {
-        "data": str(args.data), "mapping": asdict(report), "users": len(users), "split_reused": reused,
-        "support": args.support,
+        "data": str(args.data), "mapping": asdict(report), "users": sum(fold_users.values()), "split_reused": reused,
+        "support": args.support, "draws": args.draws, "folds": args.folds, "fold_users": fold_users,
         "ks": list(ks), "liked_threshold": LIKED, "served": MAML[served],
-        "checkpoints": {MAML[served]: str(head_path), MAML[other]: str(twin_path)},
+        "checkpoints": {MAML[served]: str(head_path), MAML[other]: str(twin_path)}, "fold_checkpoints": checkpoints,
         "results": results, "comparisons": comparisons(per_user, MAML[served]), "gain_over_k0": gains(per_user),
-        "adapt_ms": {"median": round(float(np.median(latency)), 2) if len(latency) else None,
-                     "p95": round(float(np.percentile(latency, 95)), 2) if len(latency) else None},
+        "adapt_ms": {"median": round(float(np.median(latency)), 2) if latency else None,
+                     "p95": round(float(np.percentile(latency, 95)), 2) if latency else None},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(table(results, ks))
@@ -385,8 +438,14 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
     if args.png:
-        plot(results, Path(args.png), args.support, ks)
+        how = f"{args.support} support" + (f", {args.draws} draws" if args.draws > 1 else "")
+        plot(results, Path(args.png), how + (f", {args.folds} folds" if args.folds > 1 else ""), ks)
     return 0
+
+
+def merge(a: dict, b: dict) -> dict:
+    """Per-user metrics of two disjoint groups of users as one (method -> k -> metric -> values)."""
+    return {m: {k: {name: a[m][k][name] + b[m][k][name] for name in by_k} for k, by_k in a[m].items()} for m in a}
 
 
 def table(results: dict, ks: tuple[int, ...] = KS) -> str:

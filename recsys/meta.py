@@ -53,6 +53,9 @@ class MetaConfig:
     query: int = 40  # query ratings per episode
     min_ratings: int = 20  # users with fewer mapped ratings are skipped (ML-100K guarantees 20 before mapping)
     eval_fraction: float = 0.2  # held-out users, never seen in training
+    # which block of the seeded user order is held out: 0 is the shipped split; 1..folds-1 are the other folds of
+    # cross-validation (`eval coldstart --folds`), so every user can be held out once
+    fold: int = 0
     request_prob: float = 0.5  # episodes with a simulated request (one of the user's films), as in serving
     tag_weight: float = 0.3  # multi-task: taste-profile loss relative to the rating loss
     rank_weight: float = 1.0  # pairwise loss on query items: MSE alone rewards fitting the user's mean, not order
@@ -71,6 +74,7 @@ class MetaConfig:
     inner_mse: float = HeadConfig.inner_mse
     dropout: float = 0.5  # on the item representation, in training mode only (load_head returns eval mode)
     raw_user: bool = HeadConfig.raw_user
+    ridge: float = HeadConfig.ridge
     # Matrix factors of the training users' ratings appended to each film's text vector (0 = text only): the
     # held-out evaluation's adaptation gains come from these (data/head/README.md, "Collaborative item vectors")
     collab_factors: int = FACTORS
@@ -84,7 +88,7 @@ class MetaConfig:
                           inner_lr=self.inner_lr, taste=self.taste, adapt=self.adapt, context=self.context,
                           lr_per_weight=self.lr_per_weight, inner_centered=self.inner_centered,
                           inner_rank=self.inner_rank, inner_mse=self.inner_mse, dropout=self.dropout,
-                          raw_user=self.raw_user,
+                          raw_user=self.raw_user, ridge=self.ridge,
                           collab=self.collab_factors + 1 if self.collab_factors else 0)  # factors + bias
 
     @classmethod
@@ -118,6 +122,7 @@ class Split:
     held_out: list[str]
     seed: int
     fingerprint: str
+    fold: int = 0  # which block of the seeded order is held out (split_users)
 
     def save(self, path: Path) -> None:
         """JSON with user ids only (no ratings)."""
@@ -163,16 +168,38 @@ def load_task_data(settings: Settings, path: Path, progress: bool = True) -> tup
     return catalog, task_data(mapped, catalog, index.vectors), report
 
 
-def split_users(data: TaskData, seed: int, eval_fraction: float, min_ratings: int) -> Split:
-    """Seeded split of the users with enough ratings into training and held-out users."""
+def split_users(data: TaskData, seed: int, eval_fraction: float, min_ratings: int, fold: int = 0) -> Split:
+    """Seeded split of the users with enough ratings into training and held-out users.
+
+    The eligible users are put in one seeded order and cut into blocks of eval_fraction (the last block takes the
+    rest); block `fold` is held out. Fold 0 is the split the shipped head was trained with, and the blocks of all
+    folds (`fold_count`) hold every user exactly once: cross-validation.
+    """
     eligible = sorted((u for u, (rows, _) in data.users.items() if len(rows) >= min_ratings), key=_user_key)
     if len(eligible) < 2:
         raise RecsysError(f"need at least 2 users with {min_ratings}+ ratings of catalog films, found {len(eligible)}")
     order = np.random.default_rng(seed).permutation(len(eligible))
-    n_eval = min(max(1, int(round(eval_fraction * len(eligible)))), len(eligible) - 1)
-    held = sorted((eligible[i] for i in order[:n_eval]), key=_user_key)
-    train = sorted((eligible[i] for i in order[n_eval:]), key=_user_key)
-    return Split(train, held, seed, data.fingerprint)
+    n_eval = _block(len(eligible), eval_fraction)
+    folds = len(eligible) // n_eval
+    if not 0 <= fold < folds:
+        raise RecsysError(f"fold {fold} does not exist: {len(eligible)} users in blocks of {n_eval} make "
+                          f"{folds} folds (0..{folds - 1})")
+    end = (fold + 1) * n_eval if fold < folds - 1 else len(eligible)
+    chosen = set(order[fold * n_eval:end].tolist())
+    held = [u for i, u in enumerate(eligible) if i in chosen]
+    train = [u for i, u in enumerate(eligible) if i not in chosen]
+    return Split(train, held, seed, data.fingerprint, fold)
+
+
+def fold_count(data: TaskData, eval_fraction: float, min_ratings: int) -> int:
+    """How many disjoint held-out blocks split_users can make (5 for eval_fraction 0.2)."""
+    eligible = sum(len(rows) >= min_ratings for rows, _ in data.users.values())
+    return eligible // _block(eligible, eval_fraction) if eligible >= 2 else 0
+
+
+def _block(eligible: int, eval_fraction: float) -> int:
+    """Held-out users per fold: eval_fraction of the eligible users, at least one, never all."""
+    return min(max(1, int(round(eval_fraction * eligible))), eligible - 1)
 
 
 def _user_key(user: str) -> tuple[int, str]:
@@ -272,6 +299,7 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
         rated = np.flatnonzero(np.any(table != 0, axis=1))  # the checkpoint keeps only films with a vector
         head.set_collab([data.item_ids[r] for r in rated], table[rated])
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
+    out.parent.mkdir(parents=True, exist_ok=True)  # the resume state is written there long before the checkpoint
     state_path = out.with_name(f".{out.stem}-resume.pt")
     start, history, skipped = 0, [], 0
     if resume:

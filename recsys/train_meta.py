@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="outer steps (default 1500)")
     p.add_argument("--tasks", type=int, help="users per outer step (default 32)")
     p.add_argument("--seed", type=int, help="seed for the split, episodes and weights (default 0)")
+    p.add_argument("--fold", type=int, help="hold out this block of the seeded user order instead of the first "
+                                            "(cross-validation; needs --out; default 0, the shipped split)")
     p.add_argument("--config", help="JSON file with MetaConfig fields (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue from the last saved state of this --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
         unknown = set(base) - {f.name for f in fields(MetaConfig)}
         if unknown:
             raise RecsysError(f"--config: unknown fields {sorted(unknown)}")
-    flags = {"iterations": args.iterations, "tasks": args.tasks, "seed": args.seed}
+    flags = {"iterations": args.iterations, "tasks": args.tasks, "seed": args.seed, "fold": args.fold}
     base.update({k: v for k, v in flags.items() if v is not None})
     if args.first_order or args.second_order:
         base["second_order"] = args.second_order
     config = MetaConfig.from_dict(base)
+    if config.fold and not args.out:
+        raise RecsysError(f"--fold {config.fold} needs --out: {DEFAULT_CHECKPOINT} is the fold-0 head the app serves")
     out = Path(args.out) if args.out else DEFAULT_CHECKPOINT.with_name(
         "head-so.pt" if config.second_order else "head.pt")
     data_path = Path(args.data) if args.data else movielens_dir(settings.cache)
@@ -77,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
     catalog, data, report = load_task_data(settings, data_path, progress=not args.no_progress)
     print(report.line())
     split_path = out.with_name("split.json")
-    split = split_users(data, config.seed, config.eval_fraction, config.min_ratings)
+    split = split_users(data, config.seed, config.eval_fraction, config.min_ratings, config.fold)
     if split_path.is_file():
         saved = Split.load(split_path)
-        if saved.fingerprint == split.fingerprint and saved.seed == split.seed and saved.held_out != split.held_out:
+        same = saved.fingerprint == split.fingerprint and saved.seed == split.seed and saved.fold == split.fold
+        if same and saved.held_out != split.held_out:
             raise RecsysError(f"{split_path} holds a different split of the same data; delete it to re-split")
     split.save(split_path)
     meta_train(data, split.train, config, out, resume=args.resume, progress=not args.no_progress,

@@ -81,6 +81,51 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_cross_validation_trains_each_fold_by_the_served_recipe(tmp_path, capsys):
+    import torch
+
+    from recsys.config import Settings
+
+    ratings, config = tmp_path / "ratings.csv", tmp_path / "config.json"
+    write_ratings(ratings)
+    config.write_text(json.dumps(CONFIG))
+    common = ["--catalog", str(TINY), "--data", str(ratings), "--no-progress"]
+    for order in ("--first-order", "--second-order"):
+        name = "head.pt" if order == "--first-order" else "head-so.pt"
+        assert main(["train-meta", *common, "--config", str(config), order, "--out", str(tmp_path / name)]) == 0
+    evaluate = ["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
+                "--scratch-steps", "5", "--json", str(tmp_path / "cs.json")]
+    capsys.readouterr()
+    assert main([*evaluate, "--folds", "3", "--draws", "2"]) == 0  # 12 users in blocks of 4: three folds
+    trained = capsys.readouterr().out
+    assert trained.count("meta-training the") == 4  # folds 1 and 2, both orders; fold 0 is the given pair
+    report = json.loads((tmp_path / "cs.json").read_text())
+    assert report["folds"] == 3 and report["draws"] == 2 and report["fold_users"] == {"0": 4, "1": 4, "2": 4}
+    assert report["users"] == 12 and report["results"]["popularity"]["3"]["mae"]["n"] == 12
+    assert report["fold_checkpoints"]["0"]["maml_first_order"] == str(tmp_path / "head.pt")
+    fold1 = Path(report["fold_checkpoints"]["1"]["maml_second_order"])
+    assert fold1.parent.parent == Settings.from_env().home / "coldstart-folds"
+    assert main([*evaluate, "--folds", "3", "--draws", "2"]) == 0
+    assert "meta-training" not in capsys.readouterr().out  # the fold heads are reused
+    # a fold head is exactly what `train-meta --fold` trains
+    assert main(["train-meta", *common, "--config", str(config), "--second-order", "--fold", "1",
+                 "--out", str(tmp_path / "f1" / "head-so.pt")]) == 0
+    mine, theirs = (torch.load(f, weights_only=True)["state"] for f in (tmp_path / "f1" / "head-so.pt", fold1))
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert json.loads((tmp_path / "f1" / "split.json").read_text())["fold"] == 1
+    capsys.readouterr()
+    for bad, says in ((["--folds", "4"], "only 3 folds"), (["--draws", "2", "--support", "informative"], "random")):
+        assert main([*evaluate, *bad]) == 1
+        assert says in capsys.readouterr().err
+    assert main(["train-meta", *common, "--config", str(config), "--fold", "1"]) == 1  # would replace the app's head
+    assert "needs --out" in capsys.readouterr().err
+    (tmp_path / "f1" / "head.pt").write_bytes((tmp_path / "head.pt").read_bytes())  # a fold-0 head by a fold-1 split
+    (tmp_path / "f1" / "head.json").write_bytes((tmp_path / "head.json").read_bytes())
+    assert main([*evaluate[:-4], "--head", str(tmp_path / "f1" / "head.pt")]) == 1
+    assert "its own folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
     import recsys.meta as meta
 
@@ -145,6 +190,27 @@ def test_random_support_is_the_seeded_shuffle_as_before():
     for number, user in enumerate(["a", "b"]):
         expected = np.random.default_rng([7, number]).permutation(len(data.users[user][0]))
         assert np.array_equal(user_order(data, user, number, 7), expected)
+
+
+def test_draws_average_each_users_metrics_over_other_shuffles():
+    from recsys.eval_coldstart import evaluate, user_order
+
+    data, _, _ = support_data()
+
+    class ByRow:  # scores that depend on which films are queried, so every draw gives another AUC
+        def run(self, method, s_rows, s_y, q_rows):
+            return -q_rows.astype(np.float64), np.full(len(q_rows), 3.0)
+
+    one, three = evaluate(data, ["a", "b"], ByRow(), 0), evaluate(data, ["a", "b"], ByRow(), 0, draws=3)
+    for number, user in enumerate(["a", "b"]):
+        rows, ratings = data.users[user]
+        orders = [user_order(data, user, number, 0, draw=d) for d in range(3)]
+        assert np.array_equal(orders[0], user_order(data, user, number, 0))  # draw 0 is the usual shuffle
+        assert not np.array_equal(orders[1], orders[0]) and not np.array_equal(orders[2], orders[1])
+        per_draw = [auc(-rows[o[10:]].astype(np.float64), ratings[o[10:]] >= 4) for o in orders]
+        assert one["popularity"][3]["auc"][number] == per_draw[0]
+        assert three["popularity"][3]["auc"][number] == pytest.approx(np.mean(per_draw))
+    assert all(len(three[m][k]["auc"]) == 2 for m in METHODS for k in KS)  # one value per user
 
 
 def test_informative_support_is_what_onboarding_asks_first():

@@ -21,6 +21,7 @@ VARIANTS = {  # the adaptation modes HeadConfig offers: MeLU weights, Meta-SGD +
     "weights": {},
     "meta_sgd": {"lr_per_weight": True, "inner_centered": 1.0, "inner_rank": 1.0},
     "context": {"adapt": "context", "context": 4, "inner_lr": 1.0, "inner_centered": 1.0},
+    "ridge": {"ridge": 1.0},  # preference vector and offset solved in closed form first
 }
 
 
@@ -61,6 +62,28 @@ def test_adaptation_moves_scores_towards_the_labels(variant):
     after = head.score(fast, a[2:], np.zeros((4, 4), np.float32), q) - head.score(fast, b[2:], np.zeros((4, 4), np.float32), q)
     assert after.mean() > before.mean()
     assert head.score(fast, a[:2], x, q).mean() > head.score(fast, b[:2], x, q).mean()
+
+
+def test_ridge_step_is_the_closed_form_solution():
+    rng = np.random.default_rng(2)
+    head = small_head(ridge=0.5)
+    with torch.no_grad():
+        head.log_ridge[1] = float(np.log(0.1))  # the offset's own penalty
+    v, x, q = unit(rng, 4, 16), np.zeros((4, 4), np.float32), np.zeros(16, np.float32)
+    y = np.array([5.0, 1.0, 4.0, 2.0], np.float32)
+    hidden = head.body(*(torch.from_numpy(a) for a in (v, x, q))).detach()
+    params = {k: t.detach() for k, t in head.init_params().items()}
+    solved = head.ridge_step(params, hidden, torch.from_numpy(y))
+    # numpy: ridge regression of the residuals on [taste features, 1], penalties 0.5 (taste) and 0.1 (offset)
+    t = head.config.taste  # the taste features follow the 12 mixed ones
+    design = np.concatenate([hidden[:, 12:12 + t].numpy(), np.ones((4, 1), np.float32)], axis=1).astype(np.float64)
+    residual = y - head.score(params, v, x, q)
+    w = np.linalg.solve(design.T @ design + np.diag([0.5] * t + [0.1]), design.T @ residual)
+    assert np.allclose((solved["user"] - params["user"]).detach().numpy(), w[:t], atol=1e-4)
+    assert np.allclose((solved["out.bias"] - params["out.bias"]).detach().numpy(), w[t:], atol=1e-4)
+    assert all(torch.equal(solved[k], params[k]) for k in params if k not in ("user", "out.bias"))
+    with pytest.raises(ValueError, match="adapt='weights'"):
+        small_head(ridge=1.0, adapt="bias")
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -49,6 +49,26 @@ def test_split_is_seeded_disjoint_and_covers_everyone():
     assert split_users(data, 1, 0.25, 10).held_out != a.held_out
 
 
+def test_folds_hold_every_user_out_exactly_once():
+    from recsys.errors import RecsysError
+    from recsys.meta import fold_count
+
+    data = synthetic()
+    assert fold_count(data, 0.25, 10) == 4
+    splits = [split_users(data, 0, 0.25, 10, fold) for fold in range(4)]
+    assert splits[0] == split_users(data, 0, 0.25, 10)  # fold 0 is the split as it always was
+    order = np.random.default_rng(0).permutation(20)  # ... the first block of the seeded order
+    assert splits[0].held_out == sorted((sorted(data.users, key=int)[i] for i in order[:5]), key=int)
+    held = [u for s in splits for u in s.held_out]
+    assert sorted(held, key=int) == sorted(data.users, key=int)  # every user once
+    assert all(not set(s.held_out) & set(s.train) and len(s.held_out) == 5 and s.fold == f
+               for f, s in enumerate(splits))
+    uneven = [split_users(data, 0, 0.3, 10, fold).held_out for fold in range(fold_count(data, 0.3, 10))]
+    assert [len(h) for h in uneven] == [6, 6, 8]  # the last block takes the rest
+    with pytest.raises(RecsysError, match="3 folds"):
+        split_users(data, 0, 0.3, 10, 3)
+
+
 def test_episodes_have_the_right_shapes_and_masks():
     data = synthetic()
     config = MetaConfig(max_support=5, query=8, request_prob=1.0)
@@ -65,7 +85,8 @@ def test_episodes_have_the_right_shapes_and_masks():
     (False, {}), (True, {}),
     (True, {"dropout": 0.2, "lr_per_weight": True, "inner_centered": 1.0}),  # Meta-SGD, centred inner loss
     (True, {"adapt": "context", "context": 4, "inner_lr": 1.0}),  # CAVIA
-], ids=["first-order", "second-order", "meta-sgd-dropout", "context"])
+    (False, {"ridge": 1.0}), (True, {"ridge": 1.0}),  # preference vector solved in closed form (R2-D2)
+], ids=["first-order", "second-order", "meta-sgd-dropout", "context", "ridge-first-order", "ridge-second-order"])
 def test_meta_training_learns_to_adapt(second_order, extra):
     from recsys.head import Head
 
@@ -86,6 +107,8 @@ def test_meta_training_learns_to_adapt(second_order, extra):
         opt.step()
         losses.append(parts["rating_mse"])
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    if config.ridge:  # the penalties are meta-learned too, by either order
+        assert not torch.allclose(head.log_ridge, torch.tensor([0.0, 0.0]))
     head.eval()  # no dropout when serving
     # after meta-training, two ratings of a user adapt the head to their cluster
     rows, ratings = data.users["1"]
