@@ -10,7 +10,7 @@ LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "db": 0.5, "catalog":
          "view": 4, "export": 4,  # ... and what it shows of a session, read through the engine
          "replay": 4, "bench": 4.5, "train_meta": 4,
          # the bench: helpers (3.5) under its sections (4) under the driver (4.5)
-         "bench_util": 3.5, "bench_report": 3.5, "bench_index": 4, "bench_turn": 4, "bench_gen": 4, "bench_serve": 4, "eval_intents": 4, "eval_coldstart": 4,
+         "bench_util": 3.5, "bench_report": 3.5, "bench_index": 4, "bench_turn": 4, "bench_gen": 4, "bench_serve": 4, "eval_intents": 4, "eval_coldstart": 4, "eval_folds": 3.5,
          "eval_report": 5, "dialogue_script": 3, "quality": 3,  # the report runs the replay corpus
          "cli": 5, "__main__": 6, "__init__": 0}
 
