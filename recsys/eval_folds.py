@@ -56,5 +56,4 @@ def trained_head(data: TaskData, split: Split, config: MetaConfig, path: Path) -
     order = "second" if config.second_order else "first"
     print(f"fold {config.fold}: meta-training the {order}-order head on {len(split.train)} users -> {path}",
           flush=True)
-    meta_train(data, split.train, config, path, progress=False)
-    return load_head(path)[0]
+    return meta_train(data, split.train, config, path, progress=False)  # in eval mode, as load_head would give it

@@ -12,8 +12,8 @@ the checkpoint by item id (`item_vectors`; zeros for a film nobody rated). `item
 and a critics' quality prior; the request adds its embedding and the retrieval similarity. Only the decision
 layers (`DECISION`) change per person; the body, the per-layer inner learning rates and the initial decision
 weights are what meta-training learns (`HeadConfig` also offers Meta-SGD step sizes, CAVIA-style context adaptation,
-a closed-form ridge step and centred / pairwise inner losses). The same network scores "tag prototypes" (the mean vector of a genre's or a
-person's films), which is how it predicts taste profiles.
+a closed-form ridge step and centred / pairwise inner losses). The same network scores "tag prototypes" (the mean
+vector of a genre's or a person's films), which is how it predicts taste profiles.
 """
 from __future__ import annotations
 
