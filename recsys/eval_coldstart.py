@@ -376,12 +376,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     head_path = Path(args.head) if args.head else DEFAULT_CHECKPOINT
     head, meta = load_head(head_path)
-    config = MetaConfig.from_dict(meta.get("config", {}))
+    config = MetaConfig.saved(meta.get("config", {}))
     served = "so" if config.second_order else "fo"
     other = "fo" if served == "so" else "so"
     twin_path = Path(args.twin) if args.twin else head_path.with_name(f"head-{other}.pt")
     twin, twin_meta = load_head(twin_path)
-    twin_config = MetaConfig.from_dict(twin_meta.get("config", {}))
+    twin_config = MetaConfig.saved(twin_meta.get("config", {}))
     if twin_config.second_order == config.second_order:
         raise RecsysError(f"--twin {twin_path} is {MAML[served]} like --head; it must be the other order")
     catalog, data, report = load_task_data(settings, Path(args.data), progress=False)

@@ -54,7 +54,8 @@ class HeadConfig:
     # What adapts per person: "weights" = the decision layers and the preference vector (MeLU, the default);
     # "context" = only a per-person context vector fed into the decision layers and preference direction, plus the
     # rating offset (CAVIA), everything else meta-learned; "bias" = the rating offset only (with raw_user: plus a
-    # preference vector in the frozen MiniLM space). data/head/README.md compares them.
+    # preference vector in the frozen MiniLM space); "preference" = the preference vector and the rating offset.
+    # data/head/README.md compares them.
     adapt: str = "weights"
     context: int = 0  # size of the CAVIA context vector (adapt="context")
     lr_per_weight: bool = False  # Meta-SGD: one learned inner learning rate per adapted number, not per tensor
@@ -104,6 +105,8 @@ class Head(nn.Module):
             self.adapted: tuple[str, ...] = ("ctx", "out.bias")
         elif config.adapt == "weights":
             self.adapted = DECISION
+        elif config.adapt == "preference":  # the preference vector and the rating offset: a linear fold-in
+            self.adapted = ("out.bias", "user")
         elif config.adapt == "bias":  # only the rating offset (with raw_user: and the MiniLM-space preference)
             self.adapted = ("out.bias",)
         else:

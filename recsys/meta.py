@@ -59,6 +59,10 @@ class MetaConfig:
     request_prob: float = 0.5  # episodes with a simulated request (one of the user's films), as in serving
     tag_weight: float = 0.3  # multi-task: taste-profile loss relative to the rating loss
     rank_weight: float = 1.0  # pairwise loss on query items: MSE alone rewards fitting the user's mean, not order
+    # how its pairs weigh: "all" equally (RankNet, the recipe before 2026-11-26); "lambda" by how much swapping them
+    # would change the user's DCG at the current predicted ranks (LambdaRank: the top of the list counts most, as
+    # in nDCG@10; more gain from a few votes on validation users, data/head/README.md)
+    rank_pairs: str = "lambda"
     min_tag_items: int = 2  # a tag's target needs this many of the user's query films
     checkpoint_every: int = 250  # resume state is written this often
     hidden: int = HeadConfig.hidden
@@ -96,6 +100,12 @@ class MetaConfig:
         """Inverse of asdict; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def saved(cls, data: dict) -> MetaConfig:
+        """The config saved beside a checkpoint. One saved before rank_pairs existed weighed all pairs alike, so
+        that is what it means (eval coldstart --folds and train-meta --config retrain by a head's own recipe)."""
+        return cls.from_dict({"rank_pairs": "all", **data} if data else data)
 
 
 @dataclass
@@ -272,11 +282,26 @@ def episode_loss(head: Head, batch: Batch, tag_vectors: torch.Tensor, tag_extras
     tag_loss = (((tag_pred - t_y) ** 2 * t_m).sum(-1) / t_m.sum(-1).clamp(min=1.0)).mean()
     # pairs (i, j) of one user's query items with y_i > y_j: -log sigmoid(pred_i - pred_j), as in BPR / RankNet
     better = ((qy.unsqueeze(-1) > qy.unsqueeze(-2)) & (qm.unsqueeze(-1) > 0) & (qm.unsqueeze(-2) > 0)).float()
+    better = better * pair_weights(pred.detach(), qy, qm, config.rank_pairs)
     margin = pred.unsqueeze(-1) - pred.unsqueeze(-2)  # (B, Q, Q)
     rank_loss = (torch.nn.functional.softplus(-margin) * better).sum() / better.sum().clamp(min=1.0)
     loss = rating_loss + config.tag_weight * tag_loss + config.rank_weight * rank_loss
     return loss, {"rating_mse": float(rating_loss.detach()), "tag_mse": float(tag_loss.detach()),
                   "rank": float(rank_loss.detach())}
+
+
+def pair_weights(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | float:
+    """(B, Q, Q) weight of each query pair in the ranking loss (see MetaConfig.rank_pairs); 1.0 for "all"."""
+    if kind == "all":
+        return 1.0
+    if kind != "lambda":
+        raise RecsysError(f"unknown rank_pairs {kind!r}: all or lambda")
+    gap = (y.unsqueeze(-1) - y.unsqueeze(-2)).abs()
+    ranks = torch.argsort(torch.argsort(torch.where(mask > 0, -pred, torch.inf), dim=-1), dim=-1)  # 0 = top
+    discount = 1.0 / torch.log2(ranks.to(pred.dtype) + 2.0)
+    ideal = (torch.sort(y * mask, dim=-1, descending=True).values
+             / torch.log2(torch.arange(y.shape[-1], device=y.device, dtype=pred.dtype) + 2.0)).sum(-1)
+    return gap * (discount.unsqueeze(-1) - discount.unsqueeze(-2)).abs() / ideal.clamp(min=1e-9)[:, None, None]
 
 
 # --- the training loop ----------------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
             base = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as e:
             raise RecsysError(f"--config {args.config}: {e}") from None
-        base = base.get("config", base)  # also accepts the JSON written beside a checkpoint
+        if "config" in base:  # the JSON written beside a checkpoint: that head's recipe, older ones included
+            base = asdict(MetaConfig.saved(base["config"]))
         unknown = set(base) - {f.name for f in fields(MetaConfig)}
         if unknown:
             raise RecsysError(f"--config: unknown fields {sorted(unknown)}")

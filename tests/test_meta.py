@@ -86,7 +86,9 @@ def test_episodes_have_the_right_shapes_and_masks():
     (True, {"dropout": 0.2, "lr_per_weight": True, "inner_centered": 1.0}),  # Meta-SGD, centred inner loss
     (True, {"adapt": "context", "context": 4, "inner_lr": 1.0}),  # CAVIA
     (False, {"ridge": 1.0}), (True, {"ridge": 1.0}),  # preference vector solved in closed form (R2-D2)
-], ids=["first-order", "second-order", "meta-sgd-dropout", "context", "ridge-first-order", "ridge-second-order"])
+    (False, {"rank_pairs": "lambda"}), (False, {"adapt": "preference"}),  # LambdaRank pairs; linear fold-in
+], ids=["first-order", "second-order", "meta-sgd-dropout", "context", "ridge-first-order", "ridge-second-order",
+        "lambda-pairs", "preference-only"])
 def test_meta_training_learns_to_adapt(second_order, extra):
     from recsys.head import Head
 
@@ -119,6 +121,36 @@ def test_meta_training_learns_to_adapt(second_order, extra):
     pred = head.score(fast, data.vectors[rest], np.zeros((len(rest), 4), np.float32), q)
     liked = ratings[2:] > 3
     assert pred[liked].mean() > pred[~liked].mean()
+
+
+def test_lambda_pairs_weigh_a_swap_at_the_top_more_than_one_further_down():
+    from recsys.errors import RecsysError
+    from recsys.meta import pair_weights
+
+    y = torch.tensor([[5.0, 4.0, 2.0, 1.0, 3.0]])
+    pred = torch.tensor([[0.9, 0.8, 0.2, 0.1, 0.0]])  # ranks 0, 1, 2, 3, 4
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])  # the last item is padding
+    assert pair_weights(pred, y, mask, "all") == 1.0
+    w = pair_weights(pred, y, mask, "lambda")[0]
+    discount = 1.0 / np.log2(np.arange(4) + 2.0)
+    ideal = float((np.array([5.0, 4.0, 2.0, 1.0]) * discount).sum())
+    assert w[0, 1] == pytest.approx(1.0 * (discount[0] - discount[1]) / ideal)  # |Δy| x |Δdiscount| / ideal DCG
+    assert w[0, 1] > w[2, 3]  # the same rating gap, one place apart: the top pair matters more
+    assert torch.allclose(w, w.T)
+    with pytest.raises(RecsysError, match="rank_pairs"):
+        pair_weights(pred, y, mask, "listwise")
+
+
+def test_a_config_saved_before_rank_pairs_keeps_its_recipe():
+    from dataclasses import asdict
+
+    from recsys.meta import MetaConfig
+
+    old = {k: v for k, v in asdict(MetaConfig()).items() if k != "rank_pairs"}
+    assert MetaConfig.saved(old).rank_pairs == "all"  # trained with every pair alike
+    assert MetaConfig.saved(asdict(MetaConfig())) == MetaConfig()
+    assert MetaConfig.saved({}) == MetaConfig()  # no saved config: today's defaults
+    assert MetaConfig.from_dict({"seed": 3}).rank_pairs == "lambda"  # a hand-written config: today's defaults
 
 
 def _with_exploding_user(data: TaskData) -> TaskData:
