@@ -61,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
             base = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as e:
             raise RecsysError(f"--config {args.config}: {e}") from None
-        if "config" in base:  # the JSON written beside a checkpoint: that head's recipe, older ones included
-            base = asdict(MetaConfig.saved(base["config"]))
+        saved = "config" in base  # the JSON written beside a checkpoint: that head's recipe, older ones included
+        base = base.get("config", base)
         unknown = set(base) - {f.name for f in fields(MetaConfig)}
         if unknown:
             raise RecsysError(f"--config: unknown fields {sorted(unknown)}")
+        if saved:
+            base = asdict(MetaConfig.saved(base))
     flags = {"iterations": args.iterations, "tasks": args.tasks, "seed": args.seed, "fold": args.fold}
     base.update({k: v for k, v in flags.items() if v is not None})
     if args.first_order or args.second_order:

@@ -49,6 +49,14 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     assert main(["train-meta", *common, "--second-order", "--out", str(tmp_path / "head-so.pt")]) == 0
     meta = json.loads((tmp_path / "head.json").read_text())
     assert meta["config"]["second_order"] is False and meta["mapping"]["ratings_mapped"] == 12 * 14
+    assert meta["config"]["rank_pairs"] == "lambda"
+    # the JSON beside a head trained before rank_pairs existed retrains that head's recipe: every pair alike
+    older = tmp_path / "old" / "head.json"
+    older.parent.mkdir()
+    older.write_text(json.dumps({**meta, "config": {k: v for k, v in meta["config"].items() if k != "rank_pairs"}}))
+    args = ["train-meta", "--catalog", str(TINY), "--data", str(ratings), "--no-progress", "--config", str(older)]
+    assert main([*args, "--out", str(tmp_path / "old" / "again.pt")]) == 0
+    assert json.loads((tmp_path / "old" / "again.json").read_text())["config"]["rank_pairs"] == "all"
     split = json.loads((tmp_path / "split.json").read_text())
     assert len(split["held_out"]) == 4 and not set(split["held_out"]) & set(split["train"])
     out_json, out_png = tmp_path / "cs.json", tmp_path / "cs.png"
