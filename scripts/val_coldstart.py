@@ -34,32 +34,19 @@ sys.path.insert(0, str(ROOT))
 
 from recsys import eval_coldstart as ec  # noqa: E402
 from recsys.config import Settings  # noqa: E402
-from recsys.meta import MetaConfig, Split, inputs_for, load_task_data, meta_train  # noqa: E402
+from recsys.meta import MetaConfig, Split, load_task_data, meta_train  # noqa: E402
 from recsys.movielens import movielens_dir  # noqa: E402
 
 CELLS = [(k, m) for k in ec.KS[1:] for m in ("auc", "ndcg@10")]
 
 
-def head_gains(data, head, users: list[str], draws: int) -> dict[str, dict[str, float]]:
-    """user -> "k metric" -> the adapted head's gain over its own unadapted scores (mean over draws)."""
-    out = {}
-    for number, user in enumerate(users):
-        rows, ratings = data.users[user]
-        cells: dict[str, list[float]] = {}
-        for draw in range(draws):
-            perm = ec.user_order(data, user, number, 0, None, max(ec.KS), draw)
-            q_rows, q_y = rows[perm[max(ec.KS):]], ratings[perm[max(ec.KS):]]
-            q = inputs_for(data, q_rows, head)
-            base = head.score(head.init_params(), *q)
-            for k in ec.KS[1:]:
-                s = perm[:k]
-                scores = head.score(head.adapt(head.init_params(), *inputs_for(data, rows[s], head), ratings[s]), *q)
-                for (kk, m), value in (((k, "auc"), ec.auc(scores, q_y >= ec.LIKED) - ec.auc(base, q_y >= ec.LIKED)),
-                                       ((k, "ndcg@10"), ec.ndcg(scores, q_y) - ec.ndcg(base, q_y))):
-                    if np.isfinite(value):
-                        cells.setdefault(f"{kk} {m}", []).append(float(value))
-        out[user] = {cell: float(np.mean(v)) for cell, v in cells.items()}
-    return out
+def head_gains(data, fit: list[str], head, users: list[str], draws: int) -> dict[str, dict[str, float]]:
+    """user -> "k metric" -> the adapted head's gain over its own k = 0 (its means over the draws), as
+    `eval coldstart` measures it, with only the head scored."""
+    methods = ec.Methods(data, fit, {"fo": head}, 0, 0, "fo")
+    per = ec.evaluate(data, users, methods, 0, draws=draws, only=(ec.MAML["fo"],))[ec.MAML["fo"]]
+    return {user: {f"{k} {m}": per[k][m][i] - per[0][m][i] for k, m in CELLS if np.isfinite(per[k][m][i])}
+            for i, user in enumerate(users)}
 
 
 def report(label: str, per_user: dict[str, dict[str, float]]) -> str:
@@ -102,8 +89,7 @@ def main() -> None:
         methods = ec.Methods(data, fit, {"so": head, "fo": head}, 50, 0, served)  # one head stands in for both
         per_user = ec.evaluate(data, users, methods, 0, draws=args.draws)
         gain = ec.gains(per_user)[ec.MAML[served]]
-        cells = [f"k={k} {m} {gain[str(k)][m]['mean']:+.4f}±{gain[str(k)][m]['ci']:.4f}"
-                 for k in ec.KS[1:] for m in ("auc", "ndcg@10")]
+        cells = [f"k={k} {m} {gain[str(k)][m]['mean']:+.4f}±{gain[str(k)][m]['ci']:.4f}" for k, m in CELLS]
         print(f"seed {seed} {changes or 'default'} ({len(fit)} train / {len(users)} val users): " + " | ".join(cells),
               flush=True)
 
@@ -120,11 +106,9 @@ def cross_validate(data, train: list[str], order: np.ndarray, changes: dict, arg
             users = sorted((u for u in held if len(data.users[u][0]) > max(ec.KS) + 1), key=int)
             with tempfile.TemporaryDirectory() as tmp:
                 head = meta_train(data, fit, config, Path(tmp) / "h.pt", progress=False)
-            for user, cells in head_gains(data, head, users, args.draws).items():
-                per_user[f"{seed}:{user}"] = cells
-            print(report(f"seed {seed} block {f} ({len(fit)} train / {len(users)} val)",
-                         {u: c for u, c in per_user.items() if u.split(":")[1] in held and u.startswith(f"{seed}:")}),
-                  flush=True)
+            block_gains = head_gains(data, fit, head, users, args.draws)
+            per_user.update({f"{seed}:{user}": cells for user, cells in block_gains.items()})
+            print(report(f"seed {seed} block {f} ({len(fit)} train / {len(users)} val)", block_gains), flush=True)
     print(report(f"ALL {changes or 'default'} ({len(per_user)} user-seeds, {args.draws} draws)", per_user), flush=True)
     if args.save:
         args.save.write_text(json.dumps({"changes": changes, "draws": args.draws, "per_user": per_user}) + "\n")
