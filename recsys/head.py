@@ -115,7 +115,7 @@ class Head(nn.Module):
             self.adapted = (*self.adapted, "raw")
         if config.ridge:
             if "user" not in self.adapted:
-                raise ValueError("ridge solves the preference vector: it needs adapt='weights'")
+                raise ValueError("ridge solves the preference vector: it needs adapt='weights' or 'preference'")
             self.log_ridge = nn.Parameter(torch.tensor([float(np.log(config.ridge)), 0.0]))  # direction, offset
         log_lr = float(np.log(config.inner_lr))
         if config.lr_per_weight:  # Meta-SGD: a learned inner step size for every adapted number
