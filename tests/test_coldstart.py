@@ -219,6 +219,17 @@ def test_draws_average_each_users_metrics_over_other_shuffles():
         assert one["popularity"][3]["auc"][number] == per_draw[0]
         assert three["popularity"][3]["auc"][number] == pytest.approx(np.mean(per_draw))
     assert all(len(three[m][k]["auc"]) == 2 for m in METHODS for k in KS)  # one value per user
+    # only some methods (model selection): the same values for those, nothing run for the rest
+    calls = []
+
+    class Counted(ByRow):
+        def run(self, method, *args):
+            calls.append(method)
+            return super().run(method, *args)
+
+    head_only = evaluate(data, ["a", "b"], Counted(), 0, draws=3, only=("maml_first_order",))
+    assert set(head_only) == set(calls) == {"maml_first_order"}
+    assert head_only["maml_first_order"] == three["maml_first_order"]
 
 
 def test_informative_support_is_what_onboarding_asks_first():
