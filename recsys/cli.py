@@ -16,45 +16,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import settings_from_args
-from .errors import RecsysError
+from .core.cli_args import add_common_flags, settings_from, setup_logging
+from .core.errors import RecsysError
 
 log = logging.getLogger("recsys")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    """Flags shared by every verb; each also has a RECSYS_* environment variable."""
-    p.add_argument("--catalog", help='"movies" (default, CC0 films) or a .jsonl/.csv file  [RECSYS_CATALOG]')
-    p.add_argument("--model", dest="generator",
-                   help='generator: "smollm2" (default), an HF folder, a .gguf file or an http(s) OpenAI-compatible URL  [RECSYS_GENERATOR]')
-    p.add_argument("--db-url", help="SQLAlchemy database URL (default: SQLite under RECSYS_HOME)  [RECSYS_DB_URL]")
-    p.add_argument("--home", help="folder for the database and caches (default ~/.cache/recsys)  [RECSYS_HOME]")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where models run (default cpu)  [RECSYS_DEVICE]")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (includes message text)")
-
-
-settings_from = settings_from_args  # the verbs here and the plugin modules build Settings the same way
-
-
-def setup_logging(verbose: bool = False) -> None:
-    """One readable line per event on stderr; message text only at DEBUG."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "filelock", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def serve(argv: Sequence[str]) -> int:
     """Launch the Gradio app (same as `python app.py`); the app parses its own flags."""
-    import importlib.util
+    from .web.app import main as serve_page  # Gradio is imported only here, not by `recsys --help`
 
-    path = Path(__file__).resolve().parent.parent / "app.py"
-    spec = importlib.util.spec_from_file_location("recsys_app", path)
-    if spec is None or not path.exists():
-        raise RecsysError(f"app.py not found next to the recsys package ({path})")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.main(list(argv))
+    return serve_page(list(argv))
 
 
 def _prompt_lines():
@@ -111,8 +83,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_build_index(args: argparse.Namespace) -> int:
     """Build (or verify) the catalog cache and its embeddings, with progress."""
-    from .catalog import load_catalog
-    from .index import ItemIndex, SentenceEncoder
+    from .catalog.catalog import load_catalog
+    from .search.index import ItemIndex, SentenceEncoder
 
     settings = settings_from(args)
     t0 = time.perf_counter()
@@ -126,7 +98,7 @@ def cmd_build_index(args: argparse.Namespace) -> int:
 
 def cmd_parse(args: argparse.Namespace) -> int:
     """Read JSON lines {"text": ...} or plain lines on stdin; write one JSON intent a line."""
-    from .eval_intents import build_parsers
+    from .evaluation.intents import build_parsers
 
     settings = settings_from(args)
     which = args.parser or settings.parser  # default: Settings.parser ("lexicon"; RECSYS_PARSER)
@@ -147,14 +119,14 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 PLUGINS: dict[str, tuple[str, str]] = {  # verb -> (module in recsys, help)
-    "replay": ("replay", "replay scripted dialogues and check their expectations"),
-    "train-meta": ("train_meta", "meta-train the per-user head (MAML) on rating files"),
-    "bench": ("bench", "measure speed and memory; write JSON and Markdown reports"),
+    "replay": ("evaluation.replay", "replay scripted dialogues and check their expectations"),
+    "train-meta": ("evaluation.train_meta", "meta-train the per-user head (MAML) on rating files"),
+    "bench": ("bench.runner", "measure speed and memory; write JSON and Markdown reports"),
 }
 EVAL_PLUGINS: dict[str, tuple[str, str]] = {  # eval sub-verb -> (module in recsys, help)
-    "intents": ("eval_intents", "intent parsing: lexicon vs generator vs merged"),
-    "coldstart": ("eval_coldstart", "per-user head on held-out users, by number of support ratings"),
-    "report": ("eval_report", "replay corpus + catalog: recommendation and explanation quality report"),
+    "intents": ("evaluation.intents", "intent parsing: lexicon vs generator vs merged"),
+    "coldstart": ("evaluation.coldstart", "per-user head on held-out users, by number of support ratings"),
+    "report": ("evaluation.report", "replay corpus + catalog: recommendation and explanation quality report"),
 }
 
 
@@ -176,7 +148,7 @@ def _add_plugin(sub, verb: str, module: str, help_text: str) -> None:
     if mod is None:
         return
     p = sub.add_parser(verb, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
-    _common(p)
+    add_common_flags(p)
     mod.add_arguments(p)
     p.set_defaults(func=mod.run)
 
@@ -188,15 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="launch the web app (same as python app.py; see python app.py --help)",
                        add_help=False)
     p = sub.add_parser("chat", help="chat in the terminal")
-    _common(p)
+    add_common_flags(p)
     p.add_argument("--user", help="user id (default: a new anonymous user)")
     p.add_argument("--session", help="resume this session id")
     p.set_defaults(func=cmd_chat)
     p = sub.add_parser("build-index", help="build the catalog and embedding caches with progress")
-    _common(p)
+    add_common_flags(p)
     p.set_defaults(func=cmd_build_index)
     p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
-    _common(p)
+    add_common_flags(p)
     p.add_argument("--parser", choices=("lexicon", "llm", "merged"),
                    help="lexicon (default, ~1 ms), llm (generator alone) or merged (lexicon + generator when it "
                         "can help)  [RECSYS_PARSER]")

@@ -20,20 +20,20 @@ from dataclasses import replace
 
 import numpy as np
 
-from .catalog import Catalog, item_text, load_catalog
-from .config import Settings
-from .dialogue import Context, answer, apply_intent, describe, filters_for
-from .errors import RecsysError
-from .explain import explain, header, line, template_reason, warm_up
-from .grounding import TitleGuard
-from .index import ItemIndex, SentenceEncoder
-from .graph import Graph
-from .intent import LexiconParser
-from .head import DEFAULT_CHECKPOINT, Head, load_head
-from .llm import load_generator
-from .personal import Personalizer, latest_votes, personal_score
-from .store import SessionInfo, Store
-from .types import DialogueState, Intent, Item, Recommendation, TurnEvent
+from .catalog.catalog import Catalog, item_text, load_catalog
+from .core.config import Settings
+from .dialogue.state import Context, answer, apply_intent, describe, filters_for
+from .core.errors import RecsysError
+from .explain.explainer import explain, header, line, template_reason, warm_up
+from .explain.grounding import TitleGuard
+from .search.index import ItemIndex, SentenceEncoder
+from .catalog.graph import Graph
+from .understanding.lexicon import LexiconParser
+from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
+from .generation.llm import load_generator
+from .personal.serving import Personalizer, latest_votes, personal_score
+from .storage.store import SessionInfo, Store
+from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Engine:
         self.parser = LexiconParser(catalog.genres, newest_year=newest, names=self.graph)
         self._parser_gen = settings.parser == "merged"  # the generator helps parse (see parse_llm)
         if self._parser_gen:
-            from .parse_llm import LLMParser, MergedParser
+            from .understanding.generator_parser import LLMParser, MergedParser
 
             self.parser = MergedParser(self.parser, LLMParser(generator, catalog.genres))
         self.guard = TitleGuard(item.title for item in catalog.items)

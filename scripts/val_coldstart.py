@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recsys import eval_coldstart as ec  # noqa: E402
-from recsys.config import Settings  # noqa: E402
-from recsys.meta import MetaConfig, Split, load_task_data, meta_train  # noqa: E402
-from recsys.movielens import movielens_dir  # noqa: E402
+from recsys.core.config import Settings  # noqa: E402
+from recsys.personal.meta import MetaConfig, Split, load_task_data, meta_train  # noqa: E402
+from recsys.catalog.movielens import movielens_dir  # noqa: E402
 
 CELLS = [(k, m) for k in ec.KS[1:] for m in ("auc", "ndcg@10")]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from recsys.catalog import Catalog, load_catalog
-from recsys.graph import Graph
+from recsys.catalog.catalog import Catalog, load_catalog
+from recsys.catalog.graph import Graph
 from tests.conftest import SHARED_CACHE
 
 

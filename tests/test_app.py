@@ -18,10 +18,8 @@ PAGE_HISTORY = 2  # ... and of the Chatbot in the whole-page endpoints (/open_se
 
 
 def load_app():
-    spec = importlib.util.spec_from_file_location("recsys_app_test", APP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The page module (recsys.web.app), which app.py only re-exports."""
+    return importlib.import_module("recsys.web.app")
 
 
 def free_port() -> int:
@@ -165,7 +163,7 @@ def test_health_endpoint_answers_json(server):
 
 
 def test_health_endpoint_says_degraded_when_the_database_fails(server, monkeypatch):
-    from recsys.errors import StoreError
+    from recsys.core.errors import StoreError
 
     engine, url = server
 
@@ -202,7 +200,7 @@ def test_broken_or_long_text_is_cleaned_and_cut_before_the_echo(server):
 
 
 def test_accounts_from_flags_environment_and_file(tmp_path, monkeypatch):
-    from recsys.errors import ConfigError
+    from recsys.core.errors import ConfigError
 
     app = load_app()
     accounts = tmp_path / "accounts.txt"

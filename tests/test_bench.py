@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys import bench
-from recsys.config import Settings
-from recsys.errors import ConfigError
-from recsys.index import ExactIndex, FaissIndex, ItemIndex, choose_backend
-from recsys.catalog import Catalog
-from recsys.types import Filters
+from recsys.bench import runner as bench
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError
+from recsys.search.index import ExactIndex, FaissIndex, ItemIndex, choose_backend
+from recsys.catalog.catalog import Catalog
+from recsys.core.types import Filters
 from tests.engine_fixtures import tiny_engine
 from tests.fakes import HashingEncoder, tiny_items
 
@@ -121,7 +121,7 @@ def test_quick_bench_on_a_tiny_catalog_writes_json_and_markdown(tmp_path):
 def test_merging_sections_keeps_every_earlier_merge_in_the_report():
     """A report whose startup section was rerun, then its adapt section: both reruns stay listed (the second
     merge used to overwrite the first's line), and the newer figures replace the older ones."""
-    from recsys.bench_report import markdown
+    from recsys.bench.report import markdown
 
     shipped = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-intel-xeon-2c.json"
     base = json.loads(shipped.read_text())
@@ -144,7 +144,7 @@ def test_unknown_section_is_a_config_error():
 
 
 def test_warm_up_fills_a_local_generators_prompt_cache_and_skips_remote_ones():
-    from recsys.explain import item_messages, warm_up
+    from recsys.explain.explainer import item_messages, warm_up
     from tests.fakes import ScriptedGenerator
 
     class LocalLike(ScriptedGenerator):
@@ -161,8 +161,8 @@ def test_warm_up_fills_a_local_generators_prompt_cache_and_skips_remote_ones():
 def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
     """The server half of "concurrency" against the real app on loopback: every turn answered, none an error;
     a reply is the last answer, never the "why these?" panel after it."""
-    from recsys import bench_serve
-    from recsys.present import why_message
+    from recsys.bench import serve as bench_serve
+    from recsys.web.html import why_message
     from tests.test_app import serve_tiny
 
     with serve_tiny() as (engine, url):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from recsys.db import DbMessage
+from recsys.storage.db import DbMessage
 
 from tests.fakes import SlowGenerator
 from tests.test_app import serve_tiny, serve_tiny_in_home

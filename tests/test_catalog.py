@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys import catalog as catalog_mod
-from recsys.catalog import (Catalog, build_movies_catalog, item_text, load_catalog, normalise_title, read_csv,
+from recsys.catalog import catalog as catalog_mod
+from recsys.catalog.catalog import (Catalog, build_movies_catalog, item_text, load_catalog, normalise_title, read_csv,
                             read_jsonl, write_jsonl)
-from recsys.errors import CatalogError
-from recsys.types import Filters, Item
+from recsys.core.errors import CatalogError
+from recsys.core.types import Filters, Item
 from tests.fakes import tiny_items
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "catalogs"
@@ -238,7 +238,7 @@ def make_db(path: Path, extra_title: str = "") -> Path:
 
 
 def test_builder_cleans_splits_and_dedupes(tmp_path, caplog):
-    caplog.set_level(logging.INFO, "recsys.catalog")
+    caplog.set_level(logging.INFO, "recsys.catalog.catalog")
     items = build_movies_catalog(make_db(tmp_path / "movies.db"))
     by_id = {it.item_id: it for it in items}
     assert list(by_id) == ["tt01", "tt02", "tt03", "tt04", "tt07"]  # db order; the richer repeat kept in place
@@ -255,7 +255,7 @@ def test_builder_cleans_splits_and_dedupes(tmp_path, caplog):
 
 
 def test_load_movies_builds_once_then_uses_the_cache(tmp_path, monkeypatch, caplog):
-    caplog.set_level(logging.INFO, "recsys.catalog")
+    caplog.set_level(logging.INFO, "recsys.catalog.catalog")
     db = make_db(tmp_path / "movies.db")
     monkeypatch.setattr(catalog_mod, "movies_db_path", lambda: db)
     first = load_catalog("movies", tmp_path / "cache")

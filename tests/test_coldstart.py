@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recsys.cli import main
-from recsys.eval_coldstart import KS, METHODS, auc, ndcg, summary
+from recsys.evaluation.coldstart import KS, METHODS, auc, ndcg, summary
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "data" / "catalogs" / "tiny.jsonl"
@@ -92,7 +92,7 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
 def test_cross_validation_trains_each_fold_by_the_served_recipe(tmp_path, capsys):
     import torch
 
-    from recsys.config import Settings
+    from recsys.core.config import Settings
 
     ratings, config = tmp_path / "ratings.csv", tmp_path / "config.json"
     write_ratings(ratings)
@@ -135,7 +135,7 @@ def test_cross_validation_trains_each_fold_by_the_served_recipe(tmp_path, capsys
 
 @pytest.mark.slow
 def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
-    import recsys.meta as meta
+    import recsys.personal.meta as meta
 
     ratings, config = tmp_path / "ratings.csv", tmp_path / "config.json"
     write_ratings(ratings)
@@ -175,8 +175,8 @@ def support_data(identical: bool = False):
 
     import torch
 
-    from recsys.head import Head, HeadConfig, item_features
-    from recsys.meta import TaskData
+    from recsys.personal.head import Head, HeadConfig, item_features
+    from recsys.personal.meta import TaskData
     from tests.fakes import HashingEncoder, tiny_items
 
     base, rng = tiny_items(), np.random.default_rng(3)
@@ -192,7 +192,7 @@ def support_data(identical: bool = False):
 
 
 def test_random_support_is_the_seeded_shuffle_as_before():
-    from recsys.eval_coldstart import user_order
+    from recsys.evaluation.coldstart import user_order
 
     data, _, _ = support_data()
     for number, user in enumerate(["a", "b"]):
@@ -201,7 +201,7 @@ def test_random_support_is_the_seeded_shuffle_as_before():
 
 
 def test_draws_average_each_users_metrics_over_other_shuffles():
-    from recsys.eval_coldstart import evaluate, user_order
+    from recsys.evaluation.coldstart import evaluate, user_order
 
     data, _, _ = support_data()
 
@@ -233,9 +233,9 @@ def test_draws_average_each_users_metrics_over_other_shuffles():
 
 
 def test_informative_support_is_what_onboarding_asks_first():
-    from recsys.eval_coldstart import AskFirst, user_order
-    from recsys.head import head_inputs
-    from recsys.personal import Personalizer
+    from recsys.evaluation.coldstart import AskFirst, user_order
+    from recsys.personal.head import head_inputs
+    from recsys.personal.serving import Personalizer
 
     data, items, head = support_data()
     ask = AskFirst(head, items)
@@ -257,7 +257,7 @@ def test_informative_support_is_what_onboarding_asks_first():
 
 
 def test_informative_ties_follow_the_seeded_shuffle():
-    from recsys.eval_coldstart import AskFirst, user_order
+    from recsys.evaluation.coldstart import AskFirst, user_order
 
     data, items, head = support_data(identical=True)  # thirty copies of one film: every score ties
     for seed in (0, 1):
@@ -266,7 +266,7 @@ def test_informative_ties_follow_the_seeded_shuffle():
 
 
 def test_every_method_gets_the_same_informative_split():
-    from recsys.eval_coldstart import AskFirst, evaluate, user_order
+    from recsys.evaluation.coldstart import AskFirst, evaluate, user_order
 
     data, items, head = support_data()
     seen = {}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.engine import Engine
-from recsys.index import ItemIndex, SentenceEncoder
-from recsys.store import Store
-from recsys.types import DialogueState, Item
+from recsys.search.index import ItemIndex, SentenceEncoder
+from recsys.storage.store import Store
+from recsys.core.types import DialogueState, Item
 from tests.catalog_fixtures import real_catalog
 from tests.conftest import SHARED_CACHE
 from tests.fakes import HashingEncoder, ScriptedGenerator

@@ -26,7 +26,7 @@ import pytest
 
 from sqlalchemy import create_engine, text
 
-from recsys.store import Store
+from recsys.storage.store import Store
 from tests.conftest import REPO, SHARED_CACHE
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
@@ -174,7 +174,7 @@ def test_sigkill_mid_turn_then_restart(recsys_home, backend, request):
     from gradio_client import Client
 
     llm = FakeLLM()
-    db = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{recsys_home / 'recsys.db'}"
+    db = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{recsys_home / 'recsys.storage.db'}"
     port = free_port()
     finished: dict[str, int] = {}
     crashes = 0

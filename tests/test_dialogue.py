@@ -1,7 +1,7 @@
 """Dialogue state: constraints accumulate, change and reset across turns."""
-from recsys.dialogue import apply_intent, describe, filters_for
-from recsys.intent import LexiconParser
-from recsys.types import DialogueState
+from recsys.dialogue.state import apply_intent, describe, filters_for
+from recsys.understanding.lexicon import LexiconParser
+from recsys.core.types import DialogueState
 
 P = LexiconParser(["Comedy", "Sci-Fi", "Horror", "Drama", "War", "Romance"])
 
@@ -42,8 +42,8 @@ def test_filters_exclude_shown_and_disliked():
 
 
 # --- issue 3: new slots, relative refinements, clearing, answers from facts -------------------------------------
-from recsys.dialogue import Context, answer  # noqa: E402
-from recsys.types import Intent, Item  # noqa: E402
+from recsys.dialogue.state import Context, answer  # noqa: E402
+from recsys.core.types import Intent, Item  # noqa: E402
 
 
 def test_new_slots_persist_until_changed_or_cleared():

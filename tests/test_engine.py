@@ -1,7 +1,7 @@
 """The engine over the tiny catalog: constraints before top-k, feedback respected, turns stored, bad input answered."""
 import pytest
 
-from recsys.errors import SessionNotFound
+from recsys.core.errors import SessionNotFound
 from tests.engine_fixtures import tiny_engine
 from tests.fakes import ScriptedGenerator
 

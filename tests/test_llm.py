@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys import llm
-from recsys.config import Settings
-from recsys.errors import ConfigError, ModelError
-from recsys.llm import MARKER, LocalGenerator, OpenAIGenerator, StopScanner, load_generator
+from recsys.generation import llm
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError, ModelError
+from recsys.generation.llm import MARKER, LocalGenerator, OpenAIGenerator, StopScanner, load_generator
 from tests.conftest import SHARED_CACHE
 
 HELLO = [{"role": "user", "content": "Say hello."}]

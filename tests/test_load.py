@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from recsys.engine import Engine
-from recsys.http_api import PageClient
+from recsys.bench.page_client import PageClient
 from tests.engine_fixtures import tiny_engine
 from tests.test_app import HISTORY
 from tests.visitors import visit_at_once
@@ -157,8 +157,8 @@ def test_one_session_double_submitted_on_two_instances(backend, request):
 
 def test_instances_starting_at_once_on_postgres_migrate_once(pg_url):
     """Eight replicas starting together on an empty database: the migration lock lets exactly one create tables."""
-    from recsys.db import MIGRATIONS
-    from recsys.store import Store
+    from recsys.storage.db import MIGRATIONS
+    from recsys.storage.store import Store
 
     errors: list[str] = []
     stores: list[Store] = []

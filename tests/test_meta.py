@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.meta import MetaConfig, TaskData, episode_loss, make_batch, split_users
+from recsys.personal.meta import MetaConfig, TaskData, episode_loss, make_batch, split_users
 
 D = 8
 
@@ -50,8 +50,8 @@ def test_split_is_seeded_disjoint_and_covers_everyone():
 
 
 def test_folds_hold_every_user_out_exactly_once():
-    from recsys.errors import RecsysError
-    from recsys.meta import fold_count
+    from recsys.core.errors import RecsysError
+    from recsys.personal.meta import fold_count
 
     data = synthetic()
     assert fold_count(data, 0.25, 10) == 4
@@ -90,7 +90,7 @@ def test_episodes_have_the_right_shapes_and_masks():
 ], ids=["first-order", "second-order", "meta-sgd-dropout", "context", "ridge-first-order", "ridge-second-order",
         "lambda-pairs", "preference-only"])
 def test_meta_training_learns_to_adapt(second_order, extra):
-    from recsys.head import Head
+    from recsys.personal.head import Head
 
     data = synthetic()
     config = MetaConfig(max_support=6, query=10, second_order=second_order, hidden=8, decision=8, inner_steps=3,
@@ -124,8 +124,8 @@ def test_meta_training_learns_to_adapt(second_order, extra):
 
 
 def test_lambda_pairs_weigh_a_swap_at_the_top_more_than_one_further_down():
-    from recsys.errors import RecsysError
-    from recsys.meta import pair_weights
+    from recsys.core.errors import RecsysError
+    from recsys.personal.meta import pair_weights
 
     y = torch.tensor([[5.0, 4.0, 2.0, 1.0, 3.0]])
     pred = torch.tensor([[0.9, 0.8, 0.2, 0.1, 0.0]])  # ranks 0, 1, 2, 3, 4
@@ -144,7 +144,7 @@ def test_lambda_pairs_weigh_a_swap_at_the_top_more_than_one_further_down():
 def test_a_config_saved_before_rank_pairs_keeps_its_recipe():
     from dataclasses import asdict
 
-    from recsys.meta import MetaConfig
+    from recsys.personal.meta import MetaConfig
 
     old = {k: v for k, v in asdict(MetaConfig()).items() if k != "rank_pairs"}
     assert MetaConfig.saved(old).rank_pairs == "all"  # trained with every pair alike
@@ -164,8 +164,8 @@ def test_a_diverging_batch_is_skipped_and_the_checkpoint_stays_finite(tmp_path):
     """An inner loop that blows up on one user's support set must not poison the weights (it did: NaN checkpoint)."""
     import json
 
-    from recsys.head import load_head
-    from recsys.meta import meta_train
+    from recsys.personal.head import load_head
+    from recsys.personal.meta import meta_train
 
     config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=60, tasks=2,
                         checkpoint_every=1000, collab_factors=0)
@@ -178,8 +178,8 @@ def test_a_diverging_batch_is_skipped_and_the_checkpoint_stays_finite(tmp_path):
 
 
 def test_training_that_keeps_diverging_stops_with_a_clear_error_and_writes_nothing(tmp_path):
-    from recsys.errors import RecsysError
-    from recsys.meta import meta_train
+    from recsys.core.errors import RecsysError
+    from recsys.personal.meta import meta_train
 
     config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=40, tasks=20,
                         collab_factors=0)
@@ -192,8 +192,8 @@ def test_training_that_keeps_diverging_stops_with_a_clear_error_and_writes_nothi
 def test_collaborative_vectors_let_a_new_person_be_read_where_the_text_says_nothing(tmp_path):
     """Item vectors of pure noise, tastes in two camps: only who-rated-what (matrix factors of the training users,
     fitted inside meta_train and saved in the checkpoint) can tell a held-out person's camp from two ratings."""
-    from recsys.head import load_head
-    from recsys.meta import meta_train
+    from recsys.personal.head import load_head
+    from recsys.personal.meta import meta_train
 
     data = synthetic(users=40, seed=1)
     data.vectors = np.random.default_rng(5).standard_normal(data.vectors.shape).astype(np.float32)

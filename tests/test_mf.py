@@ -1,8 +1,8 @@
-"""The collaborative reference of eval coldstart (recsys.mf) on data with a known right answer (a checkerboard)."""
+"""The collaborative reference of eval coldstart (recsys.personal.mf) on data with a known right answer (a checkerboard)."""
 import numpy as np
 
-from recsys.eval_coldstart import auc
-from recsys.mf import MatrixFactors
+from recsys.evaluation.coldstart import auc
+from recsys.personal.mf import MatrixFactors
 
 
 def checkerboard(n_users: int = 40, n_items: int = 20, seed: int = 0):

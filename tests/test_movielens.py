@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.catalog import normalise_title, read_jsonl
-from recsys.movielens import DataError, Ratings, load_ratings, map_to_catalog, split_title
-from recsys.types import Item
+from recsys.catalog.catalog import normalise_title, read_jsonl
+from recsys.catalog.movielens import DataError, Ratings, load_ratings, map_to_catalog, split_title
+from recsys.core.types import Item
 
 DATA = Path(__file__).parent / "data" / "movielens"
 TINY = Path(__file__).resolve().parent.parent / "data" / "catalogs" / "tiny.jsonl"

@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from recsys.intent import LexiconParser
-from recsys.parse_llm import LLMParser, MergedParser, ParsedJSON, extract_json, load_prompt, merge
-from recsys.types import Intent
+from recsys.understanding.lexicon import LexiconParser
+from recsys.understanding.generator_parser import LLMParser, MergedParser, ParsedJSON, extract_json, load_prompt, merge
+from recsys.core.types import Intent
 from tests.fakes import ScriptedGenerator
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Western"]
@@ -71,8 +71,8 @@ def test_generator_is_called_only_when_it_can_help():
 
 @pytest.mark.slow
 def test_real_generator_parses_or_falls_back():
-    from recsys.config import Settings
-    from recsys.llm import load_generator
+    from recsys.core.config import Settings
+    from recsys.generation.llm import load_generator
 
     llm = LLMParser(load_generator(Settings.from_env()), GENRES)
     merged = MergedParser(LexiconParser(GENRES), llm)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from recsys.config import Settings
-from recsys.llm import load_generator
-from recsys.store import Store
+from recsys.core.config import Settings
+from recsys.generation.llm import load_generator
+from recsys.storage.store import Store
 from tests.engine_fixtures import home, tiny_engine
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
@@ -92,7 +92,7 @@ def test_forget_me_removes_every_row_of_the_person_only(backend, request):
     if backend == "sqlite":  # the words are gone from the files too, not only from the tables
         engine.store.forget_user(other)
         engine.store.close()
-        for path in Path(engine.store.url.database).parent.glob("recsys.db*"):
+        for path in Path(engine.store.url.database).parent.glob("recsys.storage.db*"):
             assert SECRET.encode() not in path.read_bytes(), f"{path.name} still holds the deleted words"
     else:
         engine.store.close()
@@ -328,7 +328,7 @@ def test_junk_session_ids_leave_no_locks_behind():
     """Engine keeps a lock per session only while someone holds it: ids sent once, or junk ones, never pile up."""
     import gc
 
-    from recsys.errors import SessionNotFound
+    from recsys.core.errors import SessionNotFound
 
     engine = tiny_engine()
     sid = engine.new_session()

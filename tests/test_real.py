@@ -5,9 +5,9 @@ both land in the shared test cache, so later runs take seconds.
 """
 import pytest
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.engine import Engine
-from recsys.grounding import fact_phrases
+from recsys.explain.grounding import fact_phrases
 from tests.conftest import SHARED_CACHE
 
 pytestmark = pytest.mark.slow

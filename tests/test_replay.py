@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from recsys.catalog import Catalog, write_jsonl
+from recsys.catalog.catalog import Catalog, write_jsonl
 from recsys.cli import main
-from recsys.dialogue_script import (Expect, Outcome, Seen, Vocabulary, check, load_scripts,
+from recsys.evaluation.script import (Expect, Outcome, Seen, Vocabulary, check, load_scripts,
                                     resolve)
-from recsys.grounding import TitleGuard
-from recsys.intent import LexiconParser
-from recsys.replay import CORPUS, EngineBackend, run_scripts, table, to_json, to_junit
-from recsys.types import INTENTS
+from recsys.explain.grounding import TitleGuard
+from recsys.understanding.lexicon import LexiconParser
+from recsys.evaluation.replay import CORPUS, EngineBackend, run_scripts, table, to_json, to_junit
+from recsys.core.types import INTENTS
 from tests.engine_fixtures import tiny_engine
 from tests.fakes import tiny_items
 
@@ -105,7 +105,7 @@ def test_script_genres_resolve_through_the_chat_synonyms():
 # --- expectation checks on synthetic outcomes --------------------------------------------------------------------
 def run_check(expect: dict, titles: list[str], reply: str = "", seen: Seen | None = None, **outcome) -> list[str]:
     """check() for one turn whose list is the tiny films with these titles."""
-    from recsys.dialogue_script import LoadedScript, Script
+    from recsys.evaluation.script import LoadedScript, Script
 
     script = Script.model_validate({"name": "t", "turns": [{"user": "x", "expect": expect}]})
     bound = resolve(LoadedScript(Path("t.yaml"), script), Vocabulary(CATALOG))
@@ -284,9 +284,9 @@ def test_a_few_scripts_pass_with_the_real_generator(tmp_path, capsys):
 
 # --- the fast explainer mode replay uses in CI ---------------------------------------------------------------------
 def test_template_explainer_writes_fact_reasons_without_the_generator(monkeypatch):
-    from recsys.config import Settings
-    from recsys.errors import ConfigError
-    from recsys.explain import template_reason
+    from recsys.core.config import Settings
+    from recsys.core.errors import ConfigError
+    from recsys.explain.explainer import template_reason
     from tests.fakes import ScriptedGenerator
 
     monkeypatch.setenv("RECSYS_EXPLAINER", "template")

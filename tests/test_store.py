@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from recsys.config import Settings
-from recsys.errors import ConfigError, SessionNotFound, StoreError
-from recsys.db import MIGRATIONS
-from recsys.store import Store
-from recsys.types import DialogueState
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError, SessionNotFound, StoreError
+from recsys.storage.db import MIGRATIONS
+from recsys.storage.store import Store
+from recsys.core.types import DialogueState
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ITEMS = [("tt1", 0.9, "a reason"), ("tt2", 0.8, "another"), ("tt3", 0.5, "")]
@@ -23,7 +23,7 @@ ITEMS = [("tt1", 0.9, "a reason"), ("tt2", 0.8, "another"), ("tt3", 0.5, "")]
 @pytest.fixture
 def db_path(recsys_home: Path) -> Path:
     """The database file the app would use."""
-    return Settings.from_env().home / "recsys.db"
+    return Settings.from_env().home / "recsys.storage.db"
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_unreachable_sqlite_file_names_it(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="a-file"):
-        Store(f"sqlite:///{blocker}/sub/recsys.db")  # its folder cannot be created, even by root
+        Store(f"sqlite:///{blocker}/sub/recsys.storage.db")  # its folder cannot be created, even by root
 
 
 def test_unreadable_sqlite_file_names_it(tmp_path):
@@ -255,7 +255,7 @@ def test_threads_write_concurrently(store, db_path):
 
 
 def test_store_module_imports_without_gradio():
-    code = "import sys, recsys.store; assert 'gradio' not in sys.modules"
+    code = "import sys, recsys.storage.store; assert 'gradio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -263,7 +263,7 @@ def test_writes_take_the_lock_up_front_and_retry_when_locked(store, db_path, mon
     import sqlalchemy
     from sqlalchemy.exc import OperationalError
 
-    import recsys.store as store_module
+    import recsys.storage.store as store_module
     seen: list[str] = []
     sqlalchemy.event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     sid = store.create_session(store.ensure_user())

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from recsys.errors import RecsysError
-from recsys.types import Item
+from recsys.core.errors import RecsysError
+from recsys.core.types import Item
 from tests.engine_fixtures import tiny_engine
 from tests.test_app import load_app
 

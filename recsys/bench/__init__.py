@@ -1,0 +1,1 @@
+"""`python -m recsys bench`: speed and memory sections and the page client they use."""

@@ -1,0 +1,194 @@
+"""Bench section "generation": time to first token and tokens/s of the default generator, backends side by side.
+
+CPU: the product's own token loop (LocalGenerator.stream) in fp32, with the prompt-prefix KV cache cold and warm,
+against the same model in bf16, and against transformers' `generate`. CUDA (when torch sees a device): bf16 with
+the dynamic cache, and bf16 with a static cache + `torch.compile` (the path for the ≤150 ms / ≥150 tok/s target).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..bench.util import summary
+from ..core.config import Settings
+from ..core.paths import CHECKOUT
+
+log = logging.getLogger(__name__)
+
+DECODE_TOKENS = 40  # = Settings.max_new_tokens: one reason
+
+
+def _prompts(settings: Settings, n: int) -> list[list[dict[str, str]]]:
+    """Explanation prompts for n catalog items (the real job), with the bench's requests."""
+    from ..bench.util import REQUESTS
+    from ..catalog.catalog import load_catalog
+    from ..explain.explainer import item_messages
+
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    step = max(1, len(catalog) // max(n, 1))
+    return [item_messages(catalog.items[(i * step) % len(catalog)], REQUESTS[i % len(REQUESTS)]) for i in range(n)]
+
+
+def _stream_variant(gen, prompts: list, tokens: int) -> dict[str, Any]:
+    """The product loop: TTFT per prompt (first = prefix cache cold) and decode tokens/s with no stop string."""
+    ttft, rates, counts = [], [], []
+    for messages in prompts:
+        t0 = time.perf_counter()
+        first = None
+        text = ""
+        for piece in gen.stream(messages, tokens, ()):
+            first = first or time.perf_counter()
+            text += piece
+        end = time.perf_counter()
+        n = len(gen.tokenizer(text, add_special_tokens=False).input_ids)
+        ttft.append((first - t0) * 1000 if first else (end - t0) * 1000)
+        if first and n > 1:
+            rates.append((n - 1) / (end - first))
+        counts.append(n)
+    return {"ttft_cold_prefix_ms": round(ttft[0], 1), "ttft_ms": summary(ttft[1:] or ttft),
+            "tokens_per_s": summary(rates), "tokens": summary(counts)}
+
+
+def _generate_variant(model, tokenizer, prompts: list, tokens: int, device: str, static: bool = False,
+                      compiled: bool = False) -> dict[str, Any]:
+    """transformers' generate: TTFT = a 1-token generate; tokens/s from a `tokens`-token one (greedy, no EOS stop)."""
+    import torch
+
+    kwargs: dict[str, Any] = {"do_sample": False, "pad_token_id": tokenizer.eos_token_id}
+    if static:
+        kwargs["cache_implementation"] = "static"
+    warm_s = 0.0
+    if compiled:
+        model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+    ttft, rates = [], []
+    for i, messages in enumerate([prompts[0], *prompts]):  # the extra first run warms (and compiles)
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                            return_dict=True)["input_ids"].to(device)
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(ids, max_new_tokens=1, **kwargs)
+            sync()
+            t1 = time.perf_counter()
+            out = model.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens, **kwargs)
+            sync()
+        t2 = time.perf_counter()
+        if i == 0:
+            warm_s = t2 - t0
+            continue
+        made = out.shape[1] - ids.shape[1]
+        ttft.append((t1 - t0) * 1000)
+        rates.append((made - 1) / max((t2 - t1) - (t1 - t0), 1e-9))  # the long run minus its own prefill
+    return {"warm_up_s": round(warm_s, 2), "ttft_ms": summary(ttft), "tokens_per_s": summary(rates)}
+
+
+def _folder(settings: Settings) -> Path | None:
+    """The local HF folder of the configured generator (converted GGUF for smollm2), None for an HTTP one."""
+    from ..generation.llm import converted_folder, smollm2_path
+
+    spec = settings.generator.strip()
+    if spec.startswith(("http://", "https://")):
+        return None
+    if spec.lower() == "smollm2":
+        return converted_folder(smollm2_path(), settings.cache)
+    path = Path(spec).expanduser()
+    return converted_folder(path, settings.cache) if path.suffix.lower() == ".gguf" else path
+
+
+def _guard(name: str, fn: Callable[[], dict[str, Any]], progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run one variant; a failure is reported in its row, not raised (the other rows still stand)."""
+    try:
+        row = fn()
+    except Exception as e:
+        log.warning("generation variant %s failed: %s", name, e)
+        row = {"error": f"{type(e).__name__}: {e}"[:300]}
+    progress(f"generation: {name} done")
+    return {"variant": name, **row}
+
+
+CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs in a fresh process
+    ("cpu fp32, product loop, 2 threads, passive wait (product default)", "float32", 0, "PASSIVE"),
+    ("cpu fp32, product loop, 2 threads, spinning wait (torch default)", "float32", 0, "ACTIVE"),
+    ("cpu fp32, product loop, 1 thread", "float32", 1, "PASSIVE"),
+    ("cpu bf16, product loop, 2 threads, passive wait", "bfloat16", 0, "PASSIVE"),
+)
+
+
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One CPU variant, in this (fresh) process: the product loop on the explanation prompts."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..generation.llm import LocalGenerator
+
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    folder = Path(spec["folder"])
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, spec["dtype"]))
+    row = _stream_variant(LocalGenerator(model, tokenizer, folder.name), spec["prompts"], DECODE_TOKENS)
+    return {**row, "torch_threads": torch.get_num_threads()}
+
+
+def _in_subprocess(name: str, spec: dict[str, Any], wait_policy: str, timeout_s: float = 900) -> dict[str, Any]:
+    """Run _child in `python -m recsys.bench.generation` with OMP_WAIT_POLICY set (torch reads it only at import)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_WAIT_POLICY": wait_policy}
+    done = subprocess.run([sys.executable, "-m", "recsys.bench.generation"], input=json.dumps(spec), env=env, text=True,
+                          capture_output=True, timeout=timeout_s, cwd=CHECKOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_generation(settings: Settings, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Every variant this machine can run, on the same prompts."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..generation.llm import LocalGenerator
+
+    folder = _folder(settings)
+    if folder is None:
+        return {"status": "not measured: the generator is an HTTP endpoint (measure it on its own server)"}
+    n = 3 if quick else 12
+    prompts = _prompts(settings, n + 1)
+    out: dict[str, Any] = {"model": folder.name, "prompts": len(prompts), "decode_tokens": DECODE_TOKENS,
+                           "threads": torch.get_num_threads(), "rows": []}
+    variants = CPU_VARIANTS[:1] + CPU_VARIANTS[2:] if quick else CPU_VARIANTS
+    for name, dtype, threads, wait in variants:
+        spec = {"folder": str(folder), "dtype": dtype, "threads": threads, "prompts": prompts}
+        out["rows"].append(_guard(name, lambda: _in_subprocess(name, spec, wait), progress))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if not quick:
+        out["rows"].append(_guard("cpu fp32, transformers generate", lambda: _generate_variant(
+            AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), tokenizer, prompts, DECODE_TOKENS,
+            "cpu"), progress))
+    if not torch.cuda.is_available():
+        out["cuda"] = "no CUDA device"
+        return out
+    out["cuda"] = torch.cuda.get_device_name(0)
+
+    def gpu():
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).to("cuda").eval()
+
+    out["rows"].append(_guard("cuda bf16, product loop", lambda: _stream_variant(
+        LocalGenerator(gpu(), tokenizer, folder.name), prompts, DECODE_TOKENS), progress))
+    out["rows"].append(_guard("cuda bf16, generate, dynamic cache", lambda: _generate_variant(
+        gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda"), progress))
+    out["rows"].append(_guard("cuda bf16, generate, static cache + torch.compile", lambda: _generate_variant(
+        gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda", static=True, compiled=True), progress))
+    return out
+
+
+if __name__ == "__main__":  # a CPU variant's own process (see _in_subprocess): spec on stdin, JSON row on stdout
+    import json
+    import sys
+
+    print(json.dumps(_child(json.load(sys.stdin))))

@@ -1,0 +1,235 @@
+"""Bench sections that start the real app (`python app.py`) as a subprocess: "startup" (first run with empty
+caches, warm start, to the page being served; idle and peak RSS) and the server half of "concurrency"
+(sessions at once through Gradio on loopback, driven by the lean HTTP client in http_api).
+
+The app runs in its own process, so this module never imports Gradio itself (http_api is the client).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
+from ..bench.page_client import PageClient
+from ..core.paths import CHECKOUT
+
+log = logging.getLogger(__name__)
+
+APP = CHECKOUT / "app.py"
+ERROR_TEXT = "something went wrong"  # the app's friendly error reply
+THINK_S = 2.0  # as bench_turn.THINK_S (not imported: sections sit on one layer)
+SINGLE_TURNS = 30  # turns of the one-session baseline that the concurrent levels are compared with
+
+
+def _free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _served(url: str) -> bool:
+    """True once the page answers 200."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """Linux: the app gets SIGTERM when the bench process dies, so a killed bench leaves no server behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the finally below still stops it on a normal exit
+        pass
+
+
+@contextmanager
+def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterator[tuple[subprocess.Popen, str, float]]:
+    """Start app.py; yield (process, url, seconds until the page was served); stop it afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    full_env = {**os.environ, **env, "RECSYS_PORT": str(port), "RECSYS_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1",
+                "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log_path.open("w") as logf:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(APP)], env=full_env, stdout=logf, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        try:
+            while not _served(url):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"app.py exited with {proc.returncode}; see {log_path}")
+                if time.perf_counter() - t0 > timeout_s:
+                    raise TimeoutError(f"app.py did not serve the page in {timeout_s:.0f} s; see {log_path}")
+                time.sleep(0.2)
+            yield proc, url, time.perf_counter() - t0
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+SEND_INPUTS = ("text", "ids", "history")  # app.py's send_inputs without its gr.State ones (kept per session)
+
+
+def _check_send_inputs(url: str) -> None:
+    """Fail clearly when the page's /send takes other inputs than this bench sends (read from /gradio_api/info)."""
+    import httpx
+
+    info = httpx.get(url.rstrip("/") + "/gradio_api/info", timeout=30).json()
+    params = info["named_endpoints"]["/send"]["parameters"]
+    if len(params) != len(SEND_INPUTS):
+        raise RuntimeError(f"/send takes {len(params)} inputs, the bench sends {len(SEND_INPUTS)}: update "
+                           "bench_serve.SEND_INPUTS with app.py's send_inputs")
+
+
+def _find(result: Any, test: Callable[[Any], bool]) -> Any:
+    """The first output of an endpoint's result that passes `test`, or None."""
+    outputs = result if isinstance(result, (list, tuple)) else [result]
+    return next((x for x in outputs if test(x)), None)
+
+
+def _is_ids(x: Any) -> bool:
+    """[user_id, session_id]: two non-empty strings."""
+    return isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) and v for v in x)
+
+
+def _is_history(x: Any) -> bool:
+    """A chat history: a list of {"role", "content"} messages."""
+    return isinstance(x, list) and bool(x) and all(isinstance(m, dict) and "role" in m for m in x)
+
+
+def _reply(history: list) -> str:
+    """The last answer's text: the last assistant message that is not a "why these?" panel (those carry metadata)."""
+    for message in reversed(history):
+        if message.get("role") == "assistant" and not message.get("metadata"):
+            return str(message.get("content", ""))
+    return ""
+
+
+def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0,
+                 seed: int = 0) -> tuple[list[float], int, float, float]:
+    """One person through the API as the page sends it (its history goes back with each message): open a
+    session, then `turns` sends; (latencies ms, errors, start, end)."""
+    latencies, errors, start = [], 0, time.perf_counter()
+    try:
+        with PageClient(url) as client:
+            ids = _find(client.call("new_session", ["", ""]), _is_ids)
+            if ids is None:
+                raise RuntimeError("/new_session returned no [user_id, session_id]")
+            barrier.wait(timeout=300)
+            start = time.perf_counter()
+            rng = np.random.default_rng(seed)
+            history: list = []
+            for text in texts[:turns]:
+                if think_s:
+                    time.sleep(rng.exponential(think_s))
+                t0 = time.perf_counter()
+                result = client.call("send", text, ids, history)
+                latencies.append(ms_since(t0))
+                history = _find(result, _is_history) or []
+                content = _reply(history)
+                errors += ERROR_TEXT in content or not content
+    except Exception:
+        log.exception("server session failed")
+        errors += 1
+    return latencies, errors, start, time.perf_counter()
+
+
+def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0,
+                       single_turns: int = SINGLE_TURNS) -> list[dict[str, Any]]:
+    """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
+    bench_turn.engine_concurrency: 0 = a burst)."""
+    rows = []
+    _check_send_inputs(url)
+    for n in levels:
+        barrier = threading.Barrier(n)
+        each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            futures = [pool.submit(_send_worker, url, each, tuple(REQUESTS[(5 * i + j) % len(REQUESTS)]
+                                                                   for j in range(each)), barrier, think_s, i)
+                       for i in range(n)]
+            results = [f.result() for f in futures]
+        wall = max(r[3] for r in results) - min(r[2] for r in results)  # from the barrier to the last reply
+        latencies = [x for r in results for x in r[0]]
+        rows.append({"sessions": n, "mode": f"paced, {think_s:g} s think time" if think_s else "burst",
+                     "turns": len(latencies), "errors": sum(r[1] for r in results),
+                     "wall_s": round(wall, 2), "latency_ms": summary(latencies),
+                     "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None})
+    return rows
+
+
+def _tree_rss(pid: int) -> tuple[float, float]:
+    """(RSS now, peak RSS) in MB of the app process (its children are gradio helpers, counted too)."""
+    now, peak = rss_mb(pid), peak_rss_mb(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        now += rss_mb(child)
+        peak += peak_rss_mb(child)
+    return round(now, 1), round(peak, 1)
+
+
+def run_startup(settings, quick: bool, workdir: Path, progress: Callable[[str], None],
+                server_levels: tuple[int, ...] = (1, 8, 32), cold: bool | None = None) -> dict[str, Any]:
+    """Cold start (empty caches; skipped in --quick unless asked), warm start, idle RSS, and the server
+    concurrency rows with peak RSS under that load."""
+    out: dict[str, Any] = {}
+    base = {"RECSYS_CATALOG": settings.catalog, "RECSYS_GENERATOR": settings.generator}
+    timeout = 900.0
+    if cold if cold is not None else not quick:
+        with tempfile.TemporaryDirectory(prefix="recsys-cold-") as tmp:
+            env = {**base, "RECSYS_HOME": tmp, "RECSYS_CACHE_DIR": str(Path(tmp) / "cache")}
+            try:
+                with app_process(env, timeout, workdir / "app-cold.log") as (proc, _, seconds):
+                    out["cold_start_s"] = round(seconds, 1)
+                    out["cold_peak_rss_mb"] = _tree_rss(proc.pid)[1]
+            except (RuntimeError, TimeoutError) as e:
+                out["cold_start_s"] = f"failed: {e}"
+        progress("startup: cold start done")
+    else:
+        out["cold_start_s"] = "skipped in --quick (minutes: conversion + embedding); run without --quick"
+    with tempfile.TemporaryDirectory(prefix="recsys-warm-") as tmp:
+        env = {**base, "RECSYS_HOME": tmp, "RECSYS_CACHE_DIR": str(settings.cache)}
+        with app_process(env, timeout, workdir / "app-warm.log") as (proc, url, seconds):
+            out["warm_start_s"] = round(seconds, 1)
+            time.sleep(2.0)
+            out["idle_rss_mb"], _ = _tree_rss(proc.pid)
+            progress("startup: warm start done")
+            rows = server_concurrency(url, (1,), 2, single_turns=2)  # two turns with generation: the usual peak
+            out["server_with_generation"] = rows
+            out["peak_rss_after_generation_mb"] = _tree_rss(proc.pid)[1]
+        with app_process({**env, "RECSYS_EXPLAINER": "template"}, timeout, workdir / "app-template.log") as (
+                proc, url, _):
+            turns = 2 if quick else 5
+            out["server_without_generation"] = server_concurrency(url, server_levels, turns)
+            # paced rows are mostly think time: twice the turns for a steadier p95 at little cost
+            out["server_without_generation_paced"] = server_concurrency(url, server_levels, 2 * turns, THINK_S)
+            out["server_turns_per_session"] = turns
+            out["peak_rss_under_load_mb"] = _tree_rss(proc.pid)[1]
+            progress("concurrency: server done")
+    out["app_logs"] = str(workdir)
+    return out

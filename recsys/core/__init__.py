@@ -1,0 +1,1 @@
+"""Types, errors, settings and file helpers every layer may use."""

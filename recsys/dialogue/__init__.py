@@ -1,0 +1,1 @@
+"""Dialogue state across turns: constraints, references, answers to catalog questions."""

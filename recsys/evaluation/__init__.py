@@ -1,0 +1,1 @@
+"""Offline evaluation and training verbs: replay, quality, reports, cold start, train-meta."""

@@ -1,0 +1,1 @@
+"""Reasons: grounding checks and the explanations built on them."""

@@ -1,0 +1,1 @@
+"""Text generators: a local causal LM or an OpenAI-compatible server."""

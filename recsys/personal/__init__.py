@@ -1,0 +1,1 @@
+"""The per-user head: model, collaborative factors, serving, meta-training."""

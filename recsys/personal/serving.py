@@ -1,0 +1,150 @@
+"""Serving the per-user head: a person's votes -> adapted weights (cached) -> personal scores, taste, onboarding.
+
+    personal = Personalizer(head, catalog.items, index.vectors)
+    params = personal.params_for(user_id, votes)               # votes: [(item_id, liked), ...] oldest first
+    predicted = personal.scores(params, item_ids, query_vector)  # (C,) ratings on the 1..5 scale
+    personal.taste(params)                                     # genres and people with predicted affinity
+    personal.onboarding(params, exclude, n=5)                   # informative films to rate first (MeLU)
+
+The store's feedback is the source of truth; adapted weights are only a cache keyed by the exact vote list, so a
+new vote (or a vote taken back) is a new key. A person with no votes gets the meta-learned initialisation.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..personal.head import (DISLIKE_RATING, LIKE_RATING, RATING_MID, Head, head_inputs, item_features, tag_prototypes, tag_rows,
+                   with_collab)
+from ..core.types import Item
+
+log = logging.getLogger(__name__)
+
+CACHE_USERS = 2048  # adapted weights kept (~9 KB each)
+PROFILE_MIN_FILMS = 3  # people in the taste profile need this many catalog films, so the prototype means something
+ONBOARD_POOL = 400  # onboarding draws from the most popular films: people can rate what they have seen
+Params = dict[str, torch.Tensor]
+
+
+def latest_votes(votes: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The last vote per item, in the order the last votes were cast."""
+    last: dict[str, bool] = {}
+    for item_id, liked in votes:
+        last.pop(item_id, None)
+        last[item_id] = bool(liked)
+    return list(last.items())
+
+
+class Personalizer:
+    """The head plus the catalog arrays it reads, an adapted-weights cache and the taste-profile prototypes."""
+
+    def __init__(self, head: Head, items: Sequence[Item], vectors: np.ndarray) -> None:
+        if vectors.shape[1] != head.config.dim:
+            raise ValueError(f"the head expects {head.config.dim}-d item vectors, the index has {vectors.shape[1]}-d")
+        self.head = head
+        self.items = list(items)
+        self.vectors = vectors  # (N, d) the index's rows, catalog order
+        self._collab = head.collab_rows([it.item_id for it in items])  # (N, c) who likes each film, if the head knows
+        self.features = item_features(self.items)  # (N, 3)
+        self._pos = {it.item_id: i for i, it in enumerate(self.items)}
+        self.init = {k: v.detach() for k, v in head.init_params().items()}
+        rows = {t: r for t, r in tag_rows(self.items).items()
+                if t.startswith("genre:") or len(r) >= PROFILE_MIN_FILMS}
+        self.tag_names, tag_vectors, tag_extras = tag_prototypes(rows, vectors, self.features)
+        with torch.no_grad():  # prototypes' body outputs never change: only the decision layers adapt
+            zero = torch.zeros(vectors.shape[1])
+            prototypes = torch.as_tensor(head.text_only(tag_vectors))  # a genre has no ratings of its own
+            self._tag_hidden = head.body(prototypes, torch.as_tensor(tag_extras), zero)  # (T, h)
+            self._tag_init = head.decide(self.init, self._tag_hidden).numpy()  # (T,)
+        popularity = self.features[:, 1]
+        self._pool = np.argsort(-popularity, kind="stable")[:ONBOARD_POOL]
+        self._pool_weight: np.ndarray | None = None
+        self._cache: OrderedDict[tuple, Params] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """Catalog rows of the known ids."""
+        return np.array([self._pos[i] for i in ids if i in self._pos], dtype=np.int64)
+
+    # --- adaptation -----------------------------------------------------------------------------------------------
+    def params_for(self, user_id: str, votes: Sequence[tuple[str, bool]]) -> Params:
+        """Decision weights adapted to a person's latest votes, cached by (user, exact vote list)."""
+        support = [(i, liked) for i, liked in latest_votes(votes) if i in self._pos]
+        if not support:
+            return self.init
+        key = (user_id, tuple(support))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        rows = self.positions([i for i, _ in support])
+        ratings = [LIKE_RATING if liked else DISLIKE_RATING for _, liked in support]
+        vectors = self.vectors[rows]
+        extras = head_inputs(self.features[rows], vectors, None)
+        params = self.head.adapt(self.init, self._inputs(rows, vectors), extras, np.zeros(vectors.shape[1], np.float32),
+                                 ratings)
+        with self._lock:
+            self._cache[key] = params
+            if len(self._cache) > CACHE_USERS:
+                self._cache.popitem(last=False)
+        return params
+
+    def scores(self, params: Params, item_ids: Sequence[str], query: np.ndarray | None) -> np.ndarray:
+        """(C,) predicted ratings of catalog items for a request vector (None = no request)."""
+        rows = self.positions(item_ids)
+        vectors = self.vectors[rows]
+        q = np.zeros(vectors.shape[1], np.float32) if query is None else np.asarray(query, np.float32)
+        return self.head.score(params, self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query),
+                               q)
+
+    def _inputs(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """The head's input rows of catalog rows (`vectors` = their MiniLM rows, already taken): plus the
+        collaborative vectors."""
+        return with_collab(vectors, self._collab[rows])
+
+    # --- what the UI shows ------------------------------------------------------------------------------------------
+    def taste(self, params: Params, people: int = 8) -> dict[str, list[dict]]:
+        """Genres (all) and people (most and least liked) with the head's predicted rating and change from the prior."""
+        with torch.no_grad():
+            predicted = self.head.decide(params, self._tag_hidden).numpy()  # (T,)
+        change = predicted - self._tag_init
+        genres, persons = [], []
+        for name, score, delta in zip(self.tag_names, predicted, change):
+            kind, _, label = name.partition(":")
+            row = {"name": label, "score": round(float(score), 3), "change": round(float(delta), 3)}
+            (genres if kind == "genre" else persons).append(row)
+        genres.sort(key=lambda r: -r["score"])
+        persons.sort(key=lambda r: -r["change"])  # what the votes taught, not who is famous
+        chosen = persons[:people // 2] + [p for p in persons[-(people // 2):] if p not in persons[:people // 2]]
+        return {"genres": genres, "people": chosen if params is not self.init else []}
+
+    def onboarding(self, params: Params, exclude: set[str], n: int) -> list[Item]:
+        """Popular films whose rating would move the weights most (gradient norm x popularity), spread by MMR."""
+        pool = np.array([p for p in self._pool if self.items[p].item_id not in exclude], dtype=np.int64)
+        if not len(pool) or n <= 0:
+            return []
+        vectors = self.vectors[pool]
+        extras = head_inputs(self.features[pool], vectors, None)
+        grad = self.head.sensitivity(params, self._inputs(pool, vectors), extras)  # (P,)
+        popularity = (self.features[pool, 1] + 1.0) / 2.0  # back to 0..1
+        value = grad / max(float(grad.max()), 1e-9) * popularity
+        chosen: list[int] = []
+        max_sim = np.zeros(len(pool), dtype=np.float32)
+        for _ in range(min(n, len(pool))):  # greedy: informative, but not five films of one kind
+            pick = value - 0.5 * max_sim
+            pick[chosen] = -np.inf
+            best = int(np.argmax(pick))
+            chosen.append(best)
+            max_sim = np.maximum(max_sim, vectors @ vectors[best])
+        return [self.items[pool[i]] for i in chosen]
+
+
+def personal_score(predicted: np.ndarray) -> np.ndarray:
+    """Predicted ratings (1..5) as a score around 0 in about [-1, 1], the units the ranking adds."""
+    return (np.clip(predicted, 1.0, 5.0) - RATING_MID) / 2.0

@@ -1,0 +1,1 @@
+"""Sentence embeddings of the catalog and filtered top-k search over them."""

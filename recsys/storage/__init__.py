@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy tables and migrations, and the Store API over them."""
