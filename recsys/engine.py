@@ -256,7 +256,7 @@ class Engine:
                 score += sign * PROFILE_WEIGHT * (vectors @ centroid)
         popularity = np.array([self.catalog.popularity[self.catalog.position(it.item_id)] for it in items])
         score += POPULARITY_WEIGHT * popularity.astype(np.float32)
-        lam = state.mmr_lambda if state.mmr_lambda is not None else self.settings.mmr_lambda  # per session
+        lam = state.diversity(self.settings.mmr_lambda)  # per session
         chosen = mmr(score, vectors, k, lam)
         return [Recommendation(items[i], float(score[i]), float(relevance[i]), personal=float(personal[i]))
                 for i in chosen]
@@ -421,7 +421,7 @@ class Engine:
         vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
         sims = vectors @ vectors.T if len(recs) else np.zeros((0, 0))  # (k, k)
         redundancy = [float(sims[i, :i].max()) if i else 0.0 for i in range(len(recs))]  # vs earlier picks
-        lam = state.mmr_lambda if state.mmr_lambda is not None else self.settings.mmr_lambda
+        lam = state.diversity(self.settings.mmr_lambda)
         return {"candidates": len(found), "constraints": describe(state), "mmr_lambda": lam,
                 "redundancy": redundancy}
 

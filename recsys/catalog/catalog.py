@@ -49,7 +49,7 @@ def item_text(item: Item) -> str:
     directors = item.people("director")[:2]
     if directors:
         sentence += " directed by " + " and ".join(directors)
-    cast = (item.people("top_cast") or item.people("cast"))[:3]  # "cast" may be alphabetical: prefer "top_cast"
+    cast = item.lead_cast()[:3]  # "cast" may be alphabetical: prefer "top_cast"
     if cast:
         sentence += ", starring " + ", ".join(cast)
     parts = [item.label() + ".", sentence + "."]

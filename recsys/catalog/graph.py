@@ -185,7 +185,7 @@ class Graph:
         if item is None:
             return []
         if role == "cast":
-            return item.people("top_cast") or item.people("cast")
+            return item.lead_cast()
         return item.people(role)
 
     def related(self, item_id: str, role: str, limit: int = 20) -> list[str]:

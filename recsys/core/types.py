@@ -30,6 +30,11 @@ class Item:
         value = self.attributes.get(role) or []
         return [value] if isinstance(value, str) else list(value)
 
+    def lead_cast(self) -> list[str]:
+        """The cast in billing order where the catalog has it ("top_cast"), else "cast" (alphabetical in the
+        default catalog, so only a fallback)."""
+        return self.people("top_cast") or self.people("cast")
+
     def label(self) -> str:
         """Title with year, the way people write it: "Alien (1979)"."""
         return f"{self.title} ({self.year})" if self.year else self.title
@@ -109,6 +114,10 @@ class DialogueState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def diversity(self, default: float) -> float:
+        """This session's MMR lambda, or the host's default (Settings.mmr_lambda) while the person has not set one."""
+        return default if self.mmr_lambda is None else self.mmr_lambda
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DialogueState:

@@ -151,7 +151,7 @@ def answer(item: Item, attr: str | None, mentioned: Sequence[str] = ()) -> str:
     a = item.attributes
     label = item.label()
     if attr in ("director", "writer", "cast"):
-        names = item.people("top_cast") or item.people("cast") if attr == "cast" else item.people(attr)
+        names = item.lead_cast() if attr == "cast" else item.people(attr)
         verb = {"director": "was directed by", "writer": "was written by", "cast": "stars"}[attr]
         return f"{label} {verb} {_names(names)}." if names else f"The catalog does not list the {attr} of {label}."
     if attr == "runtime":
@@ -186,7 +186,7 @@ def answer(item: Item, attr: str | None, mentioned: Sequence[str] = ()) -> str:
         return f"{label}: {', '.join(facts)}." if facts else f"The catalog has no ratings for {label}."
     # plot or anything else: the facts we have
     director = item.people("director")
-    cast = item.people("top_cast") or item.people("cast")
+    cast = item.lead_cast()
     sentence = f"{label} is a {'/'.join(item.tags) or 'film'}"
     sentence += f" directed by {_names(director, 2)}" if director else ""
     sentence += f", starring {_names(cast, 3)}" if cast else ""

@@ -56,7 +56,7 @@ def template_reason(item: Item, request: str = "") -> str:
     if item.year:
         kind = f"{item.year} {kind}"
     director = (item.people("director") or [""])[0]
-    cast = " and ".join((item.people("top_cast") or item.people("cast"))[:2])
+    cast = " and ".join(item.lead_cast()[:2])
     a = item.attributes
     runtime = a.get("runtime") if isinstance(a.get("runtime"), int) and a["runtime"] > 0 else None
     if isinstance(a.get("oscars"), int) and a["oscars"] > 0:
@@ -117,7 +117,7 @@ def item_messages(item: Item, request: str) -> list[dict[str, str]]:
                                                           ex["genres"], ex["director"], ex["cast"], ex["runtime"],
                                                           ex["about"])})
         messages.append({"role": "assistant", "content": ex["reason"]})
-    cast = (item.people("top_cast") or item.people("cast"))[:3]
+    cast = item.lead_cast()[:3]
     messages.append({"role": "user", "content": _fill(template, request, item.title, item.year, item.tags,
                                                       item.people("director")[:2], cast,
                                                       item.attributes.get("runtime"), item.text)})

@@ -335,7 +335,7 @@ def head_inputs(features: np.ndarray, vectors: np.ndarray, query: np.ndarray | N
 
 def item_tags(item: Item) -> list[str]:
     """Taste-profile tags of an item: "genre:War", "person:Stanley Kubrick"."""
-    people = item.people("director")[:2] + (item.people("top_cast") or item.people("cast"))[:3]  # as item_text
+    people = item.people("director")[:2] + item.lead_cast()[:3]  # as item_text
     return [f"genre:{g}" for g in item.tags] + [f"person:{n}" for n in dict.fromkeys(people)]
 
 

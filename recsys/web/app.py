@@ -182,7 +182,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         def controls(state) -> dict:
             """Controls mirroring the dialogue state (after a turn, a changed constraint in words shows here)."""
-            lam = state.mmr_lambda if state.mmr_lambda is not None else settings.mmr_lambda
+            lam = state.diversity(settings.mmr_lambda)
             return {count_sl: state.count, lam_sl: lam, ymin: state.year_min, ymax: state.year_max,
                     gex: [g for g in state.genres_exclude if g in genres]}
 

@@ -36,7 +36,7 @@ def card_html(item: Item, reason: str, note: str = "") -> str:
     runtime = item.attributes.get("runtime")
     if runtime:
         meta.append(f"{esc(runtime)} min")
-    cast = (item.people("top_cast") or item.people("cast"))[:3]  # the default catalog's cast is alphabetical
+    cast = item.lead_cast()[:3]  # the default catalog's cast is alphabetical
     lines = [f'<div class="rec-card" role="article" aria-label="{esc(item.label())}" data-item-id="{esc(item.item_id)}">'
              f'<h3>{esc(item.title)}</h3>',
              f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>']
