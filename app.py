@@ -2,6 +2,7 @@
 
 The page itself is recsys/web/app.py (layout, handlers, main); this file only keeps the old entry point.
 """
+
 import sys
 
 from recsys.web.app import main

@@ -1,8 +1,9 @@
 """Take the README screenshot (docs/screenshot.png) of a running app with Playwright and Debian's chromium.
 
-    python app.py --port 7999 &                      # the real app, real models
-    python docs/take_screenshot.py http://127.0.0.1:7999/ docs/screenshot.png
+python app.py --port 7999 &                      # the real app, real models
+python docs/take_screenshot.py http://127.0.0.1:7999/ docs/screenshot.png
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,5 +38,7 @@ def main(url: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/",
-         sys.argv[2] if len(sys.argv) > 2 else "docs/screenshot.png")
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/",
+        sys.argv[2] if len(sys.argv) > 2 else "docs/screenshot.png",
+    )

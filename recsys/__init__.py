@@ -2,4 +2,5 @@
 
 Importable without Gradio; `app.py` and `python -m recsys` are thin shells over `recsys.engine.Engine`.
 """
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """`python -m recsys`: see recsys.cli."""
+
 import sys
 
 from .cli import main

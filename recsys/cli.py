@@ -6,6 +6,7 @@ the `eval` sub-verbs) are plugged in through PLUGINS: the module exposes `add_ar
 
 Errors from the library (RecsysError) are printed as one line and exit 1; nothing else prints tracebacks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from .core.cli_args import add_common_flags, settings_from, setup_logging
 from .core.errors import RecsysError
@@ -70,7 +70,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         shown = ""
         for event in engine.respond(sid, line):
             if event.kind == "text" and event.text.startswith(shown):
-                sys.stdout.write(event.text[len(shown):])
+                sys.stdout.write(event.text[len(shown) :])
                 sys.stdout.flush()
                 shown = event.text
             elif event.kind == "done":
@@ -83,16 +83,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_build_index(args: argparse.Namespace) -> int:
     """Build (or verify) the catalog cache and its embeddings, with progress."""
-    from .catalog.catalog import load_catalog
-    from .search.index import ItemIndex, SentenceEncoder
+    from .catalog.sources import load_catalog
+    from .search.encoder import SentenceEncoder
+    from .search.index import ItemIndex
 
     settings = settings_from(args)
     t0 = time.perf_counter()
     catalog = load_catalog(settings.catalog, settings.cache, progress=True)
     encoder = SentenceEncoder(settings.embed_model, device=settings.device)
     index = ItemIndex.build(catalog, encoder, settings.cache, progress=True)
-    print(f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "
-          f"(cache: {settings.cache})")
+    print(
+        f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "
+        f"(cache: {settings.cache})"
+    )
     return 0
 
 
@@ -121,12 +124,14 @@ def cmd_parse(args: argparse.Namespace) -> int:
 PLUGINS: dict[str, tuple[str, str]] = {  # verb -> (module in recsys, help)
     "replay": ("evaluation.replay", "replay scripted dialogues and check their expectations"),
     "train-meta": ("evaluation.train_meta", "meta-train the per-user head (MAML) on rating files"),
+    "train-ranker": ("evaluation.train_ranker", "learn the ranker's co-mention table from training dialogues"),
     "bench": ("bench.runner", "measure speed and memory; write JSON and Markdown reports"),
 }
 EVAL_PLUGINS: dict[str, tuple[str, str]] = {  # eval sub-verb -> (module in recsys, help)
     "intents": ("evaluation.intents", "intent parsing: lexicon vs generator vs merged"),
     "coldstart": ("evaluation.coldstart", "per-user head on held-out users, by number of support ratings"),
     "report": ("evaluation.report", "replay corpus + catalog: recommendation and explanation quality report"),
+    "conversations": ("evaluation.conversations", "real dialogues (ReDial): the app vs baselines, Recall@k, CIs"),
 }
 
 
@@ -157,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse tree (also the source of the README's usage text)."""
     top = argparse.ArgumentParser(prog="python -m recsys", description="Conversational film recommender.")
     sub = top.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = sub.add_parser("serve", help="launch the web app (same as python app.py; see python app.py --help)",
-                       add_help=False)
+    p = sub.add_parser(
+        "serve", help="launch the web app (same as python app.py; see python app.py --help)", add_help=False
+    )
     p = sub.add_parser("chat", help="chat in the terminal")
     add_common_flags(p)
     p.add_argument("--user", help="user id (default: a new anonymous user)")
@@ -169,9 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build_index)
     p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
     add_common_flags(p)
-    p.add_argument("--parser", choices=("lexicon", "llm", "merged"),
-                   help="lexicon (default, ~1 ms), llm (generator alone) or merged (lexicon + generator when it "
-                        "can help)  [RECSYS_PARSER]")
+    p.add_argument(
+        "--parser",
+        choices=("lexicon", "llm", "merged"),
+        help="lexicon (default, ~1 ms), llm (generator alone) or merged (lexicon + generator when it "
+        "can help)  [RECSYS_PARSER]",
+    )
     p.set_defaults(func=cmd_parse)
     for verb, (module, help_text) in PLUGINS.items():
         _add_plugin(sub, verb, module, help_text)

@@ -1,11 +1,12 @@
 """The one object that wires catalog, index, generator and store, and runs a turn.
 
-    engine = Engine.load(Settings.from_env())
-    sid = engine.new_session()
-    for event in engine.respond(sid, "a funny sci-fi film, nothing scary"):
-        ...  # TurnEvent: "items", then "text" (whole reply so far), then "done"
-    engine.feedback(sid, item_id, liked=False)
+engine = Engine.load(Settings.from_env())
+sid = engine.new_session()
+for event in engine.respond(sid, "a funny sci-fi film, nothing scary"):
+    ...  # TurnEvent: "items", then "text" (whole reply so far), then "done"
+engine.feedback(sid, item_id, liked=False)
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,34 +21,38 @@ from dataclasses import replace
 
 import numpy as np
 
-from .catalog.catalog import Catalog, item_text, load_catalog
+from . import ranking
+from .catalog.catalog import Catalog
+from .catalog.graph import Graph
+from .catalog.sources import load_catalog
 from .core.config import Settings
-from .dialogue.state import Context, answer, apply_intent, describe, filters_for
 from .core.errors import RecsysError
+from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
+from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_line
+from .dialogue.controls import apply_controls, clean_controls
+from .dialogue.references import References
+from .dialogue.state import apply_intent, filters_for, with_vote, without_vote
 from .explain.explainer import explain, header, line, template_reason, warm_up
 from .explain.grounding import TitleGuard
-from .search.index import ItemIndex, SentenceEncoder
-from .catalog.graph import Graph
-from .understanding.lexicon import LexiconParser
-from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
 from .generation.llm import load_generator
+from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
 from .personal.serving import Personalizer, latest_votes, personal_score
-from .storage.store import SessionInfo, Store
-from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
+from .search.encoder import SentenceEncoder
+from .search.index import ItemIndex
+from .storage.rows import SessionInfo
+from .storage.store import Store
+from .understanding.lexicon import LexiconParser
 
 log = logging.getLogger(__name__)
-
-PROFILE_WEIGHT = 0.25  # how far liked/disliked films pull the ranking (cosine units); relevance stays first
-POPULARITY_WEIGHT = 0.05  # a light prior so ties go to films people know
-HEAD_WEIGHT = 0.3  # the head's predicted rating (about -1..1): its population prior stays a light touch
-VOTES_WEIGHT = 1.0  # what this person's votes changed in that prediction: explicit signals outweigh the prior
 
 REPLIES = {
     "empty": "Tell me what you're in the mood for — a genre, a decade, a film you loved — and I'll suggest a few.",
     "too_long": "That message is too long for me (over {limit} characters). Could you say it in a sentence or two?",
     "chitchat": "Happy to chat! I'm best at films, though: tell me a mood, a genre or a decade and I'll find a few.",
     "reset": "Fresh start: constraints cleared. What are you in the mood for?",
-    "nothing": "Nothing in the catalog matches all of that ({constraints}). Try loosening a constraint, or say “start over”.",
+    "nothing": (
+        "Nothing in the catalog matches all of that ({constraints}). Try loosening a constraint, or say “start over”."
+    ),
     "error": "Sorry, something went wrong on my side. Your conversation is safe; please try again.",
 }
 
@@ -65,8 +70,10 @@ def clean_text(text: object) -> str:
 class Engine:
     """Owns the parts; `respond` runs one turn, `feedback` records a like or dislike."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, index: ItemIndex, generator, store: Store,
-                 head: Head | None = None) -> None:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, index: ItemIndex, generator, store: Store, head: Head | None = None
+    ) -> None:
+        """Wire the parts built by `load` (tests pass tiny ones); builds the graph, parser and reference resolver."""
         self.settings = settings
         self.catalog = catalog
         self.index = index
@@ -74,7 +81,8 @@ class Engine:
         self.store = store
         newest = int(np.nanmax(catalog.years)) if len(catalog) and np.isfinite(catalog.years).any() else 2014
         self.graph = Graph.from_catalog(catalog)  # people <-> films, fuzzy titles and names (~1 s for 17k films)
-        self.parser = LexiconParser(catalog.genres, newest_year=newest, names=self.graph)
+        self.parser = LexiconParser(catalog.genres, newest_year=newest, graph=self.graph)
+        self.references = References(catalog, self.graph)  # "the second one", "like Heat", titles named
         self._parser_gen = settings.parser == "merged"  # the generator helps parse (see parse_llm)
         if self._parser_gen:
             from .understanding.generator_parser import LLMParser, MergedParser
@@ -86,7 +94,8 @@ class Engine:
         # Weak values: a lock lives while a call holds it, so ids sent once (or junk ids) never pile up here.
         self._session_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
-        # The per-user head (issue 4); without one, liked/disliked centroids steer the ranking (tests' tiny engines).
+        # The per-user head (personal/serving.py); without one, liked/disliked centroids steer the ranking
+        # (tests' tiny engines).
         self.personal = Personalizer(head, catalog.items, index.vectors) if head is not None else None
 
     @classmethod
@@ -99,8 +108,14 @@ class Engine:
         log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
         catalog.prepare_filters()  # now, not in the first turn that filters by language or person (~0.2 s at 17k)
         encoder = SentenceEncoder(settings.embed_model, device=settings.device)
-        index = ItemIndex.build(catalog, encoder, settings.cache, progress=progress,
-                                backend=settings.index_backend, ann_min_items=settings.ann_min_items)
+        index = ItemIndex.build(
+            catalog,
+            encoder,
+            settings.cache,
+            progress=progress,
+            backend=settings.index_backend,
+            ann_min_items=settings.ann_min_items,
+        )
         log.info("loading generator %r", settings.generator)
         generator = load_generator(settings)
         if settings.explainer == "generate":
@@ -108,8 +123,11 @@ class Engine:
         head = None
         if settings.head.lower() != "none":  # a missing or broken checkpoint is a ModelError saying what to do
             head, meta = load_head(settings.head or DEFAULT_CHECKPOINT)
-            log.info("per-user head %s (%s MAML)", settings.head or DEFAULT_CHECKPOINT,
-                     "second-order" if meta.get("config", {}).get("second_order", True) else "first-order")
+            log.info(
+                "per-user head %s (%s MAML)",
+                settings.head or DEFAULT_CHECKPOINT,
+                "second-order" if meta.get("config", {}).get("second_order", True) else "first-order",
+            )
         log.info("engine ready in %.1f s", time.perf_counter() - t0)
         return cls(settings, catalog, index, generator, store, head=head)
 
@@ -143,14 +161,22 @@ class Engine:
                 log.exception("turn failed in session %s", session_id[:6])
                 reply = REPLIES["error"]
                 try:
-                    self.store.record_turn(session_id, clean_text(text)[: self.settings.max_message_chars],
-                                           reply, None, [], info.state, None)
+                    self.store.record_turn(
+                        session_id,
+                        clean_text(text)[: self.settings.max_message_chars],
+                        reply,
+                        None,
+                        [],
+                        info.state,
+                        None,
+                    )
                 except Exception:
                     log.exception("could not store the failed turn")
                 yield TurnEvent("done", text=reply, state=info.state)
 
-    def _canned(self, info: SessionInfo, text: str, reply: str, intent: Intent | None,
-                state: DialogueState | None = None) -> Iterator[TurnEvent]:
+    def _canned(
+        self, info: SessionInfo, text: str, reply: str, intent: Intent | None, state: DialogueState | None = None
+    ) -> Iterator[TurnEvent]:
         """A turn answered without recommendations (empty, chit-chat, reset...)."""
         stored, state = text[: self.settings.max_message_chars], state or info.state
         self.store.record_turn(info.session_id, stored, reply, intent.to_dict() if intent else None, [], state, None)
@@ -181,9 +207,10 @@ class Engine:
             return
         if intent.feedback and (intent.positions or intent.titles):  # "loved the first one, now something darker"
             _, state = self._ask_or_feedback(info.session_id, state, replace(intent, intent="feedback"))
-        context, refs = self._context(state, intent)
-        state = apply_intent(state, intent, text, default_count=self.settings.count,
-                             max_count=self.settings.max_count, context=context)
+        context, refs = self.references.context(state, intent)
+        state = apply_intent(
+            state, intent, text, default_count=self.settings.count, max_count=self.settings.max_count, context=context
+        )
         if refs:  # "like Heat": never recommend Heat itself
             state = state.evolve(shown_ids=state.shown_ids + tuple(i for i in refs if i not in state.shown_ids))
         if intent.intent == "reset":
@@ -207,10 +234,13 @@ class Engine:
         t = time.perf_counter()
         reply, reasons = "", [""] * len(recs)
         generate = self.settings.explainer == "generate"  # "template": fact-built reasons, no generator (fast mode)
-        explanation = (explain(self.generator, text, recs, self.guard, max_new_tokens=self.settings.max_new_tokens)
-                       if generate else facts_only(text, recs))
+        explanation = (
+            explain(self.generator, text, recs, self.guard, max_new_tokens=self.settings.max_new_tokens)
+            if generate
+            else facts_only(text, recs)
+        )
         with self._gen_lock if generate else nullcontext():
-            for reply, reasons in explanation:
+            for reply, reasons in explanation:  # noqa: B007 (the last reasons are kept after the loop)
                 timings.setdefault("first_text", _ms(t0))
                 yield TurnEvent("text", text=reply, items=tuple(recs), intent=intent)
         timings["explain"] = _ms(t)
@@ -220,48 +250,77 @@ class Engine:
         state = state.evolve(shown_ids=state.shown_ids + ids, last_ids=ids)
         timings["total"] = _ms(t0)  # stored with the reply; the store's own write time is logged below
         t = time.perf_counter()
-        self.store.record_turn(info.session_id, text, reply, intent.to_dict(),
-                               [(r.item.item_id, r.score, r.reason) for r in recs], state, dict(timings))
+        self.store.record_turn(
+            info.session_id,
+            text,
+            reply,
+            intent.to_dict(),
+            [(r.item.item_id, r.score, r.reason) for r in recs],
+            state,
+            dict(timings),
+        )
         timings["store"] = _ms(t)
-        log.info("turn %s: %d items, %s", info.session_id[:6], len(recs),
-                 " ".join(f"{k}={v:.0f}ms" for k, v in timings.items()))
-        yield TurnEvent("done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details,
-                        state=state)
+        log.info(
+            "turn %s: %d items, %s",
+            info.session_id[:6],
+            len(recs),
+            " ".join(f"{k}={v:.0f}ms" for k, v in timings.items()),
+        )
+        yield TurnEvent(
+            "done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details, state=state
+        )
 
-    def rank(self, found: Sequence[tuple[Item, float]], state: DialogueState, k: int,
-             user_id: str | None = None, query: str = "") -> list[Recommendation]:
-        """Relevance + the per-user head's score + the session's liked/disliked centroids + a popularity prior, then MMR.
+    def rank(
+        self,
+        found: Sequence[tuple[Item, float]],
+        state: DialogueState,
+        k: int,
+        user_id: str | None = None,
+        query: str = "",
+    ) -> list[Recommendation]:
+        """Relevance + the per-user head's score + the session's liked/disliked centroids + popularity, then MMR.
 
         The head's support set is the user's votes in the store (every session); without a user id, the session's.
         """
         items = [item for item, _ in found]
+        ids = [it.item_id for it in items]
         relevance = np.array([score for _, score in found], dtype=np.float32)  # (C,)
-        vectors = self.index.vectors_for([it.item_id for it in items])  # (C, d), unit rows
-        score = relevance.copy()
-        personal = np.zeros(len(items), dtype=np.float32)
-        if self.personal is not None:
-            params = self.personal.params_for(user_id or "", self._votes(user_id, state))
-            request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
-            ids = [it.item_id for it in items]
-            personal = personal_score(self.personal.scores(params, ids, request))
-            prior = personal_score(self.personal.scores(self.personal.init, ids, request)) if params is not \
-                self.personal.init else personal
-            score += HEAD_WEIGHT * prior + VOTES_WEIGHT * (personal - prior)
-        # Films like the ones voted on in this session move at once. Kept beside the head: on MovieLens the
-        # head's adaptation improves rating error, not ranking (data/head/README.md), and a 👎 must be visible.
-        for ids, sign in ((state.liked_ids, 1.0), (state.disliked_ids, -1.0)):
-            known = [i for i in ids if self.catalog.get(i) is not None]
-            if known:
-                centroid = self.index.vectors_for(known).mean(axis=0)  # (d,)
-                score += sign * PROFILE_WEIGHT * (vectors @ centroid)
-        popularity = np.array([self.catalog.popularity[self.catalog.position(it.item_id)] for it in items])
-        score += POPULARITY_WEIGHT * popularity.astype(np.float32)
-        lam = state.diversity(self.settings.mmr_lambda)  # per session
-        chosen = mmr(score, vectors, k, lam)
-        return [Recommendation(items[i], float(score[i]), float(relevance[i]), personal=float(personal[i]))
-                for i in chosen]
+        vectors = self.index.vectors_for(ids)  # (C, d), unit rows
+        personal, prior = self._head_scores(ids, user_id, state, query)
+        popularity = np.array([self.catalog.popularity[self.catalog.position(i)] for i in ids])  # (C,)
+        return ranking.rank(
+            items,
+            relevance,
+            vectors,
+            popularity,
+            k,
+            state.diversity(self.settings.mmr_lambda),
+            personal=personal,
+            prior=prior,
+            liked=self._centroid(state.liked_ids),
+            disliked=self._centroid(state.disliked_ids),
+        )
 
-    # --- the per-user head: support set, taste profile, onboarding (issue 4) ----------------------------------------
+    def _head_scores(
+        self, ids: Sequence[str], user_id: str | None, state: DialogueState, query: str
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The head's scores (C,) of the candidates adapted to this person's votes, and before them (the prior);
+        (None, None) without a head."""
+        if self.personal is None:
+            return None, None
+        params = self.personal.params_for(user_id or "", self._votes(user_id, state))
+        request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
+        personal = personal_score(self.personal.scores(params, ids, request))
+        if params is self.personal.init:  # no votes yet: the prior is the same prediction
+            return personal, personal
+        return personal, personal_score(self.personal.scores(self.personal.init, ids, request))
+
+    def _centroid(self, ids: Sequence[str]) -> np.ndarray | None:
+        """Mean vector (d,) of the films voted on that are still in the catalog; None when there are none."""
+        known = [i for i in ids if self.catalog.get(i) is not None]
+        return self.index.vectors_for(known).mean(axis=0) if known else None
+
+    # --- the per-user head: support set, taste profile, onboarding ------------------------------------------------
     def _votes(self, user_id: str | None, state: DialogueState) -> list[tuple[str, bool]]:
         """(item_id, liked) oldest first: the user's stored feedback (source of truth), else the session state's."""
         if user_id:
@@ -273,8 +332,10 @@ class Engine:
         change from the prior ("change"), and the films liked and disliked. Without a head, only the films."""
         info = self.store.get_session(session_id)
         votes = latest_votes(self._votes(info.user_id, info.state))
-        films = lambda liked: [{"item_id": it.item_id, "title": it.title, "year": it.year}  # noqa: E731
-                               for it in self._items([i for i, v in votes if v == liked])]
+        films = lambda liked: [
+            {"item_id": it.item_id, "title": it.title, "year": it.year}  # noqa: E731
+            for it in self.references.items([i for i, v in votes if v == liked])
+        ]
         profile = {"genres": [], "people": [], "liked": films(True), "disliked": films(False), "votes": len(votes)}
         if self.personal is not None:
             profile.update(self.personal.taste(self.personal.params_for(info.user_id, votes)))
@@ -305,64 +366,25 @@ class Engine:
     def _vote(self, session_id: str, state: DialogueState, item_id: str, liked: bool, source: str) -> DialogueState:
         """Store a vote and return the state with it (the caller holds the session lock and saves the state)."""
         self.store.add_feedback(session_id, item_id, bool(liked), source=source)
-        state = without_vote(state, item_id)
-        if liked:
-            return state.evolve(liked_ids=state.liked_ids + (item_id,))
-        return state.evolve(disliked_ids=state.disliked_ids + (item_id,))
+        return with_vote(state, item_id, liked)
 
-    # --- understanding references (issue 3) -------------------------------------------------------------------
-    def _targets(self, state: DialogueState, intent: Intent) -> list[Item]:
-        """Items a message points at: named titles, list positions ("the second one"), else what was last
-        talked about ("it"), else the first of the last list."""
-        items = [self.catalog.get(i) for i in (self.graph.match_title(t, fuzzy=False) for t in intent.titles) if i]
-        last = self._items(state.last_ids)
-        for pos in intent.positions:
-            if last and (1 <= pos <= len(last) or pos == -1):
-                items.append(last[pos - 1] if pos > 0 else last[-1])
-        if not items and not intent.titles:
-            focus = self.catalog.get(state.focus_id) if state.focus_id else None
-            items = [focus] if focus else last[:1]
-        return [it for it in items if it is not None]
-
+    # --- questions and feedback in words ------------------------------------------------------------------------
     def _ask_or_feedback(self, session_id: str, state: DialogueState, intent: Intent) -> tuple[str, DialogueState]:
         """Answer a question from catalog facts, or apply feedback in words; returns (reply, new state)."""
-        targets = self._targets(state, intent)
+        targets = self.references.targets(state, intent)
         if not targets:
-            return ("Which film do you mean? Name it (“how long is Heat?”), or ask about “the second one” after I "
-                    "suggest some."), state
+            return WHICH_FILM, state
         if intent.intent == "ask":
-            item = targets[0]
-            mentioned = intent.languages if intent.ask == "language" else intent.countries
-            return answer(item, intent.ask, mentioned), state.evolve(focus_id=item.item_id)
+            return answer_question(targets[0], intent), state.evolve(focus_id=targets[0].item_id)
         lines = []
         for item in targets:
             if intent.feedback == "seen":
                 if item.item_id not in state.shown_ids:
                     state = state.evolve(shown_ids=state.shown_ids + (item.item_id,))
-                lines.append(f"Noted: you've seen {item.label()}, so I won't suggest it again.")
             else:
-                liked = intent.feedback == "liked"
-                state = self._vote(session_id, state, item.item_id, liked, source="words")
-                lines.append(f"Glad you liked {item.label()}: I'll steer towards films like it." if liked else
-                             f"Got it, not {item.label()}: it won't come back, and I'll steer away from films like it.")
+                state = self._vote(session_id, state, item.item_id, intent.feedback == "liked", source="words")
+            lines.append(feedback_line(item, intent.feedback))
         return " ".join(lines), state.evolve(focus_id=targets[-1].item_id)
-
-    def _context(self, state: DialogueState, intent: Intent) -> tuple[Context, list[str]]:
-        """Facts of the last list and resolved references for apply_intent, and the referenced ids."""
-        last = self._items(state.last_ids)
-        refs: list[Item] = []
-        people: list[str] = []
-        ops = set(intent.refine)
-        if intent.titles or "similar" in ops or ops & {"same_director", "same_cast"}:
-            refs = self._targets(state, intent)
-        if refs and ops & {"same_director", "same_cast"}:
-            role = "director" if "same_director" in ops else "cast"
-            people = [n for it in refs for n in self.graph.people_of(it.item_id, role)[:1 if role == "cast" else 2]]
-        reference = " ".join(item_text(it) for it in refs) if refs and not people else ""
-        ctx = Context(last_years=[it.year for it in last if it.year],
-                      last_runtimes=[it.attributes["runtime"] for it in last if it.attributes.get("runtime")],
-                      reference=reference, people=people)
-        return ctx, [it.item_id for it in refs]
 
     def remove_feedback(self, session_id: str, item_id: str) -> DialogueState:
         """Take back every vote of the session's person on an item (the taste panel's ✕); returns the new state."""
@@ -375,39 +397,10 @@ class Engine:
             return self.store.get_session(session_id).state
 
     def update_state(self, session_id: str, **changes: object) -> DialogueState:
-        """Edit constraints from the page's controls (count, mmr_lambda, year_min/max, genres_exclude); validated, saved."""
-        allowed = {"count", "mmr_lambda", "year_min", "year_max", "genres_exclude"}
-        if set(changes) - allowed:
-            raise RecsysError(f"cannot change {sorted(set(changes) - allowed)}; only {sorted(allowed)}")
-        clean: dict[str, object] = {}
-        try:
-            if "count" in changes:
-                clean["count"] = max(1, min(self.settings.max_count, int(changes["count"])))
-            if "mmr_lambda" in changes:
-                lam = changes["mmr_lambda"]
-                clean["mmr_lambda"] = None if lam is None else max(0.0, min(1.0, float(lam)))
-            for key in ("year_min", "year_max"):
-                if key in changes:
-                    clean[key] = None if changes[key] in (None, "") else int(changes[key])
-        except (TypeError, ValueError) as exc:
-            raise RecsysError(f"not a number: {exc}") from None
-        if "genres_exclude" in changes:
-            known = {g.lower(): g for g in self.catalog.genres}
-            wanted = [known.get(str(g).lower()) for g in changes["genres_exclude"] or ()]
-            if None in wanted:
-                raise RecsysError("unknown genre in genres_exclude")
-            clean["genres_exclude"] = tuple(dict.fromkeys(wanted))
+        """Edit constraints from the page's controls (count, mmr_lambda, year_min/max, genres_exclude); saved."""
+        clean = clean_controls(changes, self.settings.max_count, self.catalog.genres)
         with self._lock(session_id):
-            state = self.store.get_session(session_id).state
-            lo = clean.get("year_min", state.year_min)
-            hi = clean.get("year_max", state.year_max)
-            if lo is not None and hi is not None and lo > hi:
-                raise RecsysError(f"year range is empty ({lo} > {hi})")
-            if "genres_exclude" in clean:  # a genre cannot be wanted and excluded at once
-                clean["genres_include"] = tuple(g for g in state.genres_include if g not in clean["genres_exclude"])
-                if set(state.genres_all) & set(clean["genres_exclude"]):
-                    clean["genres_all"] = ()
-            state = state.evolve(**clean)
+            state = apply_controls(self.store.get_session(session_id).state, clean)
             self.store.save_state(session_id, state)
             return state
 
@@ -415,25 +408,18 @@ class Engine:
         """Messages of a session, oldest first, with the items shown."""
         return self.store.history(session_id)
 
-    def _details(self, found: Sequence[tuple[Item, float]], state: DialogueState,
-                 recs: Sequence[Recommendation]) -> dict:
+    def _details(
+        self, found: Sequence[tuple[Item, float]], state: DialogueState, recs: Sequence[Recommendation]
+    ) -> dict:
         """What the "why these?" panel shows: candidates considered, constraints, MMR λ, redundancy per pick."""
         vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
-        sims = vectors @ vectors.T if len(recs) else np.zeros((0, 0))  # (k, k)
-        redundancy = [float(sims[i, :i].max()) if i else 0.0 for i in range(len(recs))]  # vs earlier picks
         lam = state.diversity(self.settings.mmr_lambda)
-        return {"candidates": len(found), "constraints": describe(state), "mmr_lambda": lam,
-                "redundancy": redundancy}
-
-    def _items(self, ids: Sequence[str]) -> list[Item]:
-        """Catalog items for ids, skipping any no longer in the catalog."""
-        return [it for it in (self.catalog.get(i) for i in ids) if it is not None]
-
-
-def without_vote(state: DialogueState, item_id: str) -> DialogueState:
-    """The state with item_id in neither the liked nor the disliked list (a new vote replaces the old one)."""
-    return state.evolve(liked_ids=tuple(i for i in state.liked_ids if i != item_id),
-                        disliked_ids=tuple(i for i in state.disliked_ids if i != item_id))
+        return {
+            "candidates": len(found),
+            "constraints": describe(state),
+            "mmr_lambda": lam,
+            "redundancy": ranking.redundancy(vectors),
+        }  # vs earlier picks
 
 
 def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[str, list[str]]]:
@@ -441,20 +427,6 @@ def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[s
     explain's stream, no generator, so it cannot name an outside title or claim a wrong fact."""
     reasons = [template_reason(r.item, request) for r in recs]
     yield "\n".join([header(len(recs)), *(line(r.item, why) for r, why in zip(recs, reasons))]), reasons
-
-
-def mmr(score: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:
-    """Maximal marginal relevance: greedily pick high score, low similarity to what is already picked."""
-    chosen: list[int] = []
-    max_sim = np.full(len(score), -np.inf, dtype=np.float32)  # (C,) similarity to the closest chosen
-    for _ in range(min(k, len(score))):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        value = lam * score - (1.0 - lam) * penalty
-        value[chosen] = -np.inf
-        best = int(np.argmax(value))
-        chosen.append(best)
-        max_sim = np.maximum(max_sim, vectors @ vectors[best])
-    return chosen
 
 
 def _ms(since: float) -> float:

@@ -17,6 +17,7 @@ scoring). Only the head is scored (unadapted and adapted), not the slow baseline
 gains; --against FILE prints this variant's gain minus FILE's, paired over the same users and draws: selection
 between variants whose difference is smaller than either one's CI.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,33 +33,38 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recsys import eval_coldstart as ec  # noqa: E402
-from recsys.core.config import Settings  # noqa: E402
-from recsys.personal.meta import MetaConfig, Split, load_task_data, meta_train  # noqa: E402
 from recsys.catalog.movielens import movielens_dir  # noqa: E402
+from recsys.core.config import Settings  # noqa: E402
+from recsys.evaluation import coldstart as cs  # noqa: E402
+from recsys.evaluation import coldstart_methods as cm  # noqa: E402
+from recsys.personal.meta import MetaConfig, meta_train  # noqa: E402
+from recsys.personal.tasks import Split, load_task_data  # noqa: E402
 
-CELLS = [(k, m) for k in ec.KS[1:] for m in ("auc", "ndcg@10")]
+CELLS = [(k, m) for k in cm.KS[1:] for m in ("auc", "ndcg@10")]
 
 
 def head_gains(data, fit: list[str], head, users: list[str], draws: int) -> dict[str, dict[str, float]]:
     """user -> "k metric" -> the adapted head's gain over its own k = 0 (its means over the draws), as
     `eval coldstart` measures it, with only the head scored."""
-    methods = ec.Methods(data, fit, {"fo": head}, 0, 0, "fo")
-    per = ec.evaluate(data, users, methods, 0, draws=draws, only=(ec.MAML["fo"],))[ec.MAML["fo"]]
-    return {user: {f"{k} {m}": per[k][m][i] - per[0][m][i] for k, m in CELLS if np.isfinite(per[k][m][i])}
-            for i, user in enumerate(users)}
+    methods = cm.Methods(data, fit, {"fo": head}, 0, 0, "fo")
+    per = cm.evaluate(data, users, methods, 0, draws=draws, only=(cm.MAML["fo"],))[cm.MAML["fo"]]
+    return {
+        user: {f"{k} {m}": per[k][m][i] - per[0][m][i] for k, m in CELLS if np.isfinite(per[k][m][i])}
+        for i, user in enumerate(users)
+    }
 
 
 def report(label: str, per_user: dict[str, dict[str, float]]) -> str:
     """One line: mean ± CI over users of each cell."""
     parts = []
     for k, m in CELLS:
-        s = ec.summary([g[f"{k} {m}"] for g in per_user.values() if f"{k} {m}" in g])
+        s = cm.summary([g[f"{k} {m}"] for g in per_user.values() if f"{k} {m}" in g])
         parts.append(f"k={k} {m} {s['mean']:+.4f}±{s['ci']:.4f}")
     return f"{label}: " + " | ".join(parts)
 
 
 def main() -> None:
+    """Train on part of the training users, score the rest; one line per seed (or per block with --folds)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="ML-100K folder (default: the fetched one in the cache)")
     p.add_argument("--seeds", default="0", help="training seeds, comma-separated")
@@ -78,20 +84,22 @@ def main() -> None:
     if args.folds:
         cross_validate(data, train, order, changes, args)
         return
-    val = sorted((train[i] for i in order[:args.val_users]), key=int)
-    fit = sorted((train[i] for i in order[args.val_users:]), key=int)
-    users = [u for u in val if len(data.users[u][0]) > max(ec.KS) + 1]
+    val = sorted((train[i] for i in order[: args.val_users]), key=int)
+    fit = sorted((train[i] for i in order[args.val_users :]), key=int)
+    users = [u for u in val if len(data.users[u][0]) > max(cm.KS) + 1]
     for seed in (int(s) for s in args.seeds.split(",")):
         config = replace(MetaConfig(), seed=seed, **changes)
         with tempfile.TemporaryDirectory() as tmp:
             head = meta_train(data, fit, config, Path(tmp) / "h.pt", progress=False)
         served = "so" if config.second_order else "fo"
-        methods = ec.Methods(data, fit, {"so": head, "fo": head}, 50, 0, served)  # one head stands in for both
-        per_user = ec.evaluate(data, users, methods, 0, draws=args.draws)
-        gain = ec.gains(per_user)[ec.MAML[served]]
+        methods = cm.Methods(data, fit, {"so": head, "fo": head}, 50, 0, served)  # one head stands in for both
+        per_user = cm.evaluate(data, users, methods, 0, draws=args.draws)
+        gain = cs.gains(per_user)[cm.MAML[served]]
         cells = [f"k={k} {m} {gain[str(k)][m]['mean']:+.4f}±{gain[str(k)][m]['ci']:.4f}" for k, m in CELLS]
-        print(f"seed {seed} {changes or 'default'} ({len(fit)} train / {len(users)} val users): " + " | ".join(cells),
-              flush=True)
+        print(
+            f"seed {seed} {changes or 'default'} ({len(fit)} train / {len(users)} val users): " + " | ".join(cells),
+            flush=True,
+        )
 
 
 def cross_validate(data, train: list[str], order: np.ndarray, changes: dict, args: argparse.Namespace) -> None:
@@ -103,7 +111,7 @@ def cross_validate(data, train: list[str], order: np.ndarray, changes: dict, arg
         for f, block in enumerate(blocks):
             held = {train[i] for i in block}
             fit = [u for u in train if u not in held]
-            users = sorted((u for u in held if len(data.users[u][0]) > max(ec.KS) + 1), key=int)
+            users = sorted((u for u in held if len(data.users[u][0]) > max(cm.KS) + 1), key=int)
             with tempfile.TemporaryDirectory() as tmp:
                 head = meta_train(data, fit, config, Path(tmp) / "h.pt", progress=False)
             block_gains = head_gains(data, fit, head, users, args.draws)

@@ -1,10 +1,12 @@
 """The real default catalog and its graph, loaded once per test process (several test modules need them)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
 
-from recsys.catalog.catalog import Catalog, load_catalog
+from recsys.catalog.catalog import Catalog
 from recsys.catalog.graph import Graph
+from recsys.catalog.sources import load_catalog
 from tests.conftest import SHARED_CACHE
 
 

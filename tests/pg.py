@@ -8,6 +8,7 @@
 folder, bound to 127.0.0.1 on a free port, with trust auth for a local role, and it is stopped and deleted after.
 PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user (or `nobody`).
 """
+
 from __future__ import annotations
 
 import glob
@@ -67,12 +68,22 @@ class PgServer:
         self.port = _free_port()
         if uid is not None:
             os.chown(self.root, uid, gid)
-        self._run("initdb", "-D", str(self.data), "-U", ROLE, "-A", "trust", "-E", "UTF8", "--locale=C",
-                  "--no-sync")
+        self._run("initdb", "-D", str(self.data), "-U", ROLE, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
         # Loopback TCP only, the socket in our own folder, fsync off: a test cluster need not survive power cuts.
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
-                  "-w", "-t", str(START_TIMEOUT_S), "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        )
         self.admin_url = f"postgresql+psycopg://{ROLE}@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
@@ -114,8 +125,14 @@ class ScratchServer:
 
         base = make_url(self.url)
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host=base.host, port=base.port, user=base.username, password=base.password,
-                             dbname=base.database or "postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=base.host,
+            port=base.port,
+            user=base.username,
+            password=base.password,
+            dbname=base.database or "postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return base.set(database=name).render_as_string(hide_password=False)
 
@@ -129,8 +146,10 @@ def pg_server() -> Iterator[PgServer | ScratchServer]:
         return
     bindir = pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: `bash scripts/setup.sh --dev` installs "
-                    "Debian's postgresql, or set RECSYS_TEST_PG_URL to a scratch server")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: `bash scripts/setup.sh --dev` installs "
+            "Debian's postgresql, or set RECSYS_TEST_PG_URL to a scratch server"
+        )
     server = PgServer(bindir)
     try:
         yield server

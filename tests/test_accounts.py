@@ -1,9 +1,10 @@
 """Ownership rules without a server: which user and session ids a caller may act on, with and without a login."""
+
 import pytest
 
-from recsys.web.accounts import LOGIN_PREFIX, MINTED_ID, own_session, owner_of, user_for
 from recsys.core.errors import RecsysError, SessionNotFound
 from recsys.storage.store import Store
+from recsys.web.accounts import LOGIN_PREFIX, MINTED_ID, own_session, owner_of, user_for
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The Gradio app driven through its named API endpoints with gradio_client (a real server on loopback)."""
-import importlib.util
+
 import json
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -9,17 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from recsys.web.html import WHY_TITLE
 from tests.engine_fixtures import tiny_engine
 
 pytestmark = pytest.mark.ui
 APP = Path(__file__).resolve().parent.parent / "app.py"
 HISTORY, CONSTRAINTS = 0, 1  # positions of the Chatbot and the constraints panel in /send's API result
 PAGE_HISTORY = 2  # ... and of the Chatbot in the whole-page endpoints (/open_session, /new_session)
-
-
-def load_app():
-    """The page module (recsys.web.app), which app.py only re-exports."""
-    return importlib.import_module("recsys.web.app")
 
 
 def free_port() -> int:
@@ -31,13 +29,15 @@ def free_port() -> int:
 @contextmanager
 def serve_tiny(**overrides):
     """The real app over a tiny engine, served on a free loopback port; yields (engine, url)."""
+    from recsys.web.app import build_demo, launch_options
+
     engine = tiny_engine(**overrides)
-    app = load_app()
-    demo = app.build_demo(engine)
+    demo = build_demo(engine)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options(engine))
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(engine)
+    )
     try:
         yield engine, f"http://127.0.0.1:{port}/"
     finally:
@@ -92,7 +92,7 @@ def test_send_through_the_api_streams_a_reply_and_cards(server):
 def test_why_these_panel_lists_scores_of_what_was_shown(server):
     client, sid, ids = client_and_ids(server)
     history = send(client, "a funny sci-fi film, nothing with horror", ids)[HISTORY]
-    why = [m for m in history if (m.get("metadata") or {}).get("title") == load_app().WHY_TITLE]
+    why = [m for m in history if (m.get("metadata") or {}).get("title") == WHY_TITLE]
     assert len(why) == 1
     text = str(why[0]["content"])
     for words in ("candidates considered", "no Horror", "relevance", "personal", "redundancy", "MMR λ"):
@@ -110,9 +110,20 @@ def test_html_in_a_message_is_escaped(server):
 def test_every_action_has_a_named_endpoint(server):
     client = client_and_ids(server)[0]
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert {"/send", "/open_session", "/new_session", "/feedback", "/list_sessions", "/resume_session",
-            "/rename_session", "/delete_session", "/export_session", "/set_controls", "/taste",
-            "/forget_user"} <= names
+    assert {
+        "/send",
+        "/open_session",
+        "/new_session",
+        "/feedback",
+        "/list_sessions",
+        "/resume_session",
+        "/rename_session",
+        "/delete_session",
+        "/export_session",
+        "/set_controls",
+        "/taste",
+        "/forget_user",
+    } <= names
 
 
 def test_sessions_feedback_export_and_forget_through_the_api(server):
@@ -195,26 +206,36 @@ def test_broken_or_long_text_is_cleaned_and_cut_before_the_echo(server):
     assert echoed.startswith("a funny[31m film") and len(echoed) == limit + 1 and echoed.endswith("…")
     assert "too long" in page_text(history[-1])  # the engine's friendly refusal, and the turn is stored
     assert [m.role for m in engine.history(sid)] == ["user", "assistant"]
-    box = next(b for b in load_app().build_demo(engine).blocks.values() if getattr(b, "elem_id", None) == "msg")
+    from recsys.web.app import build_demo
+
+    box = next(b for b in build_demo(engine).blocks.values() if getattr(b, "elem_id", None) == "msg")
     assert box.max_length == limit  # the browser stops typing at the limit
 
 
 def test_accounts_from_flags_environment_and_file(tmp_path, monkeypatch):
-    from recsys.core.errors import ConfigError
+    import gradio as gr
 
-    app = load_app()
+    from recsys.core.errors import ConfigError
+    from recsys.engine import Engine
+    from recsys.web.accounts import login_check, parse_accounts
+    from recsys.web.app import main
+
     accounts = tmp_path / "accounts.txt"
     accounts.write_text("# demo logins\ncarol:pw:with:colons\n\n  dave:pw-d  \n", encoding="utf-8")
-    assert app.parse_accounts("alice:pw-a, bob:pw-b", str(accounts)) == [
-        ("alice", "pw-a"), ("bob", "pw-b"), ("carol", "pw:with:colons"), ("dave", "pw-d")]
-    assert app.parse_accounts("demo:secret") == [("demo", "secret")]  # the single form still works
+    assert parse_accounts("alice:pw-a, bob:pw-b", str(accounts)) == [
+        ("alice", "pw-a"),
+        ("bob", "pw-b"),
+        ("carol", "pw:with:colons"),
+        ("dave", "pw-d"),
+    ]
+    assert parse_accounts("demo:secret") == [("demo", "secret")]  # the single form still works
     for bad in ("alice", "alice:", ":pw-secret", "alice:pw-secret,alice:pw-secret2", "bob:pw-b,carol"):
         with pytest.raises(ConfigError) as info:
-            app.parse_accounts(bad)
+            parse_accounts(bad)
         assert "pw-" not in str(info.value)  # the message names the entry, never a password
     with pytest.raises(ConfigError, match="cannot read the auth file"):
-        app.parse_accounts("", str(tmp_path / "missing.txt"))
-    check = app.login_check([("alice", "pw-a"), ("bob", "pw-b")])
+        parse_accounts("", str(tmp_path / "missing.txt"))
+    check = login_check([("alice", "pw-a"), ("bob", "pw-b")])
     assert check("alice", "pw-a") and check("bob", "pw-b")
     assert not any([check("alice", "pw-b"), check("eve", "pw-a"), check("eve", ""), check("alice", "")])
 
@@ -224,12 +245,19 @@ def test_accounts_from_flags_environment_and_file(tmp_path, monkeypatch):
         seen.update(kwargs)
         raise OSError("stop here")  # main() then exits 1 without serving
 
-    monkeypatch.setattr(app.Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
-    monkeypatch.setattr(app.gr.Blocks, "launch", fake_launch)
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
+    monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
     monkeypatch.setenv("RECSYS_AUTH_FILE", str(accounts))
-    assert app.main(["--auth", "alice:pw-a", "--auth", "bob:pw-b", "--port", str(free_port())]) == 1
+    assert main(["--auth", "alice:pw-a", "--auth", "bob:pw-b", "--port", str(free_port())]) == 1
     assert seen["auth"]("alice", "pw-a") and seen["auth"]("dave", "pw-d") and not seen["auth"]("bob", "pw-a")
     monkeypatch.delenv("RECSYS_AUTH_FILE")
     monkeypatch.setenv("RECSYS_AUTH", "erin:pw-e,frank:pw-f")
-    assert app.main(["--port", str(free_port())]) == 1
+    assert main(["--port", str(free_port())]) == 1
     assert seen["auth"]("frank", "pw-f") and not seen["auth"]("alice", "pw-a")
+
+
+def test_app_py_help_lists_the_flags():
+    """The repository's entry point still answers --help (it only calls recsys.web.app.main)."""
+    out = subprocess.run([sys.executable, str(APP), "--help"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "--auth-file" in out.stdout and "--concurrency" in out.stdout

@@ -1,5 +1,6 @@
 """The bench (issue 8) runs end to end on a tiny catalog and writes both reports; FaissIndex keeps ExactIndex's
 contract (same top results, hard filters before top-k). No timed assertions: speed is the bench's report."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 
 from recsys.bench import runner as bench
+from recsys.catalog.catalog import Catalog
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError
-from recsys.search.index import ExactIndex, FaissIndex, ItemIndex, choose_backend
-from recsys.catalog.catalog import Catalog
 from recsys.core.types import Filters
+from recsys.search.backends import ExactIndex, FaissIndex, choose_backend
+from recsys.search.index import ItemIndex
 from tests.engine_fixtures import tiny_engine
 from tests.fakes import HashingEncoder, tiny_items
 
@@ -76,8 +78,9 @@ def test_item_index_with_faiss_backend_matches_exact_search_with_filters(recsys_
     ann = ItemIndex.build(catalog, HashingEncoder(), settings.cache, progress=False, backend="faiss")
     assert isinstance(ann.backend, FaissIndex) and isinstance(exact.backend, ExactIndex)
     filters = Filters(genres_exclude=("Horror",), year_min=1980)
-    assert [i.item_id for i, _ in ann.search("space comedy", filters, 5)] == \
-           [i.item_id for i, _ in exact.search("space comedy", filters, 5)]
+    assert [i.item_id for i, _ in ann.search("space comedy", filters, 5)] == [
+        i.item_id for i, _ in exact.search("space comedy", filters, 5)
+    ]
 
 
 def test_backend_choice_follows_catalog_size_and_settings():
@@ -91,8 +94,14 @@ def test_backend_choice_follows_catalog_size_and_settings():
 
 def test_quick_bench_on_a_tiny_catalog_writes_json_and_markdown(tmp_path):
     engine = tiny_engine()
-    args = argparse.Namespace(quick=True, sections="turn,index,adapt,concurrency", out=str(tmp_path / "results"),
-                              sizes="2000", cold=False, label="test")
+    args = argparse.Namespace(
+        quick=True,
+        sections="turn,index,adapt,concurrency",
+        out=str(tmp_path / "results"),
+        sizes="2000",
+        cold=False,
+        label="test",
+    )
     report = bench.measure(args, engine.settings, engine_factory=lambda: engine)
     json_path, md_path = bench.write_reports(report, tmp_path / "results", "test")
     data = json.loads(json_path.read_text())
@@ -127,15 +136,22 @@ def test_merging_sections_keeps_every_earlier_merge_in_the_report():
     base = json.loads(shipped.read_text())
     base["merged"] = {"sections": ["startup"], "date": "day 2", "load_average_at_start": [0.1, 0.1, 0.1]}  # old form
     adapt = {**base["results"]["adapt"], "head": "a newer head"}
-    out = bench.merged_report(base, {"date": "day 3", "sections": ["adapt"], "machine": base["machine"],
-                                     "results": {"adapt": adapt}})
+    out = bench.merged_report(
+        base, {"date": "day 3", "sections": ["adapt"], "machine": base["machine"], "results": {"adapt": adapt}}
+    )
     assert [m["date"] for m in out["merged"]] == ["day 2", "day 3"]
     assert out["results"]["adapt"]["head"] == "a newer head" and out["results"]["turn"] == base["results"]["turn"]
     text = markdown(out)
     assert "sections startup were run later and merged in (day 2" in text
     assert "sections adapt were run later and merged in (day 3" in text
-    assert markdown(bench.merged_report(out, {"date": "day 4", "sections": ["adapt"], "machine": base["machine"],
-                                              "results": {"adapt": adapt}})).count("were run later") == 3
+    assert (
+        markdown(
+            bench.merged_report(
+                out, {"date": "day 4", "sections": ["adapt"], "machine": base["machine"], "results": {"adapt": adapt}}
+            )
+        ).count("were run later")
+        == 3
+    )
 
 
 def test_unknown_section_is_a_config_error():

@@ -3,6 +3,7 @@
 Flows: first visit -> example chip -> cards appear; 👎 a card -> it is gone next turn; reload -> history is back;
 an injected <img onerror> message is shown as text. Screenshots land in artifacts/ for the CI run.
 """
+
 import shutil
 from pathlib import Path
 
@@ -10,15 +11,22 @@ import pytest
 from sqlalchemy import select
 
 from recsys.storage.db import DbMessage
-
 from tests.fakes import SlowGenerator
 from tests.test_app import serve_tiny, serve_tiny_in_home
 
 pytestmark = pytest.mark.ui
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Catalog: item text, user files and their error messages, the film builder and its cache, filters."""
+
 import json
 import logging
 import sqlite3
@@ -7,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.catalog import catalog as catalog_mod
-from recsys.catalog.catalog import (Catalog, build_movies_catalog, item_text, load_catalog, normalise_title, read_csv,
-                            read_jsonl, write_jsonl)
+from recsys.catalog import moviesdb, sources
+from recsys.catalog.catalog import Catalog
+from recsys.catalog.files import read_csv, read_jsonl, write_jsonl
+from recsys.catalog.moviesdb import build_movies_catalog
+from recsys.catalog.sources import load_catalog
+from recsys.catalog.text import item_text, normalise_title
 from recsys.core.errors import CatalogError
 from recsys.core.types import Filters, Item
 from tests.fakes import tiny_items
@@ -28,9 +32,22 @@ def ids(catalog: Catalog, mask: np.ndarray) -> set[str]:
 
 # --- item_text --------------------------------------------------------------------------------------------------
 def test_item_text_holds_the_facts_in_few_words():
-    item = Item("x", "Moon Laughs", 2005, "Stand-up comedians stranded on a lunar base.", ("Comedy", "Sci-Fi"),
-                {"director": ["Ann Lee"], "cast": ["Al A", "Bo B", "Cy C", "Di D"], "top_cast": ["Di D", "Cy C"],
-                 "language": ["English"], "country": ["United States"], "awards": "Won 1 Oscar.", "runtime": 95})
+    item = Item(
+        "x",
+        "Moon Laughs",
+        2005,
+        "Stand-up comedians stranded on a lunar base.",
+        ("Comedy", "Sci-Fi"),
+        {
+            "director": ["Ann Lee"],
+            "cast": ["Al A", "Bo B", "Cy C", "Di D"],
+            "top_cast": ["Di D", "Cy C"],
+            "language": ["English"],
+            "country": ["United States"],
+            "awards": "Won 1 Oscar.",
+            "runtime": 95,
+        },
+    )
     text = item_text(item)
     assert text.startswith("Moon Laughs (2005).")
     for fact in ("Comedy, Sci-Fi", "Ann Lee", "Di D, Cy C", "English", "United States", "Won 1 Oscar.", "lunar base"):
@@ -71,23 +88,33 @@ def test_write_jsonl_round_trips(tmp_path):
 GOOD = '{"id": "a", "title": "Alpha", "year": 1990, "genres": "Comedy, Drama"}'
 
 
-@pytest.mark.parametrize("lines, message", [
-    ([f'{{"id": "a{i}", "title": "A"}}' for i in range(6)] + ['{"id": "b", "title": "B", "year": "nineteen"}'],
-     "bad.jsonl line 7: field 'year': expected an integer, got 'nineteen'"),
-    ([GOOD, '{"id": "b", "title": "B",'], "bad.jsonl line 2: invalid JSON"),
-    ([GOOD, '{"id": "b"}'], "bad.jsonl line 2: field 'title': required"),
-    ([GOOD, '{"title": "B"}'], "bad.jsonl line 2: field 'id': required"),
-    ([GOOD, "", GOOD], "bad.jsonl line 3: field 'id': duplicate id 'a' (first on line 1)"),
-    ([], "bad.jsonl: no items"),
-    (["", "  "], "bad.jsonl: no items"),
-    ([GOOD, "[1, 2]"], "bad.jsonl line 2: expected a JSON object"),
-    (['{"id": "b", "title": "B", "genres": [1, 2]}'], "bad.jsonl line 1: field 'genres': expected a list of strings"),
-    (['{"id": "b", "title": "B", "runtime": "long"}'], "bad.jsonl line 1: field 'runtime': expected an integer"),
-    (['{"id": "b", "title": "B", "popularity": 3}'],
-     "bad.jsonl line 1: field 'popularity': expected a number between 0 and 1"),
-    (['{"id": "b", "title": "B", "year": true}'], "bad.jsonl line 1: field 'year': expected an integer, got True"),
-    (['{"id": "b", "title": "B", "attributes": 5}'], "bad.jsonl line 1: field 'attributes': expected an object"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            [f'{{"id": "a{i}", "title": "A"}}' for i in range(6)] + ['{"id": "b", "title": "B", "year": "nineteen"}'],
+            "bad.jsonl line 7: field 'year': expected an integer, got 'nineteen'",
+        ),
+        ([GOOD, '{"id": "b", "title": "B",'], "bad.jsonl line 2: invalid JSON"),
+        ([GOOD, '{"id": "b"}'], "bad.jsonl line 2: field 'title': required"),
+        ([GOOD, '{"title": "B"}'], "bad.jsonl line 2: field 'id': required"),
+        ([GOOD, "", GOOD], "bad.jsonl line 3: field 'id': duplicate id 'a' (first on line 1)"),
+        ([], "bad.jsonl: no items"),
+        (["", "  "], "bad.jsonl: no items"),
+        ([GOOD, "[1, 2]"], "bad.jsonl line 2: expected a JSON object"),
+        (
+            ['{"id": "b", "title": "B", "genres": [1, 2]}'],
+            "bad.jsonl line 1: field 'genres': expected a list of strings",
+        ),
+        (['{"id": "b", "title": "B", "runtime": "long"}'], "bad.jsonl line 1: field 'runtime': expected an integer"),
+        (
+            ['{"id": "b", "title": "B", "popularity": 3}'],
+            "bad.jsonl line 1: field 'popularity': expected a number between 0 and 1",
+        ),
+        (['{"id": "b", "title": "B", "year": true}'], "bad.jsonl line 1: field 'year': expected an integer, got True"),
+        (['{"id": "b", "title": "B", "attributes": 5}'], "bad.jsonl line 1: field 'attributes': expected an object"),
+    ],
+)
 def test_malformed_jsonl_names_file_line_and_field(tmp_path, lines, message):
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + ("\n" if lines else ""))
@@ -96,17 +123,22 @@ def test_malformed_jsonl_names_file_line_and_field(tmp_path, lines, message):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("id,title,year\na,Alpha,1990\nb,Beta,1991\nc,Gamma,nineteen\n",
-     "bad.csv line 4: field 'year': expected an integer, got 'nineteen'"),
-    ("id,name\na,Alpha\n", "bad.csv line 1: field 'title': missing column"),
-    ("title,year\nAlpha,1990\n", "bad.csv line 1: field 'id': missing column"),
-    ("id,title\na,Alpha\nb,\n", "bad.csv line 3: field 'title': required"),
-    ("id,title\na,Alpha\na,Again\n", "bad.csv line 3: field 'id': duplicate id 'a' (first on line 2)"),
-    ("id,title\na,Alpha,extra\n", "bad.csv line 2: more values than columns"),
-    ("", "bad.csv: no items"),
-    ("id,title\n", "bad.csv: no items"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "id,title,year\na,Alpha,1990\nb,Beta,1991\nc,Gamma,nineteen\n",
+            "bad.csv line 4: field 'year': expected an integer, got 'nineteen'",
+        ),
+        ("id,name\na,Alpha\n", "bad.csv line 1: field 'title': missing column"),
+        ("title,year\nAlpha,1990\n", "bad.csv line 1: field 'id': missing column"),
+        ("id,title\na,Alpha\nb,\n", "bad.csv line 3: field 'title': required"),
+        ("id,title\na,Alpha\na,Again\n", "bad.csv line 3: field 'id': duplicate id 'a' (first on line 2)"),
+        ("id,title\na,Alpha,extra\n", "bad.csv line 2: more values than columns"),
+        ("", "bad.csv: no items"),
+        ("id,title\n", "bad.csv: no items"),
+    ],
+)
 def test_malformed_csv_names_file_line_and_field(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
@@ -117,8 +149,10 @@ def test_malformed_csv_names_file_line_and_field(tmp_path, text, message):
 
 def test_lenient_where_it_is_safe(tmp_path):
     path = tmp_path / "ok.jsonl"
-    path.write_text('{"item_id": 7, "title": " Seven ", "year": "1995", "tags": "Crime|Thriller", '
-                    '"description": "Two detectives.", "cast": "A, B", "studio": "X"}\n\n')
+    path.write_text(
+        '{"item_id": 7, "title": " Seven ", "year": "1995", "tags": "Crime|Thriller", '
+        '"description": "Two detectives.", "cast": "A, B", "studio": "X"}\n\n'
+    )
     [item] = read_jsonl(path)
     assert (item.item_id, item.title, item.year, item.text) == ("7", "Seven", 1995, "Two detectives.")
     assert item.tags == ("Crime", "Thriller")
@@ -179,16 +213,19 @@ def test_mask_language_country_people_match_a_pass_over_every_item():
 
     def brute(role_names, wanted, exact):
         want = set(wanted) if exact else {w.lower() for w in wanted}
-        return {it.item_id for it in cat.items
-                if want & {v if exact else v.lower() for r in role_names for v in it.people(r)}}
+        return {
+            it.item_id
+            for it in cat.items
+            if want & {v if exact else v.lower() for r in role_names for v in it.people(r)}
+        }
 
     some = cat.items[123]
     person = (some.people("director") or some.people("cast"))[0]
-    cases = [(Filters(languages=("french", "Japanese", "Klingon")), ("language",), ("french", "Japanese", "Klingon"),
-              False),
-             (Filters(countries=("ITALY",)), ("country",), ("ITALY",), False),
-             (Filters(people=(person, "Nobody Atall")), ("director", "writer", "cast"), (person, "Nobody Atall"),
-              True)]
+    cases = [
+        (Filters(languages=("french", "Japanese", "Klingon")), ("language",), ("french", "Japanese", "Klingon"), False),
+        (Filters(countries=("ITALY",)), ("country",), ("ITALY",), False),
+        (Filters(people=(person, "Nobody Atall")), ("director", "writer", "cast"), (person, "Nobody Atall"), True),
+    ]
     for filters, roles, wanted, exact in cases:
         got = ids(cat, cat.mask(filters))
         assert got == brute(roles, wanted, exact) and got, filters
@@ -204,17 +241,64 @@ def test_content_hash_follows_content():
 
 
 # --- the film builder on a small db of the same shape -----------------------------------------------------------
-OMDB = ("ID", "imdbID", "Title", "Year", "Rating", "Runtime", "Genre", "Released", "Director", "Writer", "Cast",
-        "Metacritic", "imdbRating", "imdbVotes", "Language", "Country", "Awards", "lastUpdated", "Oscars")
-TOMATOES = ("ID", "Image", "Rating", "Meter", "Reviews", "Fresh", "Rotten", "Consensus", "userMeter", "userRating",
-            "userReviews", "DVD", "BoxOffice", "Production", "Website", "lastUpdated")
+OMDB = (
+    "ID",
+    "imdbID",
+    "Title",
+    "Year",
+    "Rating",
+    "Runtime",
+    "Genre",
+    "Released",
+    "Director",
+    "Writer",
+    "Cast",
+    "Metacritic",
+    "imdbRating",
+    "imdbVotes",
+    "Language",
+    "Country",
+    "Awards",
+    "lastUpdated",
+    "Oscars",
+)
+TOMATOES = (
+    "ID",
+    "Image",
+    "Rating",
+    "Meter",
+    "Reviews",
+    "Fresh",
+    "Rotten",
+    "Consensus",
+    "userMeter",
+    "userRating",
+    "userReviews",
+    "DVD",
+    "BoxOffice",
+    "Production",
+    "Website",
+    "lastUpdated",
+)
 
 
 def make_db(path: Path, extra_title: str = "") -> Path:
     """A movies.db with the real schema and the real kinds of mess: N/A, blanks, NULLs, repeats."""
     films = [  # ID, imdbID, Title, Year, Runtime, Genre, Director, Cast, Awards, Oscars, Reviews, Consensus
-        (1, "tt01", "Space Farce", 1985, 95.0, "Comedy, Sci-Fi", "Ann Lee", "Zed Star, Amy Bit", "Won 1 Oscar.", 1, 200,
-         "Silly fun."),
+        (
+            1,
+            "tt01",
+            "Space Farce",
+            1985,
+            95.0,
+            "Comedy, Sci-Fi",
+            "Ann Lee",
+            "Zed Star, Amy Bit",
+            "Won 1 Oscar.",
+            1,
+            200,
+            "Silly fun.",
+        ),
         (2, "tt02", "War Story", 1970, None, "War,Drama ", "N/A", "", None, 0, 20, None),
         (3, "tt03", "Noise", 2007, 91.0, "Comedy", "Henry Bean", "Zed Star", "N/A", 0, 50, ""),
         (4, "tt04", "Noise", 2007, None, "", "Matt Saville", None, None, 0, None, None),  # another film
@@ -225,10 +309,21 @@ def make_db(path: Path, extra_title: str = "") -> Path:
     db = sqlite3.connect(path)
     db.execute(f"CREATE TABLE omdb ({', '.join(f'{c!r}' for c in OMDB)})")
     db.execute(f"CREATE TABLE tomatoes ({', '.join(f'{c!r}' for c in TOMATOES)})")
-    for (i, imdb, title, year, runtime, genre, director, cast, awards, oscars, reviews, consensus) in films:
-        row = dict.fromkeys(OMDB, None) | {"ID": i, "imdbID": imdb, "Title": title, "Year": year, "Runtime": runtime,
-                                           "Genre": genre, "Director": director, "Cast": cast, "Awards": awards,
-                                           "Oscars": oscars, "Language": "English, N/A", "Country": "United States"}
+    for i, imdb, title, year, runtime, genre, director, cast, awards, oscars, reviews, consensus in films:
+        row = dict.fromkeys(OMDB, None) | {
+            "ID": i,
+            "imdbID": imdb,
+            "Title": title,
+            "Year": year,
+            "Runtime": runtime,
+            "Genre": genre,
+            "Director": director,
+            "Cast": cast,
+            "Awards": awards,
+            "Oscars": oscars,
+            "Language": "English, N/A",
+            "Country": "United States",
+        }
         db.execute(f"INSERT INTO omdb VALUES ({', '.join('?' * len(OMDB))})", tuple(row.values()))
         trow = dict.fromkeys(TOMATOES, None) | {"ID": i, "Reviews": reviews, "Consensus": consensus, "Meter": 80}
         db.execute(f"INSERT INTO tomatoes VALUES ({', '.join('?' * len(TOMATOES))})", tuple(trow.values()))
@@ -238,7 +333,7 @@ def make_db(path: Path, extra_title: str = "") -> Path:
 
 
 def test_builder_cleans_splits_and_dedupes(tmp_path, caplog):
-    caplog.set_level(logging.INFO, "recsys.catalog.catalog")
+    caplog.set_level(logging.INFO, "recsys.catalog")
     items = build_movies_catalog(make_db(tmp_path / "movies.db"))
     by_id = {it.item_id: it for it in items}
     assert list(by_id) == ["tt01", "tt02", "tt03", "tt04", "tt07"]  # db order; the richer repeat kept in place
@@ -255,9 +350,9 @@ def test_builder_cleans_splits_and_dedupes(tmp_path, caplog):
 
 
 def test_load_movies_builds_once_then_uses_the_cache(tmp_path, monkeypatch, caplog):
-    caplog.set_level(logging.INFO, "recsys.catalog.catalog")
+    caplog.set_level(logging.INFO, "recsys.catalog")
     db = make_db(tmp_path / "movies.db")
-    monkeypatch.setattr(catalog_mod, "movies_db_path", lambda: db)
+    monkeypatch.setattr(sources, "movies_db_path", lambda: db)
     first = load_catalog("movies", tmp_path / "cache")
     assert "building the film catalog" in caplog.text and len(first) == 5
     [cached] = (tmp_path / "cache" / "catalog").glob("movies-*.jsonl")
@@ -274,7 +369,7 @@ def test_load_movies_builds_once_then_uses_the_cache(tmp_path, monkeypatch, capl
 
 
 def test_missing_sample_data_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(catalog_mod.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(moviesdb.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(CatalogError, match=r"pip install bokeh-sampledata==2026\.1"):
         load_catalog("movies", Path("/nonexistent"))
 
@@ -295,6 +390,6 @@ def test_real_movies_catalog(tmp_path, monkeypatch):
     assert "Sigourney Weaver" in item_text(alien) and "Sci-Fi" in alien.tags and alien.attributes["popularity"] > 0.8
     assert np.percentile([len(t.split()) for t in cat.texts()], 99) <= 60
     # the second load reads the cache: building again would fail here
-    monkeypatch.setattr(catalog_mod, "build_movies_catalog", lambda *a, **k: pytest.fail("rebuilt the catalog"))
+    monkeypatch.setattr(sources, "build_movies_catalog", lambda *a, **k: pytest.fail("rebuilt the catalog"))
     again = load_catalog("movies", tmp_path)
     assert again.content_hash == cat.content_hash

@@ -1,4 +1,5 @@
 """`python -m recsys` verbs: help text, the parse contract, errors as one line with exit 1."""
+
 import json
 import subprocess
 import sys
@@ -14,8 +15,15 @@ def run(*args, stdin="", env_extra=None):
     import os
 
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "recsys", *args], input=stdin, capture_output=True, text=True,
-                          cwd=REPO, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "recsys", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("verb", ["chat", "build-index", "parse"])

@@ -1,5 +1,6 @@
 """train-meta and eval coldstart end to end on a tiny own-written ratings file over the tiny catalog (real MiniLM),
 plus the metrics on cases with known answers."""
+
 import json
 import math
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from recsys.cli import main
-from recsys.evaluation.coldstart import KS, METHODS, auc, ndcg, summary
+from recsys.evaluation.coldstart_methods import KS, METHODS, auc, ndcg, summary
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "data" / "catalogs" / "tiny.jsonl"
@@ -60,8 +61,27 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     split = json.loads((tmp_path / "split.json").read_text())
     assert len(split["held_out"]) == 4 and not set(split["held_out"]) & set(split["train"])
     out_json, out_png = tmp_path / "cs.json", tmp_path / "cs.png"
-    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head",
-                 str(tmp_path / "head.pt"), "--json", str(out_json), "--png", str(out_png), "--scratch-steps", "5"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coldstart",
+                "--catalog",
+                str(TINY),
+                "--data",
+                str(ratings),
+                "--head",
+                str(tmp_path / "head.pt"),
+                "--json",
+                str(out_json),
+                "--png",
+                str(out_png),
+                "--scratch-steps",
+                "5",
+            ]
+        )
+        == 0
+    )
     report = json.loads(out_json.read_text())
     assert report["users"] == 4 and report["split_reused"] is True and report["support"] == "random"
     assert set(report["results"]) == set(METHODS)
@@ -72,16 +92,69 @@ def test_train_meta_then_eval_coldstart_on_a_tiny_file(tmp_path, capsys):
     assert report["served"] == "maml_first_order" and "maml_second_order" in report["comparisons"]["3"]
     assert out_png.read_bytes()[:4] == b"\x89PNG"
     assert "| maml_first_order | 10 |" in capsys.readouterr().out
-    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
-                 "--twin", str(tmp_path / "head.pt")]) == 1  # the twin must be the other order
+    assert (
+        main(
+            [
+                "eval",
+                "coldstart",
+                "--catalog",
+                str(TINY),
+                "--data",
+                str(ratings),
+                "--head",
+                str(tmp_path / "head.pt"),
+                "--twin",
+                str(tmp_path / "head.pt"),
+            ]
+        )
+        == 1
+    )  # the twin must be the other order
     assert "must be the other order" in capsys.readouterr().err
-    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
-                 "--support", "informative", "--json", str(out_json), "--scratch-steps", "5"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coldstart",
+                "--catalog",
+                str(TINY),
+                "--data",
+                str(ratings),
+                "--head",
+                str(tmp_path / "head.pt"),
+                "--support",
+                "informative",
+                "--json",
+                str(out_json),
+                "--scratch-steps",
+                "5",
+            ]
+        )
+        == 0
+    )
     informative = json.loads(out_json.read_text())
     assert informative["support"] == "informative" and set(informative) == set(report)
     assert "informative support" in capsys.readouterr().out
-    assert main(["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
-                 "--ks", "0,2,4", "--json", str(out_json), "--scratch-steps", "5"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coldstart",
+                "--catalog",
+                str(TINY),
+                "--data",
+                str(ratings),
+                "--head",
+                str(tmp_path / "head.pt"),
+                "--ks",
+                "0,2,4",
+                "--json",
+                str(out_json),
+                "--scratch-steps",
+                "5",
+            ]
+        )
+        == 0
+    )
     other_ks = json.loads(out_json.read_text())  # the query set is then everything after the first 4
     assert other_ks["ks"] == [0, 2, 4] and set(other_ks["results"]["mf_fold_in"]) == {"0", "2", "4"}
     assert set(other_ks["comparisons"]) == {"0", "2", "4"} and "mf_fold_in" in other_ks["comparisons"]["2"]
@@ -101,8 +174,20 @@ def test_cross_validation_trains_each_fold_by_the_served_recipe(tmp_path, capsys
     for order in ("--first-order", "--second-order"):
         name = "head.pt" if order == "--first-order" else "head-so.pt"
         assert main(["train-meta", *common, "--config", str(config), order, "--out", str(tmp_path / name)]) == 0
-    evaluate = ["eval", "coldstart", "--catalog", str(TINY), "--data", str(ratings), "--head", str(tmp_path / "head.pt"),
-                "--scratch-steps", "5", "--json", str(tmp_path / "cs.json")]
+    evaluate = [
+        "eval",
+        "coldstart",
+        "--catalog",
+        str(TINY),
+        "--data",
+        str(ratings),
+        "--head",
+        str(tmp_path / "head.pt"),
+        "--scratch-steps",
+        "5",
+        "--json",
+        str(tmp_path / "cs.json"),
+    ]
     capsys.readouterr()
     assert main([*evaluate, "--folds", "3", "--draws", "2"]) == 0  # 12 users in blocks of 4: three folds
     trained = capsys.readouterr().out
@@ -116,8 +201,22 @@ def test_cross_validation_trains_each_fold_by_the_served_recipe(tmp_path, capsys
     assert main([*evaluate, "--folds", "3", "--draws", "2"]) == 0
     assert "meta-training" not in capsys.readouterr().out  # the fold heads are reused
     # a fold head is exactly what `train-meta --fold` trains
-    assert main(["train-meta", *common, "--config", str(config), "--second-order", "--fold", "1",
-                 "--out", str(tmp_path / "f1" / "head-so.pt")]) == 0
+    assert (
+        main(
+            [
+                "train-meta",
+                *common,
+                "--config",
+                str(config),
+                "--second-order",
+                "--fold",
+                "1",
+                "--out",
+                str(tmp_path / "f1" / "head-so.pt"),
+            ]
+        )
+        == 0
+    )
     mine, theirs = (torch.load(f, weights_only=True)["state"] for f in (tmp_path / "f1" / "head-so.pt", fold1))
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert json.loads((tmp_path / "f1" / "split.json").read_text())["fold"] == 1
@@ -140,8 +239,18 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
     ratings, config = tmp_path / "ratings.csv", tmp_path / "config.json"
     write_ratings(ratings)
     config.write_text(json.dumps({**CONFIG, "iterations": 25}))
-    args = ["train-meta", "--catalog", str(TINY), "--data", str(ratings), "--no-progress", "--config", str(config),
-            "--out", str(tmp_path / "h.pt")]
+    args = [
+        "train-meta",
+        "--catalog",
+        str(TINY),
+        "--data",
+        str(ratings),
+        "--no-progress",
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "h.pt"),
+    ]
     assert main([*args, "--resume"]) == 1  # nothing to resume yet: a one-line error
     real, calls = meta.make_batch, []
 
@@ -176,23 +285,30 @@ def support_data(identical: bool = False):
     import torch
 
     from recsys.personal.head import Head, HeadConfig, item_features
-    from recsys.personal.meta import TaskData
+    from recsys.personal.tasks import TaskData
     from tests.fakes import HashingEncoder, tiny_items
 
     base, rng = tiny_items(), np.random.default_rng(3)
-    items = [replace(base[0 if identical else i % 12], item_id=f"f{i}",
-                     attributes={**base[i % 12].attributes, "popularity": 0.5 if identical else float(rng.uniform())})
-             for i in range(30)]
+    items = [
+        replace(
+            base[0 if identical else i % 12],
+            item_id=f"f{i}",
+            attributes={**base[i % 12].attributes, "popularity": 0.5 if identical else float(rng.uniform())},
+        )
+        for i in range(30)
+    ]
     vectors = HashingEncoder().encode([f"{it.title} {it.text} {' '.join(it.tags)}" for it in items])
-    users = {u: (rng.permutation(30)[:n].astype(np.int64), rng.integers(1, 6, n).astype(np.float32))
-             for u, n in (("a", 24), ("b", 14))}
+    users = {
+        u: (rng.permutation(30)[:n].astype(np.int64), rng.integers(1, 6, n).astype(np.float32))
+        for u, n in (("a", 24), ("b", 14))
+    }
     torch.manual_seed(0)
     head = Head(HeadConfig(dim=64, hidden=16, decision=8))
     return TaskData([it.item_id for it in items], vectors, item_features(items), users), items, head
 
 
 def test_random_support_is_the_seeded_shuffle_as_before():
-    from recsys.evaluation.coldstart import user_order
+    from recsys.evaluation.coldstart_methods import user_order
 
     data, _, _ = support_data()
     for number, user in enumerate(["a", "b"]):
@@ -201,7 +317,7 @@ def test_random_support_is_the_seeded_shuffle_as_before():
 
 
 def test_draws_average_each_users_metrics_over_other_shuffles():
-    from recsys.evaluation.coldstart import evaluate, user_order
+    from recsys.evaluation.coldstart_methods import evaluate, user_order
 
     data, _, _ = support_data()
 
@@ -233,7 +349,7 @@ def test_draws_average_each_users_metrics_over_other_shuffles():
 
 
 def test_informative_support_is_what_onboarding_asks_first():
-    from recsys.evaluation.coldstart import AskFirst, user_order
+    from recsys.evaluation.coldstart_methods import AskFirst, user_order
     from recsys.personal.head import head_inputs
     from recsys.personal.serving import Personalizer
 
@@ -245,8 +361,11 @@ def test_informative_support_is_what_onboarding_asks_first():
         shuffle = user_order(data, user, number, 0)
         assert sorted(order.tolist()) == list(range(len(rows)))  # every rating once
         v = data.vectors[rows]
-        evidence = (head.sensitivity(head.init_params(), v, head_inputs(data.features[rows], v, None))
-                    * (data.features[rows, 1] + 1.0) / 2.0)  # gradient norm x popularity, as onboarding scores
+        evidence = (
+            head.sensitivity(head.init_params(), v, head_inputs(data.features[rows], v, None))
+            * (data.features[rows, 1] + 1.0)
+            / 2.0
+        )  # gradient norm x popularity, as onboarding scores
         assert order[0] == int(np.argmax(evidence))  # the most informative rated film is asked first
         assert evidence[order[:10]].mean() > evidence[order[10:]].mean()
         personal = Personalizer(head, [items[r] for r in rows], v)  # the app's own picks, MMR spread included
@@ -257,7 +376,7 @@ def test_informative_support_is_what_onboarding_asks_first():
 
 
 def test_informative_ties_follow_the_seeded_shuffle():
-    from recsys.evaluation.coldstart import AskFirst, user_order
+    from recsys.evaluation.coldstart_methods import AskFirst, user_order
 
     data, items, head = support_data(identical=True)  # thirty copies of one film: every score ties
     for seed in (0, 1):
@@ -266,7 +385,7 @@ def test_informative_ties_follow_the_seeded_shuffle():
 
 
 def test_every_method_gets_the_same_informative_split():
-    from recsys.evaluation.coldstart import AskFirst, evaluate, user_order
+    from recsys.evaluation.coldstart_methods import AskFirst, evaluate, user_order
 
     data, items, head = support_data()
     seen = {}

@@ -1,19 +1,21 @@
-"""A ten-turn conversation through the engine over the real 17k-film catalog and index (issue 3's "done when").
+"""A ten-turn conversation through the engine over the real 17k-film catalog and index: state held across turns.
 
 Constraints are added, changed and removed; after every turn the recommendations must satisfy the dialogue
 state (genres, years, runtime, language, people, nothing shown twice, nothing disliked). The explanation text
 comes from a scripted generator because this test is about state; the index uses the hashing encoder in the
 fast run and the real MiniLM encoder in the slow one.
 """
+
 from __future__ import annotations
 
 import pytest
 
 from recsys.core.config import Settings
-from recsys.engine import Engine
-from recsys.search.index import ItemIndex, SentenceEncoder
-from recsys.storage.store import Store
 from recsys.core.types import DialogueState, Item
+from recsys.engine import Engine
+from recsys.search.encoder import SentenceEncoder
+from recsys.search.index import ItemIndex
+from recsys.storage.store import Store
 from tests.catalog_fixtures import real_catalog
 from tests.conftest import SHARED_CACHE
 from tests.fakes import HashingEncoder, ScriptedGenerator

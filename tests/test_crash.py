@@ -5,6 +5,7 @@ fake OpenAI-compatible server in this test process (the app's own http backend),
 a turn is mid-generation. After each kill: SQLite's integrity check passes, every turn a client saw finish is
 stored whole, no half turn is stored, and the session resumes with its constraints.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import create_engine, text
 
 from recsys.storage.store import Store
@@ -101,13 +101,35 @@ def free_port() -> int:
 @contextmanager
 def app_process(home: Path, llm: FakeLLM, port: int, db_url: str) -> Iterator[subprocess.Popen]:
     """`python app.py` on loopback, yielded once it answers HTTP; SIGKILLed on exit if still alive."""
-    env = {**os.environ, "RECSYS_HOME": str(home), "RECSYS_CACHE_DIR": str(SHARED_CACHE), "HF_HUB_OFFLINE": "1",
-           "RECSYS_GENERATOR_MODEL": "fake", "RECSYS_DB_URL": db_url,
-           "RECSYS_HEAD": "none"}  # the personal head is not what this test is about
+    env = {
+        **os.environ,
+        "RECSYS_HOME": str(home),
+        "RECSYS_CACHE_DIR": str(SHARED_CACHE),
+        "HF_HUB_OFFLINE": "1",
+        "RECSYS_GENERATOR_MODEL": "fake",
+        "RECSYS_DB_URL": db_url,
+        "RECSYS_HEAD": "none",
+    }  # the personal head is not what this test is about
     log = (home / f"app-{port}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--catalog", str(CATALOG), "--model", llm.url,
-                             "--host", "127.0.0.1", "--port", str(port)], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "app.py"),
+            "--catalog",
+            str(CATALOG),
+            "--model",
+            llm.url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_ready(proc, port, home)
         yield proc
@@ -149,8 +171,12 @@ def check_db(url: str) -> dict[str, int]:
     try:
         with db.connect() as conn:
             rows = conn.execute(text("SELECT session_id, count(*), max(seq) FROM messages GROUP BY session_id")).all()
-            orphans = conn.execute(text("SELECT count(*) FROM recommendations r LEFT JOIN messages m "
-                                        "ON m.id = r.message_id WHERE m.id IS NULL")).scalar()
+            orphans = conn.execute(
+                text(
+                    "SELECT count(*) FROM recommendations r LEFT JOIN messages m "
+                    "ON m.id = r.message_id WHERE m.id IS NULL"
+                )
+            ).scalar()
     finally:
         db.dispose()
     assert orphans == 0
@@ -161,7 +187,8 @@ def check_db(url: str) -> dict[str, int]:
 
 def send(client, ids: list[str], text: str) -> str:
     """One turn through the API; the reply as the page shows it."""
-    from tests.test_app import HISTORY, send as app_send
+    from tests.test_app import HISTORY
+    from tests.test_app import send as app_send
     from tests.test_hostile import page_reply
 
     return page_reply(app_send(client, text, ids)[HISTORY])
@@ -174,7 +201,7 @@ def test_sigkill_mid_turn_then_restart(recsys_home, backend, request):
     from gradio_client import Client
 
     llm = FakeLLM()
-    db = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{recsys_home / 'recsys.storage.db'}"
+    db = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{recsys_home / 'recsys.db'}"
     port = free_port()
     finished: dict[str, int] = {}
     crashes = 0
@@ -192,9 +219,11 @@ def test_sigkill_mid_turn_then_restart(recsys_home, backend, request):
             llm.started.clear()
             client.submit("a war drama", ids, [], [], {}, api_name="/send")  # as tests.test_app.send does
             if not llm.started.wait(120):
-                pytest.fail("the held turn never reached the generator; stored: "
-                            f"{[(m.role, m.text[:80]) for m in store.history(sid)]}; app log: "
-                            + (recsys_home / f"app-{port}.log").read_text()[-1500:])
+                pytest.fail(
+                    "the held turn never reached the generator; stored: "
+                    f"{[(m.role, m.text[:80]) for m in store.history(sid)]}; app log: "
+                    + (recsys_home / f"app-{port}.log").read_text()[-1500:]
+                )
             sigkill(proc)
             crashes += 1
             store.close()
@@ -207,7 +236,8 @@ def test_sigkill_mid_turn_then_restart(recsys_home, backend, request):
             assert [(m.role, m.text) for m in store.history(sid)] == committed
             assert "Horror" in store.get_session(sid).state.genres_exclude  # the constraint survived
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-            from tests.test_app import CONSTRAINTS, send as app_send
+            from tests.test_app import CONSTRAINTS
+            from tests.test_app import send as app_send
 
             result = app_send(client, "one more please", ids)
             assert "no Horror" in result[CONSTRAINTS]

@@ -1,7 +1,13 @@
 """Dialogue state: constraints accumulate, change and reset across turns."""
-from recsys.dialogue.state import apply_intent, describe, filters_for
+
+import pytest
+
+from recsys.core.errors import RecsysError
+from recsys.core.types import DialogueState, Intent, Item
+from recsys.dialogue.answers import answer, describe, feedback_line
+from recsys.dialogue.controls import apply_controls, clean_controls
+from recsys.dialogue.state import Context, apply_intent, filters_for, with_vote
 from recsys.understanding.lexicon import LexiconParser
-from recsys.core.types import DialogueState
 
 P = LexiconParser(["Comedy", "Sci-Fi", "Horror", "Drama", "War", "Romance"])
 
@@ -41,9 +47,7 @@ def test_filters_exclude_shown_and_disliked():
     assert "no Horror" in describe(DialogueState(genres_exclude=("Horror",)))
 
 
-# --- issue 3: new slots, relative refinements, clearing, answers from facts -------------------------------------
-from recsys.dialogue.state import Context, answer  # noqa: E402
-from recsys.core.types import Intent, Item  # noqa: E402
+# --- languages, runtime and people; refinements relative to the last list; clearing; answers from facts ---------
 
 
 def test_new_slots_persist_until_changed_or_cleared():
@@ -65,18 +69,36 @@ def test_relative_refinements_use_the_last_list():
     assert s.year_min == 2002
     s = apply_intent(s, Intent(intent="refine", refine=("lighter",)), "less dark", context=ctx)
     assert {"Horror", "War"} <= set(s.genres_exclude) and "light" in s.query
-    s = apply_intent(s, Intent(intent="refine", refine=("same_director",)), "more by this director",
-                     context=Context(people=("Ridley Scott",)))
+    s = apply_intent(
+        s,
+        Intent(intent="refine", refine=("same_director",)),
+        "more by this director",
+        context=Context(people=("Ridley Scott",)),
+    )
     assert s.people == ("Ridley Scott",) and s.genres_exclude  # exclusions survive a new axis
-    s = apply_intent(s, Intent(intent="refine", refine=("similar",)), "more like the second one",
-                     context=Context(reference="Alien (1979). Horror, Sci-Fi film"))
+    s = apply_intent(
+        s,
+        Intent(intent="refine", refine=("similar",)),
+        "more like the second one",
+        context=Context(reference="Alien (1979). Horror, Sci-Fi film"),
+    )
     assert s.query.startswith("Alien (1979)")
 
 
 def test_answers_come_from_catalog_facts():
-    item = Item("a1", "Alien", 1979, tags=("Horror", "Sci-Fi"),
-                attributes={"director": ["Ridley Scott"], "runtime": 117, "language": ["English"],
-                            "cast": ["Sigourney Weaver", "Tom Skerritt"], "country": ["United Kingdom"]})
+    item = Item(
+        "a1",
+        "Alien",
+        1979,
+        tags=("Horror", "Sci-Fi"),
+        attributes={
+            "director": ["Ridley Scott"],
+            "runtime": 117,
+            "language": ["English"],
+            "cast": ["Sigourney Weaver", "Tom Skerritt"],
+            "country": ["United Kingdom"],
+        },
+    )
     assert answer(item, "director") == "Alien (1979) was directed by Ridley Scott."
     assert "117 minutes" in answer(item, "runtime") and "1979" in answer(item, "year")
     assert answer(item, "language", ["French"]).startswith("No") and answer(item, "language", ["English"])[:3] == "Yes"
@@ -96,3 +118,27 @@ def test_a_compound_genre_needs_all_its_parts_until_changed():
     assert s.genres_all == () and set(s.genres_include) == {"Romance", "Comedy", "War"}
     s = step(s, "start over")
     assert s.genres_all == ()
+
+
+def test_a_new_vote_replaces_the_old_one():
+    s = with_vote(DialogueState(liked_ids=("a",)), "a", liked=False)
+    assert s.liked_ids == () and s.disliked_ids == ("a",)
+    item = Item("a", "Alien", 1979)
+    assert "you've seen Alien (1979)" in feedback_line(item, "seen") and "Glad" in feedback_line(item, "liked")
+    assert feedback_line(item, "disliked").startswith("Got it, not Alien (1979)")
+
+
+def test_controls_are_clamped_spelt_and_checked():
+    clean = clean_controls(
+        {"count": "99", "mmr_lambda": 2, "year_min": "", "genres_exclude": ["horror", "Horror"]},
+        max_count=10,
+        genres=["Horror", "Comedy"],
+    )
+    assert clean == {"count": 10, "mmr_lambda": 1.0, "year_min": None, "genres_exclude": ("Horror",)}
+    s = apply_controls(DialogueState(genres_include=("Horror", "Comedy"), genres_all=("Horror", "Comedy")), clean)
+    assert s.genres_include == ("Comedy",) and s.genres_all == () and s.count == 10
+    for bad in ({"query": "x"}, {"count": "many"}, {"genres_exclude": ["Western"]}):
+        with pytest.raises(RecsysError):
+            clean_controls(bad, max_count=10, genres=["Horror"])
+    with pytest.raises(RecsysError, match="year range is empty"):
+        apply_controls(DialogueState(year_min=2000), {"year_max": 1990})

@@ -1,4 +1,5 @@
 """The engine over the tiny catalog: constraints before top-k, feedback respected, turns stored, bad input answered."""
+
 import pytest
 
 from recsys.core.errors import SessionNotFound
@@ -90,15 +91,18 @@ def test_restart_keeps_history_and_constraints():
     assert len(again.history(sid)[1].items) == 3
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("", "in the mood"),
-    ("   \n\t ", "in the mood"),
-    ("x" * 5000, "too long"),
-    ("hello!", "films"),
-    ("\x00\x01 a comedy \x7f", ""),
-    ("<img src=x onerror=alert(1)> a comedy", ""),
-    ("🎬🍿 風 שלום", ""),
-])
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("", "in the mood"),
+        ("   \n\t ", "in the mood"),
+        ("x" * 5000, "too long"),
+        ("hello!", "films"),
+        ("\x00\x01 a comedy \x7f", ""),
+        ("<img src=x onerror=alert(1)> a comedy", ""),
+        ("🎬🍿 風 שלום", ""),
+    ],
+)
 def test_bad_input_gets_a_reply_and_the_session_survives(text, expect):
     engine = tiny_engine()
     sid = engine.new_session()

@@ -1,4 +1,5 @@
 """`python -m recsys eval intents` on a small labelled file: figures present, bad input explained."""
+
 import json
 
 import pytest
@@ -10,13 +11,14 @@ from tests.engine_fixtures import home
 
 def tiny_catalog(tmp_path):
     """The tiny test films plus one with Tom Hanks, as a JSONL catalog (fast to load)."""
-    from recsys.catalog.catalog import write_jsonl
+    from recsys.catalog.files import write_jsonl
     from recsys.core.types import Item
     from tests.fakes import tiny_items
 
     path = tmp_path / "tiny.jsonl"
-    write_jsonl([*tiny_items(), Item("t99", "Big", 1988, tags=("Comedy", "Thriller"),
-                                     attributes={"cast": ["Tom Hanks"]})], path)
+    write_jsonl(
+        [*tiny_items(), Item("t99", "Big", 1988, tags=("Comedy", "Thriller"), attributes={"cast": ["Tom Hanks"]})], path
+    )
     return str(path)
 
 
@@ -26,10 +28,19 @@ def write(path, rows):
 
 
 ROWS = [
-    {"text": "a funny sci-fi film, nothing scary", "intent": "recommend", "genres_include": ["Comedy", "Sci-Fi"],
-     "genres_exclude": ["Horror"]},
-    {"text": "a 90s thriller", "intent": "recommend", "genres_include": ["Thriller"], "year_min": 1990,
-     "year_max": 1999},
+    {
+        "text": "a funny sci-fi film, nothing scary",
+        "intent": "recommend",
+        "genres_include": ["Comedy", "Sci-Fi"],
+        "genres_exclude": ["Horror"],
+    },
+    {
+        "text": "a 90s thriller",
+        "intent": "recommend",
+        "genres_include": ["Thriller"],
+        "year_min": 1990,
+        "year_max": 1999,
+    },
     {"text": "something with Tom Hanks", "intent": "recommend", "people": ["Tom Hanks"]},
     {"text": "who directed it?", "intent": "ask", "ask": "director"},
     {"text": "start over", "intent": "reset"},
@@ -38,7 +49,10 @@ ROWS = [
 
 def test_scoring_counts_pairs():
     assert pairs({"genres_include": ["Comedy"], "year_min": 1990, "titles": ["Amélie"], "count": None}) == {
-        ("genres_include", "comedy"), ("year_min", 1990), ("titles", "amelie")}
+        ("genres_include", "comedy"),
+        ("year_min", 1990),
+        ("titles", "amelie"),
+    }
     gold = [{"text": "x", "intent": "recommend", "genres_exclude": ["Horror"], "year_min": 1990}]
     res = score(gold, [{"intent": "recommend", "genres_exclude": ["Horror", "War"]}], [5.0])
     assert res["intent_accuracy"] == 1.0 and res["exclusion_recall"] == 1.0
@@ -49,8 +63,23 @@ def test_scoring_counts_pairs():
 def test_eval_intents_cli_prints_and_writes_every_figure(tmp_path, capsys):
     data = write(tmp_path / "small.jsonl", ROWS)
     out = tmp_path / "out.json"
-    assert main(["eval", "intents", "--parsers", "lexicon", "--data", str(data), "--json", str(out),
-                 "--catalog", tiny_catalog(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "intents",
+                "--parsers",
+                "lexicon",
+                "--data",
+                str(data),
+                "--json",
+                str(out),
+                "--catalog",
+                tiny_catalog(tmp_path),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for label in ("intent accuracy", "slot micro F1", "exclusion recall", "latency p95"):
         assert label in printed
@@ -66,7 +95,9 @@ def test_eval_intents_with_a_scripted_generator_side_by_side(tmp_path, monkeypat
     import recsys.generation.llm
     from tests.fakes import ScriptedGenerator
 
-    monkeypatch.setattr(recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"intent":"recommend"}'))
+    monkeypatch.setattr(
+        recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"intent":"recommend"}')
+    )
     data = write(tmp_path / "small.jsonl", ROWS)
     out = tmp_path / "out.json"
     assert main(["eval", "intents", "--data", str(data), "--json", str(out), "--catalog", tiny_catalog(tmp_path)]) == 0
@@ -75,11 +106,14 @@ def test_eval_intents_with_a_scripted_generator_side_by_side(tmp_path, monkeypat
     assert result["llm"]["slots"]["genres_include"]["recall"] == 0.0  # it answered without genres
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([{"text": "a comedy"}], "'intent' must be one of"),
-    ([{"text": "a comedy", "intent": "recommend", "genre": ["Comedy"]}], "unknown keys"),
-    ([{"intent": "recommend"}], "'text' string"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"text": "a comedy"}], "'intent' must be one of"),
+        ([{"text": "a comedy", "intent": "recommend", "genre": ["Comedy"]}], "unknown keys"),
+        ([{"intent": "recommend"}], "'text' string"),
+    ],
+)
 def test_bad_labels_are_explained(tmp_path, rows, message, capsys):
     data = write(tmp_path / "bad.jsonl", rows)
     with pytest.raises(LabelError, match=message):
@@ -99,15 +133,27 @@ def test_parse_cli_keeps_the_contract_with_each_parser(tmp_path, monkeypatch, ca
     import recsys.generation.llm
     from tests.fakes import ScriptedGenerator
 
-    monkeypatch.setattr(recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"want":["War"]}'))
+    monkeypatch.setattr(
+        recsys.generation.llm, "load_generator", lambda s: ScriptedGenerator(default='{"want":["War"]}')
+    )
     for parser in ("lexicon", "llm", "merged"):
-        monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "a 90s comedy with Tom Hanks, no horror"}\nstart over\n'))
+        monkeypatch.setattr(
+            "sys.stdin", io.StringIO('{"text": "a 90s comedy with Tom Hanks, no horror"}\nstart over\n')
+        )
         assert main(["parse", "--parser", parser, "--catalog", tiny_catalog(tmp_path)]) == 0
         lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert len(lines) == 2
         for d in lines:
-            for key in ("intent", "genres_include", "genres_exclude", "year_min", "year_max", "people", "titles",
-                        "query"):
+            for key in (
+                "intent",
+                "genres_include",
+                "genres_exclude",
+                "year_min",
+                "year_max",
+                "people",
+                "titles",
+                "query",
+            ):
                 assert key in d
         if parser != "llm":
             assert lines[0]["genres_include"] == ["Comedy"] and lines[0]["genres_exclude"] == ["Horror"]

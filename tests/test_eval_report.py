@@ -1,5 +1,6 @@
 """The evaluation report: metric functions on known answers, the report's sections and plots from a synthetic
 run, and the real report over the corpus (template reasons) and over a few scripts with the real generator."""
+
 from __future__ import annotations
 
 import json
@@ -11,41 +12,75 @@ import pytest
 
 from recsys.catalog.catalog import Catalog
 from recsys.cli import main
-from recsys.evaluation.script import Outcome
+from recsys.core.types import Item
+from recsys.evaluation.expectations import Outcome
+from recsys.evaluation.quality import (
+    claims,
+    coverage,
+    distinct_n,
+    genre_distance,
+    intra_list_distance,
+    ndcg_at_k,
+    recall_at_k,
+)
+from recsys.evaluation.replay import CORPUS
+from recsys.evaluation.replay_results import ScriptResult, TurnResult
 from recsys.evaluation.report import measure, write
 from recsys.explain.explainer import template_reason
 from recsys.explain.grounding import TitleGuard
-from recsys.evaluation.quality import (claims, coverage, distinct_n, genre_distance, intra_list_distance, ndcg_at_k,
-                            recall_at_k)
-from recsys.evaluation.replay import CORPUS, ScriptResult, TurnResult
-from recsys.core.types import Item
 from tests.fakes import tiny_items
 
 REPO = Path(__file__).resolve().parent.parent
 ITEMS = {it.title: it for it in tiny_items()}
 
-WEIRD = Item("w1", "Weird Science", 1985, tags=("Sci-Fi", "Comedy"),
-             attributes={"director": ["John Hughes"], "cast": ["Robert Downey Jr.", "Bill Paxton"], "runtime": 94})
+WEIRD = Item(
+    "w1",
+    "Weird Science",
+    1985,
+    tags=("Sci-Fi", "Comedy"),
+    attributes={"director": ["John Hughes"], "cast": ["Robert Downey Jr.", "Bill Paxton"], "runtime": 94},
+)
 
 
 def test_claims_are_checked_against_the_facts():
     right = claims("Directed by John Hughes, this 1985 sci-fi comedy runs 94 minutes, starring Bill Paxton.", WEIRD)
     assert {(c.kind, c.value) for c in right} == {
-        ("director", "John Hughes"), ("year", "1985"), ("genre", "Sci-Fi"), ("genre", "Comedy"),
-        ("runtime", "94 minutes"), ("cast", "Bill Paxton")}
+        ("director", "John Hughes"),
+        ("year", "1985"),
+        ("genre", "Sci-Fi"),
+        ("genre", "Comedy"),
+        ("runtime", "94 minutes"),
+        ("cast", "Bill Paxton"),
+    }
     assert all(c.correct for c in right)
-    wrong = claims("A 1990s horror film directed by Ridley Scott, starring Robert Downey Jr. and Viola Davis, "
-                   "120 minutes long, nothing like a western.", WEIRD)
+    wrong = claims(
+        "A 1990s horror film directed by Ridley Scott, starring Robert Downey Jr. and Viola Davis, "
+        "120 minutes long, nothing like a western.",
+        WEIRD,
+    )
     verdict = {(c.kind, c.value): c.correct for c in wrong}
-    assert verdict == {("decade", "1990s"): False, ("genre", "Horror"): False, ("director", "Ridley Scott"): False,
-                       ("cast", "Robert Downey Jr."): True, ("cast", "Viola Davis"): False,
-                       ("runtime", "120 minutes"): False}
+    assert verdict == {
+        ("decade", "1990s"): False,
+        ("genre", "Horror"): False,
+        ("director", "Ridley Scott"): False,
+        ("cast", "Robert Downey Jr."): True,
+        ("cast", "Viola Davis"): False,
+        ("runtime", "120 minutes"): False,
+    }
     # a known name with lower-case words is taken whole, not cut at "the"
-    kings = Item("k", "The Original Kings of Comedy", 2000, tags=("Documentary", "Comedy"),
-                 attributes={"director": ["Spike Lee"], "cast": ["Cedric the Entertainer", "Bernie Mac"]})
+    kings = Item(
+        "k",
+        "The Original Kings of Comedy",
+        2000,
+        tags=("Documentary", "Comedy"),
+        attributes={"director": ["Spike Lee"], "cast": ["Cedric the Entertainer", "Bernie Mac"]},
+    )
     found = claims("Directed by Spike Lee, starring Cedric the Entertainer and Bernie Mac.", kings)
-    assert {(c.kind, c.value) for c in found} == {("director", "Spike Lee"), ("cast", "Cedric the Entertainer"),
-                                                   ("cast", "Bernie Mac")} and all(c.correct for c in found)
+    assert {(c.kind, c.value) for c in found} == {
+        ("director", "Spike Lee"),
+        ("cast", "Cedric the Entertainer"),
+        ("cast", "Bernie Mac"),
+    } and all(c.correct for c in found)
     text = "Under 100 minutes, and over 120 minutes, with John Hughes's cast."
     bounds = {c.value: c.correct for c in claims(text, WEIRD)}
     assert bounds == {"Under 100 minutes": True, "over 120 minutes": False, "John Hughes": False}  # he directs
@@ -74,16 +109,42 @@ def test_ranking_and_list_metrics_on_known_answers():
 def synthetic_results() -> list[ScriptResult]:
     """Two turns: one honest list, one whose reply names a film outside its list and claims a wrong year."""
     giggles, robot, heist = ITEMS["Galaxy Giggles"], ITEMS["Robot Roommate"], ITEMS["Harbor Heist"]
-    honest = Outcome(reply=f"**{giggles.title}** (1985) — {template_reason(giggles)}", items=(giggles,),
-                     reasons=(template_reason(giggles),), intent="recommend", latency_ms=20.0,
-                     timings_ms={"parse": 1.0, "search": 5.0, "total": 18.0})
-    lying = Outcome(reply=f"**{robot.title}** — better than **{heist.title}**, a 1975 film.", items=(robot,),
-                    reasons=("Better than Harbor Heist, a 1975 film.",), intent="recommend", latency_ms=40.0,
-                    timings_ms={"parse": 2.0, "search": 7.0, "total": 38.0})
-    return [ScriptResult("a", "a.yaml", [TurnResult(1, "x", keys=("min_items",), outcome=honest,
-                                                    targets=(giggles.item_id,), message="a funny film")]),
-            ScriptResult("b", "b.yaml", [TurnResult(1, "y", keys=("min_items", "year_max"), outcome=lying,
-                                                    failures=["year_max: no"], message="robots")])]
+    honest = Outcome(
+        reply=f"**{giggles.title}** (1985) — {template_reason(giggles)}",
+        items=(giggles,),
+        reasons=(template_reason(giggles),),
+        intent="recommend",
+        latency_ms=20.0,
+        timings_ms={"parse": 1.0, "search": 5.0, "total": 18.0},
+    )
+    lying = Outcome(
+        reply=f"**{robot.title}** — better than **{heist.title}**, a 1975 film.",
+        items=(robot,),
+        reasons=("Better than Harbor Heist, a 1975 film.",),
+        intent="recommend",
+        latency_ms=40.0,
+        timings_ms={"parse": 2.0, "search": 7.0, "total": 38.0},
+    )
+    return [
+        ScriptResult(
+            "a",
+            "a.yaml",
+            [
+                TurnResult(
+                    1, "x", keys=("min_items",), outcome=honest, targets=(giggles.item_id,), message="a funny film"
+                )
+            ],
+        ),
+        ScriptResult(
+            "b",
+            "b.yaml",
+            [
+                TurnResult(
+                    1, "y", keys=("min_items", "year_max"), outcome=lying, failures=["year_max: no"], message="robots"
+                )
+            ],
+        ),
+    ]
 
 
 def test_report_figures_sections_and_plots(tmp_path):
@@ -100,8 +161,14 @@ def test_report_figures_sections_and_plots(tmp_path):
     assert rep.latency["search"][2] == 2 and rep.latency["turn (wall)"][0] == pytest.approx(30.0)
     write(rep, results, tmp_path)
     md = (tmp_path / "report.md").read_text()
-    for section in ("## Headline", "## Constraint satisfaction", "## Recommendation quality",
-                    "## Explanation quality", "## Latency per stage (ms)", "## Problems"):
+    for section in (
+        "## Headline",
+        "## Constraint satisfaction",
+        "## Recommendation quality",
+        "## Explanation quality",
+        "## Latency per stage (ms)",
+        "## Problems",
+    ):
         assert section in md
     for png in ("constraints.png", "latency.png", "novelty.png", "claims.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG" and f"]({png})" in md

@@ -1,5 +1,6 @@
 """Explanations: the title guard, degenerate and contradicting reasons, fact-built reasons, the streamed reply with
 a scripted generator, and one reply through the real SmolLM2 (marked slow)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,14 +11,36 @@ import time
 import pytest
 
 from recsys.core.errors import ModelError
+from recsys.core.types import Item, Recommendation
 from recsys.explain.explainer import clean_reason, explain, item_messages, line, template_reason
 from recsys.explain.grounding import TitleGuard, contradictions, fact_phrases, is_degenerate
-from recsys.core.types import Item, Recommendation
 from tests.fakes import ScriptedGenerator, tiny_items
 
-TITLES = ["It", "Up", "Her", "Heat", "Love", "Alien", "Aliens", "The Thing", "Big Fish", "Star Wars", "1984",
-          "What If", "Into the Wild", "No Country for Old Men", "Ray", "The Dark", "The Dark Knight", "Oscar",
-          "Monty Python’s Life of Brian", "Life", "G", "Romantic Comedy", "The Lake House"]
+TITLES = [
+    "It",
+    "Up",
+    "Her",
+    "Heat",
+    "Love",
+    "Alien",
+    "Aliens",
+    "The Thing",
+    "Big Fish",
+    "Star Wars",
+    "1984",
+    "What If",
+    "Into the Wild",
+    "No Country for Old Men",
+    "Ray",
+    "The Dark",
+    "The Dark Knight",
+    "Oscar",
+    "Monty Python’s Life of Brian",
+    "Life",
+    "G",
+    "Romantic Comedy",
+    "The Lake House",
+]
 GUARD = TitleGuard(TITLES + [it.title for it in tiny_items()])
 
 
@@ -33,38 +56,47 @@ def run(gen, request: str, chosen: list[Recommendation], guard: TitleGuard = GUA
 
 
 # --- the title guard -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    "It is a fun ride, up there with her best work.",
-    "Alien invaders bring the heat, and love wins.",  # "Alien" opens the sentence: an adjective, not the film
-    "The thing is, it fits your mood.",
-    "A big fish in a small pond, a romantic comedy set at the lake house.",
-    "What if the crew never came home?",
-    "A 1984 classic directed by Ray Lawrence, winner of 2 Oscars.",
-    "Into the wild blue yonder they go.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It is a fun ride, up there with her best work.",
+        "Alien invaders bring the heat, and love wins.",  # "Alien" opens the sentence: an adjective, not the film
+        "The thing is, it fits your mood.",
+        "A big fish in a small pond, a romantic comedy set at the lake house.",
+        "What if the crew never came home?",
+        "A 1984 classic directed by Ray Lawrence, winner of 2 Oscars.",
+        "Into the wild blue yonder they go.",
+    ],
+)
 def test_guard_ignores_common_words_that_are_titles(text):
     assert GUARD.violations(text, [], ["Ray Lawrence", "Oscars"]) == []
 
 
-@pytest.mark.parametrize("text, found", [
-    ("Better than Star Wars, and scarier than Alien.", ["Star Wars", "Alien"]),
-    ("as good as star wars", []),  # two content words need a capital: lowercase is just a phrase
-    ("a modern no country for old men", ["No Country for Old Men"]),  # three content words: any case
-    ("Fans of Heat will love it.", ["Heat"]),
-    ("Like **Up** and \"1984\", it soars.", ["Up", "1984"]),
-    ("It recalls The Thing.", ["The Thing"]),
-    ("Echoes of What If here.", ["What If"]),
-    ("A nod to Aliens and Alien.", ["Aliens", "Alien"]),
-    ("Unlike Monty Python's Life of Brian, it is earnest.", ["Monty Python’s Life of Brian"]),  # ’ and ' agree
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("Better than Star Wars, and scarier than Alien.", ["Star Wars", "Alien"]),
+        ("as good as star wars", []),  # two content words need a capital: lowercase is just a phrase
+        ("a modern no country for old men", ["No Country for Old Men"]),  # three content words: any case
+        ("Fans of Heat will love it.", ["Heat"]),
+        ('Like **Up** and "1984", it soars.', ["Up", "1984"]),
+        ("It recalls The Thing.", ["The Thing"]),
+        ("Echoes of What If here.", ["What If"]),
+        ("A nod to Aliens and Alien.", ["Aliens", "Alien"]),
+        ("Unlike Monty Python's Life of Brian, it is earnest.", ["Monty Python’s Life of Brian"]),  # ’ and ' agree
+    ],
+)
 def test_guard_finds_titles_outside_the_list(text, found):
     assert GUARD.violations(text, ["Galaxy Giggles"]) == found
 
 
-@pytest.mark.parametrize("text", [
-    "A western directed by Nicholas Ray, with Ray Milland.",
-    "Directed by John G. Avildsen, starring Alice de Lencquesaing and Robert Downey Jr. with pride.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A western directed by Nicholas Ray, with Ray Milland.",
+        "Directed by John G. Avildsen, starring Alice de Lencquesaing and Robert Downey Jr. with pride.",
+    ],
+)
 def test_people_named_like_films_are_not_titles_even_unmasked(text):
     guard = TitleGuard(["Ray", "G", "Alice", "Heat"])
     assert guard.violations(text) == []
@@ -80,8 +112,11 @@ def test_allowed_titles_and_names_are_masked():
 
 def test_guard_finds_a_planted_title_among_a_catalog_sized_list():
     rng = random.Random(0)
-    words = [f"{a}{b}" for a in ("red", "blue", "dark", "lost", "wild", "last", "iron", "moon") for b in
-             ("fox", "sky", "road", "city", "heart", "river", "night", "storm", "king", "song")]
+    words = [
+        f"{a}{b}"
+        for a in ("red", "blue", "dark", "lost", "wild", "last", "iron", "moon")
+        for b in ("fox", "sky", "road", "city", "heart", "river", "night", "storm", "king", "song")
+    ]
     titles = sorted({" ".join(rng.choice(words).title() for _ in range(rng.randint(3, 5))) for _ in range(17_000)})
     guard = TitleGuard(titles)
     allowed, outsider = titles[:3], titles[-1]
@@ -91,28 +126,40 @@ def test_guard_finds_a_planted_title_among_a_catalog_sized_list():
 
 
 # --- checks on one reason --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, bad", [
-    ("", True), ("   \n", True), ("Great pick.", True),
-    ("A lazy lazy lazy lazy robot.", True),
-    ("A culinary adventure, a family escapade, a culinary adventure.", True),
-    ("!!! ??? 123 456 789 *** ok go", True),
-    ("Request: a funny film about space", True),
-    ("<|im_start|>assistant A fun comedy.", True),
-    ("I'm sorry, I cannot help with that request.", True),
-    ("A tense crime thriller about one last robbery at the docks.", False),
-    ("A war film about letters home from the front line.", False),
-])
+@pytest.mark.parametrize(
+    "text, bad",
+    [
+        ("", True),
+        ("   \n", True),
+        ("Great pick.", True),
+        ("A lazy lazy lazy lazy robot.", True),
+        ("A culinary adventure, a family escapade, a culinary adventure.", True),
+        ("!!! ??? 123 456 789 *** ok go", True),
+        ("Request: a funny film about space", True),
+        ("<|im_start|>assistant A fun comedy.", True),
+        ("I'm sorry, I cannot help with that request.", True),
+        ("A tense crime thriller about one last robbery at the docks.", False),
+        ("A war film about letters home from the front line.", False),
+    ],
+)
 def test_is_degenerate(text, bad):
     assert is_degenerate(text) is bad
 
 
 def test_a_person_in_the_wrong_role_is_a_contradiction():
-    pinocchio = Item("p", "Pinocchio", 1940, tags=("Animation", "Family"),
-                     attributes={"director": ["Ben Sharpsteen", "Hamilton Luske"], "cast": ["Cliff Edwards"]})
+    pinocchio = Item(
+        "p",
+        "Pinocchio",
+        1940,
+        tags=("Animation", "Family"),
+        attributes={"director": ["Ben Sharpsteen", "Hamilton Luske"], "cast": ["Cliff Edwards"]},
+    )
     assert contradictions("An animated family film starring Ben Sharpsteen.", pinocchio) == ["Ben Sharpsteen"]
     assert contradictions("Directed by Cliff Edwards, a family film.", pinocchio) == ["Cliff Edwards"]
-    assert contradictions("Directed by Ben Sharpsteen and starring Cliff Edwards, an animated family film.",
-                          pinocchio) == []
+    assert (
+        contradictions("Directed by Ben Sharpsteen and starring Cliff Edwards, an animated family film.", pinocchio)
+        == []
+    )
 
 
 def test_contradictions_catch_wrong_genres_years_and_unknown_names():
@@ -136,8 +183,13 @@ def test_template_reason_uses_only_facts_and_varies():
     assert template_reason(items[0], "x") == template_reason(items[0], "x")  # deterministic
     bare = Item(item_id="b", title="Bare", year=None)
     assert template_reason(bare) == "A film."
-    rich = Item(item_id="r", title="Rich", year=1995, tags=("Crime",),
-                attributes={"director": ["Ed Vale"], "oscars": 2, "imdb_rating": 8.1})
+    rich = Item(
+        item_id="r",
+        title="Rich",
+        year=1995,
+        tags=("Crime",),
+        attributes={"director": ["Ed Vale"], "oscars": 2, "imdb_rating": 8.1},
+    )
     assert "2 Oscars" in template_reason(rich) and "crime" in template_reason(rich)
 
 
@@ -155,15 +207,20 @@ def test_item_prompt_holds_only_that_items_facts():
 
 
 def test_clean_reason_strips_echoed_titles_and_labels():
-    assert clean_reason('**Galaxy Giggles** (1985) — a goofy space romp.', "Galaxy Giggles") == "A goofy space romp."
+    assert clean_reason("**Galaxy Giggles** (1985) — a goofy space romp.", "Galaxy Giggles") == "A goofy space romp."
     assert clean_reason('Reason: "A goofy space romp."', "Galaxy Giggles") == "A goofy space romp."
     assert clean_reason("Galaxy Giggles is a goofy romp.", "Galaxy Giggles") == "Galaxy Giggles is a goofy romp."
 
 
 # --- the streamed reply with a scripted generator --------------------------------------------------------------
 def test_reply_streams_a_header_and_one_line_per_item():
-    gen = ScriptedGenerator(["A goofy space comedy about clumsy cadets.", "A comedy about a robot and a slacker.",
-                             "Stand-up comedians stranded on a lunar base."])
+    gen = ScriptedGenerator(
+        [
+            "A goofy space comedy about clumsy cadets.",
+            "A comedy about a robot and a slacker.",
+            "Stand-up comedians stranded on a lunar base.",
+        ]
+    )
     ex, steps = run(gen, "a funny sci-fi film", recs("t1", "t2", "t4"))
     reply, reasons = steps[-1]
     lines = reply.split("\n")
@@ -184,12 +241,15 @@ def test_outside_title_is_replaced_by_the_template_mid_stream():
     assert ex.sources == ["template", "generated"]
 
 
-@pytest.mark.parametrize("bad", [
-    "A lazy lazy lazy lazy robot comedy.",  # degenerate
-    "A chilling war film.",  # contradicts its genres
-    "Fun.",  # too short
-    "A comedy from 1999 in space.",  # wrong year
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "A lazy lazy lazy lazy robot comedy.",  # degenerate
+        "A chilling war film.",  # contradicts its genres
+        "Fun.",  # too short
+        "A comedy from 1999 in space.",  # wrong year
+    ],
+)
 def test_bad_reasons_fall_back_to_facts(bad):
     ex, _ = run(ScriptedGenerator([bad]), "a comedy", recs("t1"))
     assert ex.sources == ["template"] and ex.reasons == [template_reason(tiny_items()[0], "a comedy")]
@@ -217,8 +277,7 @@ def test_final_check_falls_back_to_an_all_template_reply():
         def violations(self, text, allowed_titles=(), allowed_phrases=()):
             return ["Something"] if "\n" in text and "Here are" in text and "romp" in text else []
 
-    ex, _ = run(ScriptedGenerator(["A goofy space romp with cadets."]), "a comedy", recs("t1", "t2"),
-                Paranoid([]))
+    ex, _ = run(ScriptedGenerator(["A goofy space romp with cadets."]), "a comedy", recs("t1", "t2"), Paranoid([]))
     assert ex.sources == ["template", "template"] and "romp" not in ex.reply
     assert ex.reasons == [template_reason(r.item, "a comedy") for r in recs("t1", "t2")]
 
@@ -249,20 +308,23 @@ def test_real_model_explains_three_items_naming_only_them():
     assert GUARD.violations(reply, allowed) == []
     assert all(title in reply for title in allowed) and all(ex.reasons)
     assert len(reply.split("\n")) == 4 and set(ex.sources) <= {"generated", "template"}
-    for line in reply.split("\n")[1:]:
-        assert re.fullmatch(r"\*\*.+\*\* \(\d{4}\) — .+[.!?…]", line), line
+    for row in reply.split("\n")[1:]:
+        assert re.fullmatch(r"\*\*.+\*\* \(\d{4}\) — .+[.!?…]", row), row
     logging.getLogger(__name__).info("3-item reply in %.1f s, sources %s", elapsed, ex.sources)
 
 
 @pytest.mark.slow
 def test_every_template_line_of_the_real_catalog_passes_the_guard():
-    from recsys.catalog.catalog import load_catalog
+    from recsys.catalog.sources import load_catalog
     from tests.conftest import SHARED_CACHE
 
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
     guard = TitleGuard(it.title for it in catalog.items)
-    bad = [it.title for it in catalog.items
-           if guard.violations(line(it, template_reason(it, "")), [it.title], fact_phrases([it]))]
+    bad = [
+        it.title
+        for it in catalog.items
+        if guard.violations(line(it, template_reason(it, "")), [it.title], fact_phrases([it]))
+    ]
     assert bad == []
 
 

@@ -1,4 +1,5 @@
 """The knowledge graph: people <-> films from catalog fields, fuzzy titles and names."""
+
 import pytest
 
 from recsys.catalog.catalog import Catalog
@@ -32,7 +33,8 @@ def test_real_catalog_lookup(graph):
     assert graph.title(graph.match_title("Heat")) == "Heat"  # an exact title beats "The Heat"
     assert graph.match_person("nolan", loose=True) == "Christopher Nolan"  # best-known bearer of a surname
     assert graph.match_person("stanley kubrik") == "Stanley Kubrick"
-    assert "Blade Runner" in [graph.title(i) for i in graph.related(alien, "director")] or \
-        graph.related(alien, "director")
+    assert "Blade Runner" in [graph.title(i) for i in graph.related(alien, "director")] or graph.related(
+        alien, "director"
+    )
     with_pacino = graph.films_by("Al Pacino", ("cast",))
     assert graph.match_title("Heat", year=1995) in with_pacino

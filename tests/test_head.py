@@ -1,5 +1,6 @@
 """The per-user head: shapes, adaptation moving scores the right way, checkpoints, the serving cache, and the
 shipped checkpoint itself (real MiniLM vectors of the catalog)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,16 @@ import pytest
 import torch
 
 from recsys.core.errors import ModelError
-from recsys.personal.head import DEFAULT_CHECKPOINT, Head, HeadConfig, head_inputs, item_features, item_tags, load_head, save_head
+from recsys.personal.head import (
+    DEFAULT_CHECKPOINT,
+    Head,
+    HeadConfig,
+    head_inputs,
+    item_features,
+    item_tags,
+    load_head,
+    save_head,
+)
 from recsys.personal.serving import Personalizer, latest_votes, personal_score
 from tests.fakes import HashingEncoder, tiny_items
 
@@ -57,9 +67,13 @@ def test_adaptation_moves_scores_towards_the_labels(variant):
     head = small_head(**VARIANTS[variant])
     x, q = np.zeros((2, 4), np.float32), np.zeros(16, np.float32)
     params = head.init_params()
-    before = head.score(params, a[2:], np.zeros((4, 4), np.float32), q) - head.score(params, b[2:], np.zeros((4, 4), np.float32), q)
+    before = head.score(params, a[2:], np.zeros((4, 4), np.float32), q) - head.score(
+        params, b[2:], np.zeros((4, 4), np.float32), q
+    )
     fast = head.adapt(params, np.concatenate([a[:2], b[:2]]), np.zeros((4, 4), np.float32), q, [5, 5, 1, 1])
-    after = head.score(fast, a[2:], np.zeros((4, 4), np.float32), q) - head.score(fast, b[2:], np.zeros((4, 4), np.float32), q)
+    after = head.score(fast, a[2:], np.zeros((4, 4), np.float32), q) - head.score(
+        fast, b[2:], np.zeros((4, 4), np.float32), q
+    )
     assert after.mean() > before.mean()
     assert head.score(fast, a[:2], x, q).mean() > head.score(fast, b[:2], x, q).mean()
 
@@ -76,7 +90,7 @@ def test_ridge_step_is_the_closed_form_solution():
     solved = head.ridge_step(params, hidden, torch.from_numpy(y))
     # numpy: ridge regression of the residuals on [taste features, 1], penalties 0.5 (taste) and 0.1 (offset)
     t = head.config.taste  # the taste features follow the 12 mixed ones
-    design = np.concatenate([hidden[:, 12:12 + t].numpy(), np.ones((4, 1), np.float32)], axis=1).astype(np.float64)
+    design = np.concatenate([hidden[:, 12 : 12 + t].numpy(), np.ones((4, 1), np.float32)], axis=1).astype(np.float64)
     residual = y - head.score(params, v, x, q)
     w = np.linalg.solve(design.T @ design + np.diag([0.5] * t + [0.1]), design.T @ residual)
     assert np.allclose((solved["user"] - params["user"]).detach().numpy(), w[:t], atol=1e-4)
@@ -151,8 +165,10 @@ def test_collaborative_vectors_travel_with_the_checkpoint_and_reach_serving(tmp_
     a, b = with_table.scores(with_table.init, ids, None), without.scores(without.init, ids, None)
     assert a[0] != pytest.approx(b[0]) and a[1] != pytest.approx(b[1]) and a[2] == pytest.approx(b[2])
     votes = [("t1", True), ("t2", False)]
-    assert with_table.scores(with_table.params_for("u", votes), ids, None).tolist() != \
-        without.scores(without.params_for("u", votes), ids, None).tolist()
+    assert (
+        with_table.scores(with_table.params_for("u", votes), ids, None).tolist()
+        != without.scores(without.params_for("u", votes), ids, None).tolist()
+    )
     with pytest.raises(ValueError, match="does not fit"):
         head.set_collab(["t1"], table)
 
@@ -173,17 +189,18 @@ def real_engine(tmp_path_factory):
 
     Module-scoped (built once), so it sets its own home and the shared model cache: the autouse per-test
     RECSYS_HOME fixture has not run yet when it is built."""
-    from recsys.catalog.catalog import load_catalog
+    from recsys.catalog.sources import load_catalog
     from recsys.core.config import Settings
     from recsys.engine import Engine
-    from recsys.search.index import ItemIndex, SentenceEncoder
+    from recsys.search.encoder import SentenceEncoder
+    from recsys.search.index import ItemIndex
     from recsys.storage.store import Store
+    from tests.conftest import SHARED_CACHE
     from tests.fakes import ScriptedGenerator
 
-    from tests.conftest import SHARED_CACHE
-
-    settings = Settings.from_env().with_overrides(explainer="template", home=str(tmp_path_factory.mktemp("home")),
-                                                  cache_dir=str(SHARED_CACHE), head="")
+    settings = Settings.from_env().with_overrides(
+        explainer="template", home=str(tmp_path_factory.mktemp("home")), cache_dir=str(SHARED_CACHE), head=""
+    )
     catalog = load_catalog(settings.catalog, settings.cache, progress=False)
     index = ItemIndex.build(catalog, SentenceEncoder(settings.embed_model), settings.cache, progress=False)
     head, _ = load_head(DEFAULT_CHECKPOINT)

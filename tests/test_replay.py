@@ -1,5 +1,6 @@
 """Replay: scripts validated with file/turn/field errors (exit 2), expectation checks, runs in-process and over
 HTTP, and the shipped corpus through the real parts (template reasons) and a few scripts with the real generator."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from recsys.catalog.catalog import Catalog, write_jsonl
+from recsys.catalog.catalog import Catalog
+from recsys.catalog.files import write_jsonl
 from recsys.cli import main
-from recsys.evaluation.script import (Expect, Outcome, Seen, Vocabulary, check, load_scripts,
-                                    resolve)
+from recsys.core.types import INTENTS
+from recsys.evaluation.expectations import Outcome, Seen, Vocabulary, check, resolve
+from recsys.evaluation.replay import CORPUS, EngineBackend, run_scripts
+from recsys.evaluation.replay_results import table, to_json, to_junit
+from recsys.evaluation.script import Expect, load_scripts
 from recsys.explain.grounding import TitleGuard
 from recsys.understanding.lexicon import LexiconParser
-from recsys.evaluation.replay import CORPUS, EngineBackend, run_scripts, table, to_json, to_junit
-from recsys.core.types import INTENTS
 from tests.engine_fixtures import tiny_engine
 from tests.fakes import tiny_items
 
@@ -64,18 +67,28 @@ BAD = [
     ("name: x\nturns:\n  - user: hi\n    expect: {min_itemz: 1}\n", "turn 1: expect.min_itemz: Extra inputs"),
     ("name: x\nturns:\n  - user: hi\n  - user: there\n    expect: {year_max: nineteen}\n", "turn 2: expect.year_max:"),
     ("name: x\nturns:\n  - user: hi\n    feedback: {item: 1, liked: true}\n", "turn 1: a turn has exactly one"),
-    ("name: x\nturns:\n  - user: hi\n    expect: {reply_matches: '(unclosed'}\n",
-     "turn 1: expect.reply_matches: invalid regular expression"),
+    (
+        "name: x\nturns:\n  - user: hi\n    expect: {reply_matches: '(unclosed'}\n",
+        "turn 1: expect.reply_matches: invalid regular expression",
+    ),
     ("name: x\nturns:\n  - user: hi\n    expect: {intent: shout}\n", "turn 1: expect.intent: unknown intent 'shout'"),
     ("name: x\nturns:\n  - user: hi\n  - feedback: {item: 0, liked: true}\n", "turn 2: feedback.item"),
-    ("name: x\nturns:\n  - user: hi\n    expect: {min_items: 3, max_items: 1}\n",
-     "turn 1: expect: min_items is larger"),
-    ("name: x\nturns:\n  - user: hi\n    expect: {genres_any: [Scifi-x]}\n",
-     "turn 1: expect.genres_any: unknown genre 'Scifi-x'"),
-    ("name: x\nturns:\n  - user: hi\n  - user: yo\n    expect: {titles_exclude: [Nope Movie]}\n",
-     "turn 2: expect.titles_exclude: title 'Nope Movie' is not in the catalog"),
-    ("name: x\nturns:\n  - user: hi\n    expect: {people_any: [Nobody Atall]}\n",
-     "turn 1: expect.people_any: nobody called 'Nobody Atall'"),
+    (
+        "name: x\nturns:\n  - user: hi\n    expect: {min_items: 3, max_items: 1}\n",
+        "turn 1: expect: min_items is larger",
+    ),
+    (
+        "name: x\nturns:\n  - user: hi\n    expect: {genres_any: [Scifi-x]}\n",
+        "turn 1: expect.genres_any: unknown genre 'Scifi-x'",
+    ),
+    (
+        "name: x\nturns:\n  - user: hi\n  - user: yo\n    expect: {titles_exclude: [Nope Movie]}\n",
+        "turn 2: expect.titles_exclude: title 'Nope Movie' is not in the catalog",
+    ),
+    (
+        "name: x\nturns:\n  - user: hi\n    expect: {people_any: [Nobody Atall]}\n",
+        "turn 1: expect.people_any: nobody called 'Nobody Atall'",
+    ),
     ("name: x\nturns: [unclosed\n", "not valid YAML"),
 ]
 
@@ -120,8 +133,11 @@ CASES = [  # expectation, titles shown, the failure expected ("" = passes)
     ({"min_items": 1}, ["Galaxy Giggles"], ""),
     ({"max_items": 1}, ["Galaxy Giggles", "Laugh Track"], "max_items: 2 items"),
     ({"genres_any": ["Sci-Fi", "War"]}, ["Galaxy Giggles", "Laugh Track"], "genres_any: Laugh Track (1988)"),
-    ({"genres_all": ["comedy", "sci-fi"]}, ["Galaxy Giggles", "Laugh Track"],
-     "genres_all: Laugh Track (1988) lacks Sci-Fi"),
+    (
+        {"genres_all": ["comedy", "sci-fi"]},
+        ["Galaxy Giggles", "Laugh Track"],
+        "genres_all: Laugh Track (1988) lacks Sci-Fi",
+    ),
     ({"genres_none": ["scary"]}, ["Screaming Stars"], "genres_none: Screaming Stars (2010) is Horror"),
     ({"genres_none": ["Horror"]}, ["Galaxy Giggles"], ""),
     ({"year_min": 1980}, ["Trench Diaries"], "year_min: Trench Diaries (1970)"),
@@ -149,34 +165,47 @@ def test_history_keys_use_what_the_script_saw():
     giggles, heist = ITEMS["Galaxy Giggles"], ITEMS["Harbor Heist"]
     seen = Seen(shown_ids={giggles.item_id}, disliked_ids={heist.item_id}, last=(ITEMS["Laugh Track"],))
     assert run_check({"no_repeats": True}, ["Galaxy Giggles"], seen=seen)[0].startswith("no_repeats: Galaxy")
-    assert run_check({"no_repeats": True}, ["Moon Laughs", "Moon Laughs"], seen=seen) == \
-        ["no_repeats: the list has duplicates"]
+    assert run_check({"no_repeats": True}, ["Moon Laughs", "Moon Laughs"], seen=seen) == [
+        "no_repeats: the list has duplicates"
+    ]
     assert run_check({"excludes_disliked": True}, ["Harbor Heist"], seen=seen)[0].startswith("excludes_disliked")
     # a dislike in words is known from the session's state, not from a feedback turn
-    assert run_check({"excludes_disliked": True}, ["Moon Laughs"], seen=seen,
-                     disliked_ids=(ITEMS["Moon Laughs"].item_id,))
+    assert run_check(
+        {"excludes_disliked": True}, ["Moon Laughs"], seen=seen, disliked_ids=(ITEMS["Moon Laughs"].item_id,)
+    )
     assert run_check({"older_than_last": True}, ["Trench Diaries"], seen=seen) == []  # 1970 < 1988
     assert run_check({"older_than_last": True}, ["Cosmic Chef"], seen=seen)[0].startswith("older_than_last")
     assert run_check({"newer_than_last": True}, ["Cosmic Chef"], seen=seen) == []
-    assert run_check({"feedback_recorded": True}, [], seen=seen, liked_ids=(), disliked_ids=()) == \
-        ["feedback_recorded: the message added no like or dislike to the session"]
+    assert run_check({"feedback_recorded": True}, [], seen=seen, liked_ids=(), disliked_ids=()) == [
+        "feedback_recorded: the message added no like or dislike to the session"
+    ]
     assert run_check({"feedback_recorded": True}, [], seen=seen, liked_ids=(giggles.item_id,)) == []
 
 
 def test_intent_and_latency_checks():
-    assert run_check({"intent": ["refine", "more"]}, [], intent="recommend") == \
-        ["intent: parsed as 'recommend', wanted refine or more"]
+    assert run_check({"intent": ["refine", "more"]}, [], intent="recommend") == [
+        "intent: parsed as 'recommend', wanted refine or more"
+    ]
     assert run_check({"intent": "recommend"}, [], intent="recommend") == []
     assert run_check({"intent": "ask"}, []) == []  # over HTTP the intent may be unknown: not checked
     assert run_check({"max_latency_ms": 100}, [], latency_ms=250.0) == ["max_latency_ms: took 250 ms, limit 100"]
 
 
 def test_mentions_only_recommended_uses_the_title_guard():
-    fails = run_check({"mentions_only_recommended": True}, ["Galaxy Giggles"],
-                      reply="**Galaxy Giggles** — by Ann Lee, funnier than **Harbor Heist**.")
+    fails = run_check(
+        {"mentions_only_recommended": True},
+        ["Galaxy Giggles"],
+        reply="**Galaxy Giggles** — by Ann Lee, funnier than **Harbor Heist**.",
+    )
     assert fails == ["mentions_only_recommended: the reply names Harbor Heist"]
-    assert run_check({"mentions_only_recommended": True}, ["Galaxy Giggles"],
-                     reply="**Galaxy Giggles** (1985) — a comedy from Ann Lee about space cadets.") == []
+    assert (
+        run_check(
+            {"mentions_only_recommended": True},
+            ["Galaxy Giggles"],
+            reply="**Galaxy Giggles** (1985) — a comedy from Ann Lee about space cadets.",
+        )
+        == []
+    )
 
 
 # --- replay on the tiny engine -----------------------------------------------------------------------------------
@@ -217,12 +246,16 @@ def test_each_script_gets_a_fresh_user_unless_it_names_one(tmp_path):
 
 
 def test_feedback_to_a_position_not_shown_is_a_failure(tmp_path):
-    write(tmp_path / "s", "a", """
+    write(
+        tmp_path / "s",
+        "a",
+        """
         name: too-far
         turns:
           - user: "two comedies"
           - feedback: {item: 3, liked: false}
-        """)
+        """,
+    )
     result = run_scripts(load_scripts([tmp_path / "s"]), EngineBackend(tiny_engine()))[0]
     assert result.failures == ["turn 2: feedback.item: position 3, but the last list had 2 items"]
 
@@ -260,8 +293,18 @@ def test_replay_against_a_served_app(tmp_path, tiny_catalog_file, capsys):
 # --- the corpus through the real parts (slow) ---------------------------------------------------------------------
 @pytest.mark.slow
 def test_corpus_passes_with_real_parts_and_template_reasons(tmp_path, capsys):
-    rc = main(["replay", str(CORPUS), "--explainer", "template", "--json", str(tmp_path / "r.json"),
-               "--junit", str(tmp_path / "r.xml")])
+    rc = main(
+        [
+            "replay",
+            str(CORPUS),
+            "--explainer",
+            "template",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "r.xml"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     data = json.loads((tmp_path / "r.json").read_text())
@@ -274,8 +317,16 @@ GENERATED = ["recommend-funny-scifi-no-horror.yaml", "hostile-injection-asks-for
 
 @pytest.mark.slow
 def test_a_few_scripts_pass_with_the_real_generator(tmp_path, capsys):
-    rc = main(["replay", *(str(CORPUS / name) for name in GENERATED), "--explainer", "generate",
-               "--json", str(tmp_path / "r.json")])
+    rc = main(
+        [
+            "replay",
+            *(str(CORPUS / name) for name in GENERATED),
+            "--explainer",
+            "generate",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().out
     data = json.loads((tmp_path / "r.json").read_text())
     reasons = [i["reason"] for s in data["scripts"] for t in s["turns"] for i in t.get("items", [])]

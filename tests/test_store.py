@@ -1,4 +1,5 @@
 """Store on real SQLite files in each test's RECSYS_HOME: migrations, atomic turns, cascades, restarts, threads."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ import pytest
 
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, SessionNotFound, StoreError
+from recsys.core.types import DialogueState
 from recsys.storage.db import MIGRATIONS
 from recsys.storage.store import Store
-from recsys.core.types import DialogueState
 from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ITEMS = [("tt1", 0.9, "a reason"), ("tt2", 0.8, "another"), ("tt3", 0.5, "")]
@@ -23,7 +24,7 @@ ITEMS = [("tt1", 0.9, "a reason"), ("tt2", 0.8, "another"), ("tt3", 0.5, "")]
 @pytest.fixture
 def db_path(recsys_home: Path) -> Path:
     """The database file the app would use."""
-    return Settings.from_env().home / "recsys.storage.db"
+    return Settings.from_env().home / "recsys.db"
 
 
 @pytest.fixture
@@ -42,8 +43,9 @@ def count(db_path: Path, table: str) -> int:
 
 def turn(store: Store, sid: str, text: str = "a funny sci-fi film", items=ITEMS, state=None) -> int:
     """One record_turn with defaults."""
-    return store.record_turn(sid, text, "Try these.", {"intent": "recommend"}, items,
-                             state or DialogueState(), {"total": 12.5})
+    return store.record_turn(
+        sid, text, "Try these.", {"intent": "recommend"}, items, state or DialogueState(), {"total": 12.5}
+    )
 
 
 def test_migrations_applied_once_and_wal(store, db_path):
@@ -76,8 +78,9 @@ def test_sessions_unguessable_and_listed_newest_first(store):
 
 def test_record_turn_round_trip(store):
     sid = store.create_session(store.ensure_user("ann"))
-    state = DialogueState(genres_include=("Comedy",), year_min=1980, shown_ids=("tt1", "tt2", "tt3"),
-                          last_ids=("tt1", "tt2", "tt3"))
+    state = DialogueState(
+        genres_include=("Comedy",), year_min=1980, shown_ids=("tt1", "tt2", "tt3"), last_ids=("tt1", "tt2", "tt3")
+    )
     reply_id = turn(store, sid, "  a funny\nsci-fi film from the eighties, nothing too scary please ", state=state)
     turn(store, sid, "more", items=[], state=state)
     info = store.get_session(sid)
@@ -88,7 +91,10 @@ def test_record_turn_round_trip(store):
     assert [(m.seq, m.role) for m in rows] == [(1, "user"), (2, "assistant"), (3, "user"), (4, "assistant")]
     assert rows[1].message_id == reply_id and rows[0].intent == {"intent": "recommend"}
     assert [(i.item_id, i.rank, i.score, i.reason) for i in rows[1].items] == [
-        ("tt1", 1, 0.9, "a reason"), ("tt2", 2, 0.8, "another"), ("tt3", 3, 0.5, "")]
+        ("tt1", 1, 0.9, "a reason"),
+        ("tt2", 2, 0.8, "another"),
+        ("tt3", 3, 0.5, ""),
+    ]
     assert rows[0].items == [] and rows[3].items == []
 
 
@@ -104,9 +110,15 @@ def test_session_api(store):
     assert store.history(sid)[-1].message_id == mid and store.history(sid)[-1].seq == 3
     with pytest.raises(ValueError):
         store.add_message(sid, "system", "no")
-    for call in (store.get_session, store.history, store.delete_session, lambda s: store.rename_session(s, "x"),
-                 lambda s: store.save_state(s, DialogueState()), lambda s: turn(store, s),
-                 lambda s: store.add_feedback(s, "tt1", True)):
+    for call in (
+        store.get_session,
+        store.history,
+        store.delete_session,
+        lambda s: store.rename_session(s, "x"),
+        lambda s: store.save_state(s, DialogueState()),
+        lambda s: turn(store, s),
+        lambda s: store.add_feedback(s, "tt1", True),
+    ):
         with pytest.raises(SessionNotFound):
             call("no-such-session-id-000000")
 
@@ -129,8 +141,9 @@ def test_seq_is_unique_per_session(store, db_path):
     sid = store.create_session(store.ensure_user())
     store.add_message(sid, "user", "one")
     with sqlite3.connect(db_path) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("INSERT INTO messages (session_id, seq, role, text, created_at) VALUES (?, 1, 'user', 'dup', '')",
-                     (sid,))
+        conn.execute(
+            "INSERT INTO messages (session_id, seq, role, text, created_at) VALUES (?, 1, 'user', 'dup', '')", (sid,)
+        )
 
 
 def test_feedback_oldest_first(store):
@@ -140,8 +153,11 @@ def test_feedback_oldest_first(store):
     store.add_feedback(s2, "tt2", False, source="words")
     store.add_feedback(s1, "tt1", False)  # a change of mind: the caller keeps the latest
     rows = store.user_feedback(user)
-    assert [(r.item_id, r.liked, r.source) for r in rows] == [("tt1", True, "button"), ("tt2", False, "words"),
-                                                              ("tt1", False, "button")]
+    assert [(r.item_id, r.liked, r.source) for r in rows] == [
+        ("tt1", True, "button"),
+        ("tt2", False, "words"),
+        ("tt1", False, "button"),
+    ]
     with pytest.raises(ValueError):
         store.add_feedback(s1, "tt1", True, source="telepathy")
 
@@ -169,7 +185,12 @@ def test_forget_user_removes_every_row(store, db_path):
     store.forget_user("never-existed")
     assert store.list_sessions(ann) == [] and store.user_feedback(ann) == []
     assert [count(db_path, t) for t in ("users", "sessions", "messages", "recommendations", "feedback")] == [
-        1, 1, 2, 3, 1]
+        1,
+        1,
+        2,
+        3,
+        1,
+    ]
     assert store.integrity_check()
 
 
@@ -187,16 +208,26 @@ def test_restart_sees_history_and_state(db_path):
 
 def test_unusual_text_is_stored(store, db_path):
     sid = store.create_session(store.ensure_user("用户 🙂"))
-    texts = ["emoji 🎬🍿👍🏽", "中文 日本語 한국어", "עברית العربية", "nul\x00byte", "lone \ud800 surrogate",
-             "x" * 100_000]
+    texts = [
+        "emoji 🎬🍿👍🏽",
+        "中文 日本語 한국어",
+        "עברית العربية",
+        "nul\x00byte",
+        "lone \ud800 surrogate",
+        "x" * 100_000,
+    ]
     for text in texts:
         store.add_message(sid, "user", text, intent={"query": text})
     got = store.history(sid)
     assert [m.text for m in got[:3]] == texts[:3] and got[5].text == texts[5]
     assert got[3].text == "nulbyte" and got[3].intent == {"query": "nul\x00byte"}  # JSON escapes it as \u0000
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM messages WHERE instr(text, char(0)) OR instr(intent, char(0))"
-                            ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM messages WHERE instr(text, char(0)) OR instr(intent, char(0))"
+            ).fetchone()[0]
+            == 0
+        )
     assert got[4].text.startswith("lone ") and got[4].text.endswith(" surrogate")
     assert store.list_sessions("用户 🙂")[0].message_count == 6
 
@@ -211,7 +242,7 @@ def test_unreachable_sqlite_file_names_it(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="a-file"):
-        Store(f"sqlite:///{blocker}/sub/recsys.storage.db")  # its folder cannot be created, even by root
+        Store(f"sqlite:///{blocker}/sub/recsys.db")  # its folder cannot be created, even by root
 
 
 def test_unreadable_sqlite_file_names_it(tmp_path):
@@ -264,13 +295,14 @@ def test_writes_take_the_lock_up_front_and_retry_when_locked(store, db_path, mon
     from sqlalchemy.exc import OperationalError
 
     import recsys.storage.store as store_module
+
     seen: list[str] = []
     sqlalchemy.event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     sid = store.create_session(store.ensure_user())
     store.get_session(sid)
     assert "BEGIN IMMEDIATE" in seen and "BEGIN" in seen  # writes: IMMEDIATE (busy_timeout applies); reads: plain
 
-    real, calls = store_module._next_seq, []
+    real, calls = store_module.next_seq, []
 
     def flaky(s, session_id):
         calls.append(1)
@@ -278,7 +310,7 @@ def test_writes_take_the_lock_up_front_and_retry_when_locked(store, db_path, mon
             raise OperationalError("SELECT ...", {}, sqlite3.OperationalError("database is locked"))
         return real(s, session_id)
 
-    monkeypatch.setattr(store_module, "_next_seq", flaky)
+    monkeypatch.setattr(store_module, "next_seq", flaky)
     turn(store, sid)
     assert len(calls) == 2 and count(db_path, "messages") == 2  # the failed try left nothing behind
 

@@ -3,6 +3,7 @@ the Chatbot's own 👍, and a phone-width layout in light and dark themes. Scree
 
 The engine is the tiny fake one (tests/fakes.py): these tests are about the page, not the models.
 """
+
 import json
 
 import pytest
@@ -26,8 +27,9 @@ def ask(page, text: str, cards: int = 1) -> None:
 def open_page(page, url: str) -> None:
     """Load the page and wait until its session is open (the title box is filled by the load event)."""
     page.goto(url)
-    page.wait_for_function("(document.querySelector('#title-box input, #title-box textarea') || {}).value",
-                           timeout=LONG)
+    page.wait_for_function(
+        "(document.querySelector('#title-box input, #title-box textarea') || {}).value", timeout=LONG
+    )
 
 
 def session_labels(page) -> list[str]:
@@ -41,9 +43,12 @@ def test_resume_rename_export_delete(page, page_url):
     page.locator("#new-btn").click()
     page.wait_for_function("document.querySelectorAll('#chat .thought').length === 0", timeout=LONG)
     ask(page, "a war drama")
-    # the session list follows the answer in its own update (see app.on_send): wait for the new title
-    page.wait_for_function("[...document.querySelectorAll('#sessions label')].map(l => l.innerText.trim())"
-                           ".join('|') === 'a war drama|a funny sci-fi film'", timeout=LONG)
+    # the session list follows the answer in its own update (see recsys.web.events.sends_on): wait for the new title
+    page.wait_for_function(
+        "[...document.querySelectorAll('#sessions label')].map(l => l.innerText.trim())"
+        ".join('|') === 'a war drama|a funny sci-fi film'",
+        timeout=LONG,
+    )
     assert session_labels(page) == ["a war drama", "a funny sci-fi film"]  # most recent first
 
     page.get_by_role("radio", name="a funny sci-fi film").check()  # resume the older one
@@ -171,23 +176,31 @@ def log_in(page, url: str, user: str, password: str) -> None:
     page.locator("input[type=text], input:not([type])").first.fill(user)
     page.locator("input[type=password]").first.fill(password)
     page.locator("input[type=password]").first.press("Enter")
-    page.wait_for_function("(document.querySelector('#title-box input, #title-box textarea') || {}).value",
-                           timeout=LONG)
+    page.wait_for_function(
+        "(document.querySelector('#title-box input, #title-box textarea') || {}).value", timeout=LONG
+    )
 
 
 def test_with_login_each_account_sees_only_its_own(page):
     """Two accounts on one browser (a shared computer): after alice logs out and bob logs in, the ids the browser
     kept from alice open nothing of hers; bob gets his own conversation, and alice's comes back when she returns."""
+    from recsys.web.accounts import login_check
+    from recsys.web.app import build_demo, launch_options
     from tests.engine_fixtures import tiny_engine
-    from tests.test_app import free_port, load_app
+    from tests.test_app import free_port
 
     engine = tiny_engine()
-    app = load_app()
-    demo = app.build_demo(engine)
+    demo = build_demo(engine)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                auth=app.login_check([("alice", "pw-a"), ("bob", "pw-b")]), **app.launch_options(engine))
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        auth=login_check([("alice", "pw-a"), ("bob", "pw-b")]),
+        **launch_options(engine),
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         log_in(page, url, "alice", "pw-a")

@@ -1,13 +1,15 @@
 """What the page's controls and panels rest on, without a server: Engine.update_state, per-session MMR λ,
 turn details for "why these?", taking a vote back, and the escaping of the page's HTML and Markdown pieces."""
+
 import json
 
 import pytest
 
 from recsys.core.errors import RecsysError
 from recsys.core.types import Item
+from recsys.web.export import ExportFiles, export_text, session_json, session_markdown, write_export
+from recsys.web.html import card_html, why_markdown
 from tests.engine_fixtures import tiny_engine
-from tests.test_app import load_app
 
 
 def turn(engine, sid, text):
@@ -23,8 +25,12 @@ def test_update_state_validates_and_the_next_answer_follows_it():
     assert len(done.items) == 5
     assert all("Horror" not in r.item.tags and 1980 <= r.item.year <= 2012 for r in done.items)
     assert engine.update_state(sid, count=99).count == engine.settings.max_count  # clamped, not refused
-    for bad in ({"year_min": 2000, "year_max": 1990}, {"genres_exclude": ["Nope"]}, {"count": "many"},
-                {"shown_ids": ()}):
+    for bad in (
+        {"year_min": 2000, "year_max": 1990},
+        {"genres_exclude": ["Nope"]},
+        {"count": "many"},
+        {"shown_ids": ()},
+    ):
         with pytest.raises(RecsysError):
             engine.update_state(sid, **bad)
 
@@ -57,41 +63,45 @@ def test_remove_feedback_takes_a_vote_back_everywhere():
 
 
 def test_page_pieces_escape_catalog_and_people_text():
-    app = load_app()
-    evil = Item("x1", '<img src=x onerror=alert(1)>|pipe', 1999, text="<script>alert(2)</script>",
-                tags=("<b>Drama</b>",), attributes={"director": ["<i>Dr</i>"]})
-    card = app.card_html(evil, "<svg onload=alert(3)>", "<u>note</u>")
+    evil = Item(
+        "x1",
+        "<img src=x onerror=alert(1)>|pipe",
+        1999,
+        text="<script>alert(2)</script>",
+        tags=("<b>Drama</b>",),
+        attributes={"director": ["<i>Dr</i>"]},
+    )
+    card = card_html(evil, "<svg onload=alert(3)>", "<u>note</u>")
     assert "<img" not in card and "<script" not in card and "<svg" not in card and "<i>" not in card
     assert "&lt;img" in card
-    why = app.why_markdown({"intent": "recommend", "query": "<img src=x>"}, "<b>c</b>", 3, 0.7,
-                           [(evil, {"relevance": 0.5, "score": 0.6})])
+    why = why_markdown(
+        {"intent": "recommend", "query": "<img src=x>"}, "<b>c</b>", 3, 0.7, [(evil, {"relevance": 0.5, "score": 0.6})]
+    )
     assert "<img" not in why and "<b>" not in why and "|pipe" not in why  # a pipe would break the table
     assert "| 0.50 | – |" in why  # a score the engine did not give shows as a dash
 
 
 def test_export_markdown_and_json_hold_the_conversation():
-    app = load_app()
     engine = tiny_engine()
     sid = engine.new_session()
     turn(engine, sid, "a funny sci-fi film")
-    md = app.session_markdown(engine, sid)
+    md = session_markdown(engine, sid)
     assert md.startswith("# a funny sci-fi film") and "**You:** a funny sci-fi film" in md
-    data = app.session_json(engine, sid)
+    data = session_json(engine, sid)
     assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
     assert all(it["title"] for it in data["messages"][1]["items"])
-    assert app.export_text(engine, sid, "markdown") == md
-    assert json.loads(app.export_text(engine, sid, "json")) == json.loads(json.dumps(data))
+    assert export_text(engine, sid, "markdown") == md
+    assert json.loads(export_text(engine, sid, "json")) == json.loads(json.dumps(data))
 
 
 def test_export_files_are_private_and_forgotten(tmp_path):
-    app = load_app()
     engine = tiny_engine()
     sid = engine.new_session()
     turn(engine, sid, "a funny sci-fi film")
-    paths = [app.write_export(engine, sid, fmt, tmp_path) for fmt in ("markdown", "json", "markdown")]
+    paths = [write_export(engine, sid, fmt, tmp_path) for fmt in ("markdown", "json", "markdown")]
     assert [p.suffix for p in paths] == [".md", ".json", ".md"] and len({p.parent for p in paths}) == 3
     assert all(p.name.startswith("a-funny-sci-fi-film") for p in paths)
-    files = app.ExportFiles()
+    files = ExportFiles()
     cache = {str(p) for p in paths}  # stands in for Gradio's record of the files it serves
     for p in paths[:2]:
         files.add("u1", str(p))
@@ -99,3 +109,17 @@ def test_export_files_are_private_and_forgotten(tmp_path):
     assert files.forget("u1", [cache]) == 2
     assert [p.exists() for p in paths] == [False, False, True] and not paths[0].parent.exists()
     assert cache == {str(paths[2])} and files.forget("u1") == 0 and files.forget("u2") == 1
+
+
+def test_card_slots_follow_the_engines_max_count():
+    """One card slot per possible pick, so the count slider's maximum always has its cards (RECSYS_MAX_COUNT=15)."""
+    from recsys.web.app import build_demo
+
+    for max_count in (10, 15):
+        blocks = list(build_demo(tiny_engine(max_count=max_count)).blocks.values())
+        elem_ids = [str(getattr(b, "elem_id", None) or "") for b in blocks]
+        slider = blocks[elem_ids.index("count")]
+        assert slider.maximum == max_count
+        assert sum(e.startswith("like-") for e in elem_ids) == max_count
+        assert sum(e.startswith("dislike-") for e in elem_ids) == max_count
+        assert sum("rec-slot" in (getattr(b, "elem_classes", None) or []) for b in blocks) == max_count

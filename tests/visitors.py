@@ -1,5 +1,6 @@
 """Many visitors of a served page at once, as browsers would be: in another process (sharing the in-process
 server's interpreter lock would slow both), one thread each, all starting together."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -4,12 +4,14 @@ CPU: the product's own token loop (LocalGenerator.stream) in fp32, with the prom
 against the same model in bf16, and against transformers' `generate`. CUDA (when torch sees a device): bf16 with
 the dynamic cache, and bf16 with a static cache + `torch.compile` (the path for the ≤150 ms / ≥150 tok/s target).
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bench.util import summary
 from ..core.config import Settings
@@ -23,7 +25,7 @@ DECODE_TOKENS = 40  # = Settings.max_new_tokens: one reason
 def _prompts(settings: Settings, n: int) -> list[list[dict[str, str]]]:
     """Explanation prompts for n catalog items (the real job), with the bench's requests."""
     from ..bench.util import REQUESTS
-    from ..catalog.catalog import load_catalog
+    from ..catalog.sources import load_catalog
     from ..explain.explainer import item_messages
 
     catalog = load_catalog(settings.catalog, settings.cache, progress=False)
@@ -47,12 +49,17 @@ def _stream_variant(gen, prompts: list, tokens: int) -> dict[str, Any]:
         if first and n > 1:
             rates.append((n - 1) / (end - first))
         counts.append(n)
-    return {"ttft_cold_prefix_ms": round(ttft[0], 1), "ttft_ms": summary(ttft[1:] or ttft),
-            "tokens_per_s": summary(rates), "tokens": summary(counts)}
+    return {
+        "ttft_cold_prefix_ms": round(ttft[0], 1),
+        "ttft_ms": summary(ttft[1:] or ttft),
+        "tokens_per_s": summary(rates),
+        "tokens": summary(counts),
+    }
 
 
-def _generate_variant(model, tokenizer, prompts: list, tokens: int, device: str, static: bool = False,
-                      compiled: bool = False) -> dict[str, Any]:
+def _generate_variant(
+    model, tokenizer, prompts: list, tokens: int, device: str, static: bool = False, compiled: bool = False
+) -> dict[str, Any]:
     """transformers' generate: TTFT = a 1-token generate; tokens/s from a `tokens`-token one (greedy, no EOS stop)."""
     import torch
 
@@ -64,8 +71,9 @@ def _generate_variant(model, tokenizer, prompts: list, tokens: int, device: str,
         model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
     ttft, rates = [], []
     for i, messages in enumerate([prompts[0], *prompts]):  # the extra first run warms (and compiles)
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                            return_dict=True)["input_ids"].to(device)
+        ids = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )["input_ids"].to(device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         t0 = time.perf_counter()
         with torch.inference_mode():
@@ -86,7 +94,7 @@ def _generate_variant(model, tokenizer, prompts: list, tokens: int, device: str,
 
 def _folder(settings: Settings) -> Path | None:
     """The local HF folder of the configured generator (converted GGUF for smollm2), None for an HTTP one."""
-    from ..generation.llm import converted_folder, smollm2_path
+    from ..generation.gguf import converted_folder, smollm2_path
 
     spec = settings.generator.strip()
     if spec.startswith(("http://", "https://")):
@@ -121,7 +129,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..generation.llm import LocalGenerator
+    from ..generation.local import LocalGenerator
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
@@ -140,8 +148,15 @@ def _in_subprocess(name: str, spec: dict[str, Any], wait_policy: str, timeout_s:
     import sys
 
     env = {**os.environ, "OMP_WAIT_POLICY": wait_policy}
-    done = subprocess.run([sys.executable, "-m", "recsys.bench.generation"], input=json.dumps(spec), env=env, text=True,
-                          capture_output=True, timeout=timeout_s, cwd=CHECKOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "recsys.bench.generation"],
+        input=json.dumps(spec),
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout_s,
+        cwd=CHECKOUT,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{name} exited {done.returncode}: {done.stderr.strip()[-300:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -152,24 +167,41 @@ def run_generation(settings: Settings, quick: bool, progress: Callable[[str], No
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..generation.llm import LocalGenerator
+    from ..generation.local import LocalGenerator
 
     folder = _folder(settings)
     if folder is None:
         return {"status": "not measured: the generator is an HTTP endpoint (measure it on its own server)"}
     n = 3 if quick else 12
     prompts = _prompts(settings, n + 1)
-    out: dict[str, Any] = {"model": folder.name, "prompts": len(prompts), "decode_tokens": DECODE_TOKENS,
-                           "threads": torch.get_num_threads(), "rows": []}
+    out: dict[str, Any] = {
+        "model": folder.name,
+        "prompts": len(prompts),
+        "decode_tokens": DECODE_TOKENS,
+        "threads": torch.get_num_threads(),
+        "rows": [],
+    }
     variants = CPU_VARIANTS[:1] + CPU_VARIANTS[2:] if quick else CPU_VARIANTS
     for name, dtype, threads, wait in variants:
         spec = {"folder": str(folder), "dtype": dtype, "threads": threads, "prompts": prompts}
-        out["rows"].append(_guard(name, lambda: _in_subprocess(name, spec, wait), progress))
+        out["rows"].append(
+            _guard(name, lambda name=name, spec=spec, wait=wait: _in_subprocess(name, spec, wait), progress)
+        )
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if not quick:
-        out["rows"].append(_guard("cpu fp32, transformers generate", lambda: _generate_variant(
-            AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), tokenizer, prompts, DECODE_TOKENS,
-            "cpu"), progress))
+        out["rows"].append(
+            _guard(
+                "cpu fp32, transformers generate",
+                lambda: _generate_variant(
+                    AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                    tokenizer,
+                    prompts,
+                    DECODE_TOKENS,
+                    "cpu",
+                ),
+                progress,
+            )
+        )
     if not torch.cuda.is_available():
         out["cuda"] = "no CUDA device"
         return out
@@ -178,12 +210,27 @@ def run_generation(settings: Settings, quick: bool, progress: Callable[[str], No
     def gpu():
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).to("cuda").eval()
 
-    out["rows"].append(_guard("cuda bf16, product loop", lambda: _stream_variant(
-        LocalGenerator(gpu(), tokenizer, folder.name), prompts, DECODE_TOKENS), progress))
-    out["rows"].append(_guard("cuda bf16, generate, dynamic cache", lambda: _generate_variant(
-        gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda"), progress))
-    out["rows"].append(_guard("cuda bf16, generate, static cache + torch.compile", lambda: _generate_variant(
-        gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda", static=True, compiled=True), progress))
+    out["rows"].append(
+        _guard(
+            "cuda bf16, product loop",
+            lambda: _stream_variant(LocalGenerator(gpu(), tokenizer, folder.name), prompts, DECODE_TOKENS),
+            progress,
+        )
+    )
+    out["rows"].append(
+        _guard(
+            "cuda bf16, generate, dynamic cache",
+            lambda: _generate_variant(gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda"),
+            progress,
+        )
+    )
+    out["rows"].append(
+        _guard(
+            "cuda bf16, generate, static cache + torch.compile",
+            lambda: _generate_variant(gpu(), tokenizer, prompts, DECODE_TOKENS, "cuda", static=True, compiled=True),
+            progress,
+        )
+    )
     return out
 
 

@@ -6,6 +6,7 @@ httpx connection, with one session hash per client like a browser tab. gradio_cl
 uses) polls for messages every 50 ms and opens a connection per call: fine for replaying dialogues, but on a
 2-core machine that client-side cost lands in the server's latency figures, which this client avoids.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ class PageClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "PageClient":
+    def __enter__(self) -> PageClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,6 +2,7 @@
 
 It reads only the JSON-shaped dict that `recsys.bench.runner` builds, so an old JSON report can be re-rendered.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def _stages(title: str, stages: Any) -> list[str]:
     """A stage-per-row table of summaries (ms unless the stage says otherwise)."""
     if not isinstance(stages, dict):
         return [f"{title}: {_fmt(stages)}", ""]
-    rows = [[k, v.get("n"), v.get("median"), v.get("p95"), v.get("max")] for k, v in stages.items()
-            if isinstance(v, dict)]
+    rows = [
+        [k, v.get("n"), v.get("median"), v.get("p95"), v.get("max")] for k, v in stages.items() if isinstance(v, dict)
+    ]
     return [f"**{title}** (ms; tokens_per_s in tokens/s)", ""] + table(["stage", "n", "median", "p95", "max"], rows)
 
 
@@ -43,18 +45,30 @@ def _concurrency(title: str, rows: Any) -> list[str]:
     """Sessions-at-once rows."""
     if not isinstance(rows, list):
         return [f"{title}: {_fmt(rows)}", ""]
-    body = [[r["sessions"], r["turns"], r["errors"], r.get("turns_per_s"), _fmt(r["latency_ms"].get("median")),
-             _fmt(r["latency_ms"].get("p95"))] for r in rows]
+    body = [
+        [
+            r["sessions"],
+            r["turns"],
+            r["errors"],
+            r.get("turns_per_s"),
+            _fmt(r["latency_ms"].get("median")),
+            _fmt(r["latency_ms"].get("p95")),
+        ]
+        for r in rows
+    ]
     return [f"**{title}**", ""] + table(["sessions", "turns", "errors", "turns/s", "median ms", "p95 ms"], body)
 
 
 def _turn(r: dict[str, Any]) -> list[str]:
     """The turn section."""
-    out = [f"Catalog: {_fmt(r.get('catalog_items'))} items, search backend {r.get('backend')}; head: {r.get('head')}.",
-           ""]
+    out = [
+        f"Catalog: {_fmt(r.get('catalog_items'))} items, search backend {r.get('backend')}; head: {r.get('head')}.",
+        "",
+    ]
     out += _stages("Without generation (explainer=template), 50 requests", r.get("without_generation"))
-    out += _stages(f"With generation, {r.get('with_generation_turns')} requests (first turn excluded)",
-                   r.get("with_generation"))
+    out += _stages(
+        f"With generation, {r.get('with_generation_turns')} requests (first turn excluded)", r.get("with_generation")
+    )
     out += [f"First turn after load: {_fmt(r.get('first_turn_after_load'))} (ms)", ""]
     return out
 
@@ -66,28 +80,73 @@ def _index(r: dict[str, Any]) -> list[str]:
         for kind in ("exact", "ivf", "hnsw"):
             e = row.get(kind)
             if e:
-                rows.append([row["items"], kind, e.get("setting", ""), e.get("build_s"), e.get("memory_mb"),
-                             e["search"], e["search_filtered"], e.get("recall@10")])
-    out = [r.get("note", ""), ""] + table(["items", "index", "setting", "build s", "memory MB",
-                                           "search ms (median / p95)", "filtered ms (median / p95)", "recall@10"],
-                                          rows)
+                rows.append(
+                    [
+                        row["items"],
+                        kind,
+                        e.get("setting", ""),
+                        e.get("build_s"),
+                        e.get("memory_mb"),
+                        e["search"],
+                        e["search_filtered"],
+                        e.get("recall@10"),
+                    ]
+                )
+    out = [r.get("note", ""), ""] + table(
+        [
+            "items",
+            "index",
+            "setting",
+            "build s",
+            "memory MB",
+            "search ms (median / p95)",
+            "filtered ms (median / p95)",
+            "recall@10",
+        ],
+        rows,
+    )
     real = r.get("real", {})
     if "ivf" in real:
-        out += [f"Real catalog ({_fmt(real['catalog_items'])} items, {real.get('encoder')}): encoder "
-                f"{_fmt(real['embed_items_per_s'])} items/s embedded ({real['embed_texts']} texts), query embedding "
-                f"{_fmt(real['query_embedding_ms'])} ms, exact search {_fmt(real['exact_search_ms'])} ms.", ""]
-        out += table(["index", "setting", "search ms (median / p95)", "recall@10"],
-                     [[k, real[k]["setting"], real[k]["search"], real[k]["recall@10"]] for k in ("ivf", "hnsw")])
+        out += [
+            f"Real catalog ({_fmt(real['catalog_items'])} items, {real.get('encoder')}): encoder "
+            f"{_fmt(real['embed_items_per_s'])} items/s embedded ({real['embed_texts']} texts), query embedding "
+            f"{_fmt(real['query_embedding_ms'])} ms, exact search {_fmt(real['exact_search_ms'])} ms.",
+            "",
+        ]
+        out += table(
+            ["index", "setting", "search ms (median / p95)", "recall@10"],
+            [[k, real[k]["setting"], real[k]["search"], real[k]["recall@10"]] for k in ("ivf", "hnsw")],
+        )
     elif real:
         out += [f"Real catalog: {_fmt(real)}", ""]
     derived = r.get("derived") or []
     if derived:
-        rows = [[row["items"], kind, row[kind].get("setting", ""), row[kind].get("build_s"), row[kind]["search"],
-                 row[kind]["search_filtered"], row[kind].get("recall@10")]
-                for row in derived for kind in ("exact", "ivf", "hnsw") if row.get(kind)]
+        rows = [
+            [
+                row["items"],
+                kind,
+                row[kind].get("setting", ""),
+                row[kind].get("build_s"),
+                row[kind]["search"],
+                row[kind]["search_filtered"],
+                row[kind].get("recall@10"),
+            ]
+            for row in derived
+            for kind in ("exact", "ivf", "hnsw")
+            if row.get(kind)
+        ]
         out += ["", r.get("derived_note", ""), ""] + table(
-            ["items", "index", "setting", "build s", "search ms (median / p95)", "filtered ms (median / p95)",
-             "recall@10 (real requests)"], rows)
+            [
+                "items",
+                "index",
+                "setting",
+                "build s",
+                "search ms (median / p95)",
+                "filtered ms (median / p95)",
+                "recall@10 (real requests)",
+            ],
+            rows,
+        )
     return out
 
 
@@ -97,32 +156,56 @@ def _adapt(r: dict[str, Any]) -> list[str]:
         return [_fmt(r), ""]
     return [f"Head: {r['head']}; {r['repeats']} repeats.", ""] + table(
         ["events", "adapt ms", "score 200 ms", "adapt + score ms (median / p95)"],
-        [[x["events"], x["adapt_ms"], x["score_200_ms"], x["adapt_plus_score_ms"]] for x in r["rows"]])
+        [[x["events"], x["adapt_ms"], x["score_200_ms"], x["adapt_plus_score_ms"]] for x in r["rows"]],
+    )
 
 
 def _generation(r: dict[str, Any]) -> list[str]:
     """The generation section."""
     if "rows" not in r:
         return [_fmt(r), ""]
-    rows = [[x["variant"], x.get("ttft_cold_prefix_ms", x.get("warm_up_s")), x.get("ttft_ms"), x.get("tokens_per_s"),
-             x.get("error", "")] for x in r["rows"]]
-    return [f"Model {r['model']}, {r['prompts']} explanation prompts, {r['decode_tokens']} new tokens, "
-            f"{r['threads']} torch threads; CUDA: {r.get('cuda')}.", ""] + table(
+    rows = [
+        [
+            x["variant"],
+            x.get("ttft_cold_prefix_ms", x.get("warm_up_s")),
+            x.get("ttft_ms"),
+            x.get("tokens_per_s"),
+            x.get("error", ""),
+        ]
+        for x in r["rows"]
+    ]
+    return [
+        f"Model {r['model']}, {r['prompts']} explanation prompts, {r['decode_tokens']} new tokens, "
+        f"{r['threads']} torch threads; CUDA: {r.get('cuda')}.",
+        "",
+    ] + table(
         ["variant", "cold-prefix TTFT ms / warm-up s", "TTFT ms (median / p95)", "tokens/s (median / p95)", "error"],
-        rows)
+        rows,
+    )
 
 
 def _startup(r: dict[str, Any]) -> list[str]:
     """The startup section (with the server's concurrency rows)."""
-    keys = ("cold_start_s", "cold_peak_rss_mb", "warm_start_s", "idle_rss_mb", "peak_rss_after_generation_mb",
-            "peak_rss_under_load_mb")
+    keys = (
+        "cold_start_s",
+        "cold_peak_rss_mb",
+        "warm_start_s",
+        "idle_rss_mb",
+        "peak_rss_after_generation_mb",
+        "peak_rss_under_load_mb",
+    )
     out = table(["measure", "value"], [[k, r.get(k)] for k in keys if k in r])
     out += _concurrency("Server, with generation", r.get("server_with_generation"))
-    out += _concurrency(f"Server without generation (explainer=template), {r.get('server_turns_per_session')} "
-                        "turns per session, all at once", r.get("server_without_generation"))
-    out += _concurrency(f"Server without generation, paced (random think time between messages), "
-                        f"{2 * (r.get('server_turns_per_session') or 0)} turns per session",
-                        r.get("server_without_generation_paced"))
+    out += _concurrency(
+        f"Server without generation (explainer=template), {r.get('server_turns_per_session')} "
+        "turns per session, all at once",
+        r.get("server_without_generation"),
+    )
+    out += _concurrency(
+        f"Server without generation, paced (random think time between messages), "
+        f"{2 * (r.get('server_turns_per_session') or 0)} turns per session",
+        r.get("server_without_generation_paced"),
+    )
     return out
 
 
@@ -135,17 +218,27 @@ def merges(report: dict) -> list[dict]:
 def markdown(report: dict[str, Any]) -> str:
     """The whole Markdown report."""
     m = report["machine"]
-    lines = [f"# recsys bench {'(quick) ' if report['quick'] else ''}— {report['date']}", "",
-             f"- machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable, torch threads "
-             f"{m['torch_threads']}), {m['ram_gb']} GB RAM, GPU: {m['gpu']}; host {m['host']}",
-             f"- load average at start: {m['load_average_at_start']} (a shared machine makes every figure pessimistic)",
-             f"- python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
-             f"- settings: {_fmt(report['settings'])}; engine load {report.get('engine_load_s', '–')} s",
-             *[f"- sections {', '.join(m['sections'])} were run later and merged in ({m['date']}, load average "
-               f"{m['load_average_at_start']})" for m in merges(report)], "",
-             "## Targets", ""]
-    lines += table(["target", "value", "status", "note"],
-                   [[t["target"], t["value"], t["status"], t.get("note", "")] for t in report["targets"]])
+    lines = [
+        f"# recsys bench {'(quick) ' if report['quick'] else ''}— {report['date']}",
+        "",
+        f"- machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable, torch threads "
+        f"{m['torch_threads']}), {m['ram_gb']} GB RAM, GPU: {m['gpu']}; host {m['host']}",
+        f"- load average at start: {m['load_average_at_start']} (a shared machine makes every figure pessimistic)",
+        f"- python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
+        f"- settings: {_fmt(report['settings'])}; engine load {report.get('engine_load_s', '–')} s",
+        *[
+            f"- sections {', '.join(m['sections'])} were run later and merged in ({m['date']}, load average "
+            f"{m['load_average_at_start']})"
+            for m in merges(report)
+        ],
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += table(
+        ["target", "value", "status", "note"],
+        [[t["target"], t["value"], t["status"], t.get("note", "")] for t in report["targets"]],
+    )
     render = {"turn": _turn, "index": _index, "adapt": _adapt, "startup": _startup, "generation": _generation}
     for name, result in report["results"].items():
         lines += [f"## {name} ({_fmt(result.get('section_s'))} s)", ""]
@@ -153,10 +246,13 @@ def markdown(report: dict[str, Any]) -> str:
             lines += [f"failed: {result['error']}", ""]
         elif name == "concurrency":
             lines += [f"{result.get('turns_per_session')} turns per session.", ""]
-            lines += _concurrency("Engine, without generation, all sessions at once",
-                                  result.get("engine_without_generation"))
-            lines += _concurrency("Engine, without generation, paced (random think time between messages)",
-                                  result.get("engine_without_generation_paced"))
+            lines += _concurrency(
+                "Engine, without generation, all sessions at once", result.get("engine_without_generation")
+            )
+            lines += _concurrency(
+                "Engine, without generation, paced (random think time between messages)",
+                result.get("engine_without_generation_paced"),
+            )
             lines += _concurrency("Engine, with generation (1 turn each)", result.get("engine_with_generation"))
             if isinstance(result.get("server"), str):
                 lines += [f"Server: {result['server']}", ""]

@@ -9,6 +9,7 @@ adapt (per-user head), concurrency (1/8/32 sessions through the engine and the G
 warm start, RSS), generation (TTFT and tokens/s per backend). Reports are named <date>-<machine>[-quick].json/.md.
 Figures are medians and p95 over repeats; nothing here asserts a time: the targets table says met or missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", help="index sizes, comma-separated (default 10000,100000[,1000000 without --quick])")
     p.add_argument("--cold", action="store_true", help="measure the cold start even with --quick")
     p.add_argument("--label", default="", help="extra word in the report names (e.g. before, after)")
-    p.add_argument("--merge", help="an earlier JSON report: the sections run now replace or join its own, and the "
-                                   "reports are rewritten under its name (e.g. to finish a run cut short)")
+    p.add_argument(
+        "--merge",
+        help="an earlier JSON report: the sections run now replace or join its own, and the "
+        "reports are rewritten under its name (e.g. to finish a run cut short)",
+    )
 
 
 def _sections(text: str) -> list[str]:
@@ -54,19 +58,32 @@ def _sections(text: str) -> list[str]:
     return [s for s in SECTIONS if s in wanted]
 
 
-def measure(args: argparse.Namespace, settings, engine_factory: Callable[[], Any] | None = None,
-            on_section: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace,
+    settings,
+    engine_factory: Callable[[], Any] | None = None,
+    on_section: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
     """Run the chosen sections; each section's failure is recorded in the report instead of ending the run.
     `on_section(report)` runs after each section (the CLI rewrites the reports, so a cut-short run keeps its rows)."""
     from tqdm import tqdm
 
     sections = _sections(args.sections)
-    report: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                              "quick": bool(args.quick), "sections": sections, "machine": machine_info(),
-                              "settings": {"catalog": settings.catalog, "generator": settings.generator,
-                                           "device": settings.device, "candidates": settings.candidates,
-                                           "index_backend": getattr(settings, "index_backend", "exact"),
-                                           "max_new_tokens": settings.max_new_tokens}, "results": {}}
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": bool(args.quick),
+        "sections": sections,
+        "machine": machine_info(),
+        "settings": {
+            "catalog": settings.catalog,
+            "generator": settings.generator,
+            "device": settings.device,
+            "candidates": settings.candidates,
+            "index_backend": getattr(settings, "index_backend", "exact"),
+            "max_new_tokens": settings.max_new_tokens,
+        },
+        "results": {},
+    }
     bar = tqdm(total=len(sections), desc="bench", unit="section")
     progress = bar.set_postfix_str
     engine = None
@@ -103,25 +120,31 @@ def _run_section(name: str, args, settings, engine, workdir: Path, progress) -> 
     """Dispatch one section (imports stay here so --help and unrelated sections stay fast)."""
     if name == "turn":
         from ..bench.turn import run_turn
+
         return run_turn(engine, args.quick, progress)
     if name == "adapt":
         from ..bench.turn import run_adapt
+
         return run_adapt(engine, args.quick, progress)
     if name == "concurrency":
         from ..bench.turn import run_concurrency
+
         out = run_concurrency(engine, args.quick, progress)
         if "startup" not in args.sections:
             out["server"] = "measured with the startup section (it starts the server)"
         return out
     if name == "index":
         from ..bench.index import run_index
+
         sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
         parts = (engine.catalog, engine.index.encoder, engine.index.vectors) if engine is not None else None
         return run_index(settings, args.quick, sizes, progress, parts=parts)
     if name == "startup":
         from ..bench.serve import run_startup
+
         return run_startup(settings, args.quick, workdir, progress, cold=True if args.cold else None)
     from ..bench.generation import run_generation
+
     return run_generation(settings, args.quick, progress)
 
 
@@ -138,16 +161,22 @@ def _get(obj: Any, *path: Any) -> Any:
 
 def _row(rows: Any, key: str, value: Any) -> dict[str, Any] | None:
     """The first row of a list whose `key` equals value."""
-    return next((r for r in rows if isinstance(r, dict) and r.get(key) == value), None) if isinstance(rows, list) \
-        else None
+    return (
+        next((r for r in rows if isinstance(r, dict) and r.get(key) == value), None) if isinstance(rows, list) else None
+    )
 
 
-def _check(name: str, value: Any, limit: float, unit: str, higher_is_better: bool = False,
-           note: str = "") -> dict[str, Any]:
+def _check(
+    name: str, value: Any, limit: float, unit: str, higher_is_better: bool = False, note: str = ""
+) -> dict[str, Any]:
     """One line of the targets table."""
     if not isinstance(value, (int, float)):
-        return {"target": name, "value": value if isinstance(value, str) else "not measured", "status": "n/a",
-                "note": note}
+        return {
+            "target": name,
+            "value": value if isinstance(value, str) else "not measured",
+            "status": "n/a",
+            "note": note,
+        }
     ok = value >= limit if higher_is_better else value <= limit
     return {"target": name, "value": f"{value:g} {unit}", "status": "met" if ok else "missed", "note": note}
 
@@ -157,8 +186,15 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     r = report["results"]
     items = _get(r, "turn", "catalog_items")
     at = f"catalog of {items:,} items" if isinstance(items, int) else ""
-    out = [_check("non-generation turn p95 ≤ 60 ms (17k items)",
-                  _get(r, "turn", "without_generation", "turn_total", "p95"), 60, "ms", note=at)]
+    out = [
+        _check(
+            "non-generation turn p95 ≤ 60 ms (17k items)",
+            _get(r, "turn", "without_generation", "turn_total", "p95"),
+            60,
+            "ms",
+            note=at,
+        )
+    ]
     derived = _get(r, "index", "derived") or []  # real-like vectors, real requests: the recall that counts
     sizes = derived or _get(r, "index", "synthetic") or []
     big = sizes[-1] if sizes else None
@@ -167,20 +203,57 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         turn_p95 = _get(r, "turn", "without_generation", "turn_total", "p95")
         search = _get(r, "turn", "without_generation", "vector_search", "median")
         ivf = _get(big, "ivf", "search_filtered", "p95")
-        estimate = turn_p95 - search + ivf if all(isinstance(x, (int, float)) for x in (turn_p95, search, ivf)) \
+        estimate = (
+            turn_p95 - search + ivf
+            if all(isinstance(x, (int, float)) for x in (turn_p95, search, ivf))
             else "needs the turn and index sections"
-        out.append(_check(f"non-generation turn p95 ≤ 100 ms at {big['items']:,} items (estimate)", estimate, 100,
-                          "ms", note=f"17k turn p95 with the search swapped for IVF's filtered p95 ({kind})"))
-        out.append(_check(f"ANN recall@10 ≥ 0.95 at {big['items']:,} items", _get(big, "ivf", "recall@10"), 0.95,
-                          "", higher_is_better=True, note=f"IVF {_get(big, 'ivf', 'setting')}, {kind}"))
+        )
+        out.append(
+            _check(
+                f"non-generation turn p95 ≤ 100 ms at {big['items']:,} items (estimate)",
+                estimate,
+                100,
+                "ms",
+                note=f"17k turn p95 with the search swapped for IVF's filtered p95 ({kind})",
+            )
+        )
+        out.append(
+            _check(
+                f"ANN recall@10 ≥ 0.95 at {big['items']:,} items",
+                _get(big, "ivf", "recall@10"),
+                0.95,
+                "",
+                higher_is_better=True,
+                note=f"IVF {_get(big, 'ivf', 'setting')}, {kind}",
+            )
+        )
     row20 = _row(_get(r, "adapt", "rows"), "events", 20)
-    out.append(_check("head adaptation (20 events) + scoring 200 ≤ 20 ms (p95)",
-                      _get(row20, "adapt_plus_score_ms", "p95"), 20, "ms", note=_get(r, "adapt", "head") or ""))
-    out.append(_check("time to first streamed token ≤ 1.5 s (p95)",
-                      _s(_get(r, "turn", "with_generation", "ttft", "p95")), 1.5, "s",
-                      note=f"first turn after load: {_s(_get(r, 'turn', 'first_turn_after_load', 'ttft'))} s"))
-    out.append(_check("three-item explanation ≤ 6 s on CPU (p95)",
-                      _s(_get(r, "turn", "with_generation", "explain_3_items", "p95")), 6, "s"))
+    out.append(
+        _check(
+            "head adaptation (20 events) + scoring 200 ≤ 20 ms (p95)",
+            _get(row20, "adapt_plus_score_ms", "p95"),
+            20,
+            "ms",
+            note=_get(r, "adapt", "head") or "",
+        )
+    )
+    out.append(
+        _check(
+            "time to first streamed token ≤ 1.5 s (p95)",
+            _s(_get(r, "turn", "with_generation", "ttft", "p95")),
+            1.5,
+            "s",
+            note=f"first turn after load: {_s(_get(r, 'turn', 'first_turn_after_load', 'ttft'))} s",
+        )
+    )
+    out.append(
+        _check(
+            "three-item explanation ≤ 6 s on CPU (p95)",
+            _s(_get(r, "turn", "with_generation", "explain_3_items", "p95")),
+            6,
+            "s",
+        )
+    )
     gpu_rows = [x for x in _get(r, "generation", "rows") or [] if str(x.get("variant", "")).startswith("cuda")]
     if gpu_rows:
         best_ttft = min((_get(x, "ttft_ms", "median") or 1e9) for x in gpu_rows)
@@ -192,18 +265,28 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(_check("warm start ≤ 20 s", _get(r, "startup", "warm_start_s"), 20, "s"))
     out.append(_check("first run ≤ 5 min", _get(r, "startup", "cold_start_s"), 300, "s"))
     idle = _get(r, "startup", "idle_rss_mb")
-    out.append(_check("idle RSS ≤ 2.5 GB", round(idle / 1024, 2) if isinstance(idle, (int, float)) else idle,
-                      2.5, "GB"))
-    for where, key in (("engine, burst", ("concurrency", "engine_without_generation")),
-                       ("engine, paced", ("concurrency", "engine_without_generation_paced")),
-                       ("server, burst", ("startup", "server_without_generation")),
-                       ("server, paced", ("startup", "server_without_generation_paced"))):
+    out.append(
+        _check("idle RSS ≤ 2.5 GB", round(idle / 1024, 2) if isinstance(idle, (int, float)) else idle, 2.5, "GB")
+    )
+    for where, key in (
+        ("engine, burst", ("concurrency", "engine_without_generation")),
+        ("engine, paced", ("concurrency", "engine_without_generation_paced")),
+        ("server, burst", ("startup", "server_without_generation")),
+        ("server, paced", ("startup", "server_without_generation_paced")),
+    ):
         rows = _get(r, *key)
         one, many = _row(rows, "sessions", 1), _row(rows, "sessions", 32)
         if one and many and _get(one, "latency_ms", "p95"):
             ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
-            out.append(_check(f"32 sessions ({where}): p95 ≤ 4× one session, no errors", ratio, 4, "×",
-                              note=f"errors: {many['errors']}"))
+            out.append(
+                _check(
+                    f"32 sessions ({where}): p95 ≤ 4× one session, no errors",
+                    ratio,
+                    4,
+                    "×",
+                    note=f"errors: {many['errors']}",
+                )
+            )
             if many["errors"]:
                 out[-1]["status"] = "missed"
         else:
@@ -238,8 +321,14 @@ def merged_report(base: dict[str, Any] | None, rep: dict[str, Any]) -> dict[str,
         return rep
     out = {**base, "results": {**base["results"], **rep["results"]}}
     out["sections"] = [s for s in SECTIONS if s in out["results"]]
-    out["merged"] = [*merges(base), {"sections": rep["sections"], "date": rep["date"],
-                                     "load_average_at_start": rep["machine"]["load_average_at_start"]}]
+    out["merged"] = [
+        *merges(base),
+        {
+            "sections": rep["sections"],
+            "date": rep["date"],
+            "load_average_at_start": rep["machine"]["load_average_at_start"],
+        },
+    ]
     out["targets"] = targets(out)
     return out
 
@@ -256,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
             stem = Path(args.merge).with_suffix("")
             stem.with_suffix(".json").write_text(json.dumps(rep, indent=1, ensure_ascii=False, default=str) + "\n")
             from ..bench.report import markdown
+
             stem.with_suffix(".md").write_text(markdown(rep))
             return stem.with_suffix(".json"), stem.with_suffix(".md")
         return write_reports(rep, Path(args.out), args.label)

@@ -4,6 +4,7 @@ caches, warm start, to the page being served; idle and peak RSS) and the server 
 
 The app runs in its own process, so this module never imports Gradio itself (http_api is the client).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,16 +15,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
 from ..bench.page_client import PageClient
+from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
 from ..core.paths import CHECKOUT
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,23 @@ def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterat
     """Start app.py; yield (process, url, seconds until the page was served); stop it afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    full_env = {**os.environ, **env, "RECSYS_PORT": str(port), "RECSYS_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1",
-                "GRADIO_ANALYTICS_ENABLED": "False"}
+    full_env = {
+        **os.environ,
+        **env,
+        "RECSYS_PORT": str(port),
+        "RECSYS_HOST": "127.0.0.1",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     with log_path.open("w") as logf:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(APP)], env=full_env, stdout=logf, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        proc = subprocess.Popen(
+            [sys.executable, str(APP)],
+            env=full_env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         try:
             while not _served(url):
                 if proc.poll() is not None:
@@ -100,8 +112,10 @@ def _check_send_inputs(url: str) -> None:
     info = httpx.get(url.rstrip("/") + "/gradio_api/info", timeout=30).json()
     params = info["named_endpoints"]["/send"]["parameters"]
     if len(params) != len(SEND_INPUTS):
-        raise RuntimeError(f"/send takes {len(params)} inputs, the bench sends {len(SEND_INPUTS)}: update "
-                           "bench_serve.SEND_INPUTS with app.py's send_inputs")
+        raise RuntimeError(
+            f"/send takes {len(params)} inputs, the bench sends {len(SEND_INPUTS)}: update "
+            "bench_serve.SEND_INPUTS with app.py's send_inputs"
+        )
 
 
 def _find(result: Any, test: Callable[[Any], bool]) -> Any:
@@ -128,8 +142,9 @@ def _reply(history: list) -> str:
     return ""
 
 
-def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0,
-                 seed: int = 0) -> tuple[list[float], int, float, float]:
+def _send_worker(
+    url: str, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0, seed: int = 0
+) -> tuple[list[float], int, float, float]:
     """One person through the API as the page sends it (its history goes back with each message): open a
     session, then `turns` sends; (latencies ms, errors, start, end)."""
     latencies, errors, start = [], 0, time.perf_counter()
@@ -157,8 +172,9 @@ def _send_worker(url: str, turns: int, texts: tuple[str, ...], barrier: threadin
     return latencies, errors, start, time.perf_counter()
 
 
-def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0,
-                       single_turns: int = SINGLE_TURNS) -> list[dict[str, Any]]:
+def server_concurrency(
+    url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0, single_turns: int = SINGLE_TURNS
+) -> list[dict[str, Any]]:
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
     bench_turn.engine_concurrency: 0 = a burst)."""
     rows = []
@@ -167,16 +183,32 @@ def server_concurrency(url: str, levels: tuple[int, ...], turns: int, think_s: f
         barrier = threading.Barrier(n)
         each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
         with ThreadPoolExecutor(max_workers=n) as pool:
-            futures = [pool.submit(_send_worker, url, each, tuple(REQUESTS[(5 * i + j) % len(REQUESTS)]
-                                                                   for j in range(each)), barrier, think_s, i)
-                       for i in range(n)]
+            futures = [
+                pool.submit(
+                    _send_worker,
+                    url,
+                    each,
+                    tuple(REQUESTS[(5 * i + j) % len(REQUESTS)] for j in range(each)),
+                    barrier,
+                    think_s,
+                    i,
+                )
+                for i in range(n)
+            ]
             results = [f.result() for f in futures]
         wall = max(r[3] for r in results) - min(r[2] for r in results)  # from the barrier to the last reply
         latencies = [x for r in results for x in r[0]]
-        rows.append({"sessions": n, "mode": f"paced, {think_s:g} s think time" if think_s else "burst",
-                     "turns": len(latencies), "errors": sum(r[1] for r in results),
-                     "wall_s": round(wall, 2), "latency_ms": summary(latencies),
-                     "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None})
+        rows.append(
+            {
+                "sessions": n,
+                "mode": f"paced, {think_s:g} s think time" if think_s else "burst",
+                "turns": len(latencies),
+                "errors": sum(r[1] for r in results),
+                "wall_s": round(wall, 2),
+                "latency_ms": summary(latencies),
+                "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
+            }
+        )
     return rows
 
 
@@ -193,8 +225,14 @@ def _tree_rss(pid: int) -> tuple[float, float]:
     return round(now, 1), round(peak, 1)
 
 
-def run_startup(settings, quick: bool, workdir: Path, progress: Callable[[str], None],
-                server_levels: tuple[int, ...] = (1, 8, 32), cold: bool | None = None) -> dict[str, Any]:
+def run_startup(
+    settings,
+    quick: bool,
+    workdir: Path,
+    progress: Callable[[str], None],
+    server_levels: tuple[int, ...] = (1, 8, 32),
+    cold: bool | None = None,
+) -> dict[str, Any]:
     """Cold start (empty caches; skipped in --quick unless asked), warm start, idle RSS, and the server
     concurrency rows with peak RSS under that load."""
     out: dict[str, Any] = {}
@@ -223,7 +261,10 @@ def run_startup(settings, quick: bool, workdir: Path, progress: Callable[[str], 
             out["server_with_generation"] = rows
             out["peak_rss_after_generation_mb"] = _tree_rss(proc.pid)[1]
         with app_process({**env, "RECSYS_EXPLAINER": "template"}, timeout, workdir / "app-template.log") as (
-                proc, url, _):
+            proc,
+            url,
+            _,
+        ):
             turns = 2 if quick else 5
             out["server_without_generation"] = server_concurrency(url, server_levels, turns)
             # paced rows are mostly think time: twice the turns for a steadier p95 at little cost

@@ -1,6 +1,7 @@
 """Bench sections that drive the engine in-process: "turn" (latency breakdown), "adapt" (the per-user head),
 "concurrency" (sessions at once through the engine) and "generation" (backends side by side).
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,9 @@ def _fast(engine: Engine) -> Engine | None:
     return clone
 
 
-def _dialogues(engine: Engine, requests: tuple[str, ...], probe: Probe | None, gen: TimedGenerator | None,
-               per_session: int = 5) -> list[dict[str, Any]]:
+def _dialogues(
+    engine: Engine, requests: tuple[str, ...], probe: Probe | None, gen: TimedGenerator | None, per_session: int = 5
+) -> list[dict[str, Any]]:
     """Run requests as dialogues of `per_session` turns; one record of stage timings per turn."""
     records = []
     sid = ""
@@ -73,8 +75,13 @@ def _dialogues(engine: Engine, requests: tuple[str, ...], probe: Probe | None, g
         events = list(engine.respond(sid, text))
         total = ms_since(t0)
         done = events[-1]
-        rec: dict[str, Any] = {"text": text, "total": total, "items": len(done.items),
-                               "engine": dict(done.timings_ms or {}), "stages": dict(probe.current) if probe else {}}
+        rec: dict[str, Any] = {
+            "text": text,
+            "total": total,
+            "items": len(done.items),
+            "engine": dict(done.timings_ms or {}),
+            "stages": dict(probe.current) if probe else {},
+        }
         calls = gen.calls[calls_before:] if gen else []
         if calls and "first" in calls[0]:
             rec["ttft"] = (float(calls[0]["first"]) - t0) * 1000.0
@@ -121,9 +128,14 @@ def run_turn(engine: Engine, quick: bool, progress: Callable[[str], None]) -> di
             probe.wrap(head, attr, stage)
     gen = TimedGenerator(engine.generator)
     engine.generator = gen
-    out: dict[str, Any] = {"requests": len(REQUESTS), "head": "recsys.personal.head in the engine" if head is not None
-                           else "not available (rank = liked/disliked profile + popularity + MMR)",
-                           "backend": type(engine.index.backend).__name__, "catalog_items": len(engine.catalog)}
+    out: dict[str, Any] = {
+        "requests": len(REQUESTS),
+        "head": "recsys.personal.head in the engine"
+        if head is not None
+        else "not available (rank = liked/disliked profile + popularity + MMR)",
+        "backend": type(engine.index.backend).__name__,
+        "catalog_items": len(engine.catalog),
+    }
     fast = _fast(engine)
     if fast is not None:
         records = _dialogues(fast, REQUESTS, probe, None)
@@ -166,8 +178,11 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
     out: dict[str, Any] = {"head": source, "candidates": 200, "repeats": repeats, "rows": []}
 
     def inputs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feats = (head_module.item_features([items[r] for r in rows]) if items is not None
-                 else np.zeros((len(rows), head_module.N_EXTRA - 1), np.float32))
+        feats = (
+            head_module.item_features([items[r] for r in rows])
+            if items is not None
+            else np.zeros((len(rows), head_module.N_EXTRA - 1), np.float32)
+        )
         ids = [items[r].item_id for r in rows] if items is not None else [""] * len(rows)
         return head.item_vectors(ids, vectors[rows]), head_module.head_inputs(feats, vectors[rows], query)
 
@@ -187,14 +202,21 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
                 adapt_ms.append((t1 - t0) * 1000)
                 score_ms.append(ms_since(t1))
                 both_ms.append(ms_since(t0))
-        out["rows"].append({"events": events, "adapt_ms": summary(adapt_ms), "score_200_ms": summary(score_ms),
-                            "adapt_plus_score_ms": summary(both_ms)})
+        out["rows"].append(
+            {
+                "events": events,
+                "adapt_ms": summary(adapt_ms),
+                "score_200_ms": summary(score_ms),
+                "adapt_plus_score_ms": summary(both_ms),
+            }
+        )
         progress(f"adapt: {events} events done")
     return out
 
 
-def _session_worker(engine: Engine, turns: int, texts: tuple[str, ...], barrier: threading.Barrier,
-                    think_s: float = 0.0, seed: int = 0) -> tuple[list[float], int]:
+def _session_worker(
+    engine: Engine, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0, seed: int = 0
+) -> tuple[list[float], int]:
     """One simulated person: a new session, then `turns` turns, each after a random pause averaging `think_s`
     (0 = all sessions send at the same instant); (latencies ms, errors)."""
     latencies, errors = [], 0
@@ -215,8 +237,9 @@ def _session_worker(engine: Engine, turns: int, texts: tuple[str, ...], barrier:
     return latencies, errors
 
 
-def engine_concurrency(engine: Engine, levels: tuple[int, ...], turns: int, think_s: float = 0.0
-                       ) -> list[dict[str, Any]]:
+def engine_concurrency(
+    engine: Engine, levels: tuple[int, ...], turns: int, think_s: float = 0.0
+) -> list[dict[str, Any]]:
     """Sessions at once through Engine.respond (threads, as Gradio's workers call it): throughput, p95, errors.
 
     think_s = 0: every session sends at the same instant (a burst, the worst case); > 0: people pause a random
@@ -226,16 +249,27 @@ def engine_concurrency(engine: Engine, levels: tuple[int, ...], turns: int, thin
         barrier = threading.Barrier(n)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=n) as pool:
-            futures = [pool.submit(_session_worker, engine, turns, REQUESTS[(5 * i) % 50:(5 * i) % 50 + 5], barrier,
-                                   think_s, i) for i in range(n)]
+            futures = [
+                pool.submit(
+                    _session_worker, engine, turns, REQUESTS[(5 * i) % 50 : (5 * i) % 50 + 5], barrier, think_s, i
+                )
+                for i in range(n)
+            ]
             results = [f.result() for f in futures]
         wall = time.perf_counter() - t0
         latencies = [x for lat, _ in results for x in lat]
         errors = sum(e for _, e in results)
-        rows.append({"sessions": n, "mode": f"paced, {think_s:g} s think time" if think_s else "burst",
-                     "turns": len(latencies), "errors": errors, "wall_s": round(wall, 2),
-                     "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
-                     "latency_ms": summary(latencies)})
+        rows.append(
+            {
+                "sessions": n,
+                "mode": f"paced, {think_s:g} s think time" if think_s else "burst",
+                "turns": len(latencies),
+                "errors": errors,
+                "wall_s": round(wall, 2),
+                "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
+                "latency_ms": summary(latencies),
+            }
+        )
     return rows
 
 
@@ -245,8 +279,7 @@ def run_concurrency(engine: Engine, quick: bool, progress: Callable[[str], None]
     fast = _fast(engine)
     if fast is not None:
         out["engine_without_generation"] = engine_concurrency(fast, (1, 8, 32), out["turns_per_session"])
-        out["engine_without_generation_paced"] = engine_concurrency(fast, (1, 8, 32), out["turns_per_session"],
-                                                                    THINK_S)
+        out["engine_without_generation_paced"] = engine_concurrency(fast, (1, 8, 32), out["turns_per_session"], THINK_S)
         progress("concurrency: engine without generation done")
     else:
         out["engine_without_generation"] = "not available: Settings has no explainer='template'"

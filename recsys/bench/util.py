@@ -3,6 +3,7 @@ request list, and a timing wrapper around a generator (to see the first generate
 
 Nothing here loads a model; the section modules (bench_index, bench_turn, bench_serve) do.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -18,21 +19,68 @@ import numpy as np
 
 # Fifty requests, in ten five-turn dialogues: constraints accumulate across a dialogue as they do for people.
 REQUESTS: tuple[str, ...] = (
-    "A funny science fiction film, nothing with horror", "something older", "more like that, but from the 80s",
-    "no comedies this time", "start over",
-    "A tense 90s crime thriller", "with a heist", "something shorter", "anything from before 1990?", "more",
-    "Something romantic from before 1970", "a musical maybe", "in colour, after 1955", "no war films", "another one",
-    "An animated film for the whole family", "something with talking animals", "newer please", "not Disney",
+    "A funny science fiction film, nothing with horror",
+    "something older",
+    "more like that, but from the 80s",
+    "no comedies this time",
     "start over",
-    "a dark psychological drama", "nothing violent", "from the 2000s", "set in Europe", "show me five",
-    "a classic western", "from the 50s", "with John Wayne", "something less famous", "more",
-    "a feel-good sports movie", "about boxing", "no dramas", "before 2000", "another",
-    "a scary film for Halloween", "not too gory", "older, from the 70s", "with a haunted house", "more like that",
-    "a smart mystery with a twist", "no horror", "something from the 40s", "film noir", "more",
-    "an epic war film", "about the second world war", "not too long", "something newer", "start over",
+    "A tense 90s crime thriller",
+    "with a heist",
+    "something shorter",
+    "anything from before 1990?",
+    "more",
+    "Something romantic from before 1970",
+    "a musical maybe",
+    "in colour, after 1955",
+    "no war films",
+    "another one",
+    "An animated film for the whole family",
+    "something with talking animals",
+    "newer please",
+    "not Disney",
+    "start over",
+    "a dark psychological drama",
+    "nothing violent",
+    "from the 2000s",
+    "set in Europe",
+    "show me five",
+    "a classic western",
+    "from the 50s",
+    "with John Wayne",
+    "something less famous",
+    "more",
+    "a feel-good sports movie",
+    "about boxing",
+    "no dramas",
+    "before 2000",
+    "another",
+    "a scary film for Halloween",
+    "not too gory",
+    "older, from the 70s",
+    "with a haunted house",
+    "more like that",
+    "a smart mystery with a twist",
+    "no horror",
+    "something from the 40s",
+    "film noir",
+    "more",
+    "an epic war film",
+    "about the second world war",
+    "not too long",
+    "something newer",
+    "start over",
 )
-PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "gradio", "gradio_client",
-            "sqlalchemy", "tqdm")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "faiss-cpu",
+    "numpy",
+    "gradio",
+    "gradio_client",
+    "sqlalchemy",
+    "tqdm",
+)
 
 
 def summary(samples: Sequence[float]) -> dict[str, float | int]:
@@ -40,8 +88,14 @@ def summary(samples: Sequence[float]) -> dict[str, float | int]:
     a = np.asarray(list(samples), dtype=np.float64)
     if a.size == 0:
         return {"n": 0}
-    return {"n": int(a.size), "median": _r(np.median(a)), "p95": _r(np.percentile(a, 95)), "mean": _r(a.mean()),
-            "min": _r(a.min()), "max": _r(a.max())}
+    return {
+        "n": int(a.size),
+        "median": _r(np.median(a)),
+        "p95": _r(np.percentile(a, 95)),
+        "mean": _r(a.mean()),
+        "min": _r(a.min()),
+        "max": _r(a.max()),
+    }
 
 
 def _r(x: float) -> float:
@@ -113,17 +167,28 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         torch_threads = None
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    return {"host": socket.gethostname(), "cpu": cpu_model(), "cores": os.cpu_count(),
-            "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "torch_threads": torch_threads, "ram_gb": ram_gb, "gpu": gpu, "python": platform.python_version(),
-            "platform": platform.platform(), "load_average_at_start": [round(x, 2) for x in load],
-            "versions": versions}
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch_threads,
+        "ram_gb": ram_gb,
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "versions": versions,
+    }
 
 
 def machine_slug(info: dict[str, Any]) -> str:
     """A file-name-safe machine label: CPU family and core count ("intel-xeon-2c")."""
-    words = [w for w in info.get("cpu", "cpu").replace("(R)", "").replace("(TM)", "").lower().split()
-             if w.isalnum() and w not in ("processor", "cpu", "core")][:3]
+    words = [
+        w
+        for w in info.get("cpu", "cpu").replace("(R)", "").replace("(TM)", "").lower().split()
+        if w.isalnum() and w not in ("processor", "cpu", "core")
+    ][:3]
     return "-".join(words + [f"{info.get('cores') or 0}c"])
 
 
@@ -134,7 +199,7 @@ def unit_vectors(n: int, dim: int, seed: int, chunk: int = 100_000) -> np.ndarra
     for start in range(0, n, chunk):
         block = rng.standard_normal((min(chunk, n - start), dim), dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[start:start + len(block)] = block
+        out[start : start + len(block)] = block
     return out
 
 
@@ -156,8 +221,9 @@ class TimedGenerator:
         self.thread_safe = getattr(inner, "thread_safe", False)
         self.calls: list[dict[str, float | str]] = []
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Sequence[str] = ()
-               ) -> Iterator[str]:
+    def stream(
+        self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> Iterator[str]:
         """The inner stream, timed."""
         call: dict[str, float | str] = {"start": time.perf_counter(), "text": ""}
         self.calls.append(call)

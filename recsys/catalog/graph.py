@@ -9,6 +9,7 @@
 Built in about a second from the catalog's director / writer / cast / language / country attributes; no files.
 Fuzzy matching uses character trigrams to find candidates and difflib's ratio to rank them (no extra dependency).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -16,7 +17,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
-from ..catalog.catalog import Catalog, normalise_title
+from .catalog import Catalog
+from .text import normalise_title
 
 ROLES = ("director", "writer", "cast")
 ARTICLES = ("the", "a", "an")
@@ -39,7 +41,7 @@ def strip_article(key: str) -> str:
 def _trigrams(key: str) -> set[str]:
     """Character trigrams of a padded key."""
     padded = f" {key} "
-    return {padded[i:i + 3] for i in range(len(padded) - 2)}
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
 class FuzzyIndex:
@@ -97,8 +99,11 @@ class Graph:
                 parts = key.split()
                 if len(parts) >= 2 and len(parts[-1]) > 3:
                     self.surnames.setdefault(parts[-1], name)
-        fuzzy_people = [k for k, n in self.names.items()
-                        if sum(len(v) for v in self.films[n].values()) >= MIN_FUZZY_FILMS or "cast" not in self.films[n]]
+        fuzzy_people = [
+            k
+            for k, n in self.names.items()
+            if sum(len(v) for v in self.films[n].values()) >= MIN_FUZZY_FILMS or "cast" not in self.films[n]
+        ]
         self.people_index = FuzzyIndex(fuzzy_people)
         self.surname_index = FuzzyIndex(k for k in self.surnames if len(k) >= 5)
         # titles: normalised title (and without its article) -> ids, best known first

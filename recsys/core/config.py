@@ -2,6 +2,7 @@
 
 Nothing here loads anything: paths are resolved by the modules that use them.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ class Settings:
     generator_model: str = ""  # model name sent to an OpenAI-compatible endpoint
     api_key: str = ""  # bearer token for that endpoint (read from RECSYS_API_KEY, never logged)
     device: str = "cpu"  # "cpu", "cuda" or "auto"; CPU is what CI and most hosts have
-    db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.storage.db (WAL mode)
+    db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.db (WAL mode)
     candidates: int = 100  # retrieved before reranking: enough for diversity, cheap to score
     index_backend: str = "auto"  # "exact", "faiss" or "auto" (= FAISS IVF from ann_min_items up)
     ann_min_items: int = 200_000  # below this one exact matmul is fast enough (~2 ms at 17k) and never wrong
@@ -47,7 +48,9 @@ class Settings:
     max_count: int = 10  # upper bound on what a person may ask for
     mmr_lambda: float = 0.7  # relevance vs diversity in MMR; 1.0 = pure relevance
     max_new_tokens: int = 40  # per one-line reason: a sentence, not an essay (15 tok/s on 2 cores)
-    explainer: str = "generate"  # "template": fact-built reasons, no generation (~6 s less per turn on CPU; CI, big loads)
+    explainer: str = (
+        "generate"  # "template": fact-built reasons, no generation (~6 s less per turn on CPU; CI, big loads)
+    )
     max_message_chars: int = 2000  # longer messages get a friendly refusal instead of a slow parse
     seed: int = 0  # greedy decoding is deterministic; the seed fixes everything else
     host: str = "127.0.0.1"  # loopback by default; pass 0.0.0.0 to serve a network
@@ -56,8 +59,12 @@ class Settings:
     auth: str = ""  # "user:pass" turns on Gradio's login
     root_path: str = ""  # when served behind a reverse proxy under a sub-path
     concurrency: int = 4  # turns generated at once; more just queue (the generator is CPU-bound)
-    head: str = ""  # per-user head checkpoint; "" = the shipped data/head/head.pt, "none" = liked/disliked centroids only
-    parser: str = "lexicon"  # "lexicon" | "merged" (+ generator when words are unexplained); eval intents: no gain, +latency
+    head: str = (
+        ""  # per-user head checkpoint; "" = the shipped data/head/head.pt, "none" = liked/disliked centroids only
+    )
+    parser: str = (
+        "lexicon"  # "lexicon" | "merged" (+ generator when words are unexplained); eval intents: no gain, +latency
+    )
 
     @property
     def cache(self) -> Path:
@@ -67,7 +74,7 @@ class Settings:
     @property
     def database_url(self) -> str:
         """The SQLAlchemy URL in force."""
-        return self.db_url or f"sqlite:///{self.home / 'recsys.storage.db'}"
+        return self.db_url or f"sqlite:///{self.home / 'recsys.db'}"
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the non-None changes applied and validated (used by CLI flags)."""

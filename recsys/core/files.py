@@ -1,4 +1,5 @@
 """Small file helpers shared by the cache writers (catalog, embeddings, converted generator)."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ In a checkout they sit beside the package (`data/`, `prompts/`); an installed wh
 `recsys/_data` and `recsys/_prompts` (see pyproject.toml), so every module asks here instead of walking up
 from its own `__file__`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 Frozen dataclasses, no behaviour beyond (de)serialisation, so every module can import them.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -58,10 +59,14 @@ class Intent:
     runtime_max: int | None = None  # minutes ("under 90 minutes")
     languages: tuple[str, ...] = ()  # catalog language names ("in French")
     countries: tuple[str, ...] = ()  # catalog country names ("a Japanese film", "made in Italy")
-    refine: tuple[str, ...] = ()  # relative changes: older newer shorter longer lighter darker similar same_director same_cast
+    refine: tuple[
+        str, ...
+    ] = ()  # relative changes: older newer shorter longer lighter darker similar same_director same_cast
     positions: tuple[int, ...] = ()  # 1-based references into the last list ("the second one"); -1 = the last one
     feedback: str | None = None  # feedback in words: "liked", "disliked" or "seen"
-    ask: str | None = None  # attribute asked about: director cast writer year runtime language country genre plot rating
+    ask: str | None = (
+        None  # attribute asked about: director cast writer year runtime language country genre plot rating
+    )
     clear: tuple[str, ...] = ()  # constraints lifted ("any decade"): genres years people runtime languages countries
     source: str = "lexicon"  # which parser produced it: lexicon, llm or merged
     genres_all: tuple[str, ...] = ()  # a compound genre ("rom-com"): an item needs every one of these

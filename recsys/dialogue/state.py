@@ -1,4 +1,4 @@
-"""Dialogue state across turns: how one parsed Intent changes the session's constraints, and catalog answers.
+"""Dialogue state across turns: how one parsed Intent or one vote changes the session's constraints.
 
 Rules (kept simple and visible):
 - a new request replaces the wanted genres and the soft query; exclusions accumulate until reset, until
@@ -8,13 +8,14 @@ Rules (kept simple and visible):
   exclusions; "more like the second one" and "like Heat" search near the referenced film (Context.reference);
 - "something else" changes nothing: everything shown is excluded anyway; disliked items never come back.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..core.types import DialogueState, Filters, Intent, Item
+from ..core.types import DialogueState, Filters, Intent
 
 OLDER_RE = re.compile(r"\b(older|earlier|less recent|more classic)\b")
 NEWER_RE = re.compile(r"\b(newer|more recent|later|more modern)\b")
@@ -44,8 +45,15 @@ def _bounds(lo: int | None, hi: int | None, new_lo: int | None, new_hi: int | No
     return lo, hi
 
 
-def apply_intent(state: DialogueState, intent: Intent, text: str, last_years: Sequence[int] = (),
-                 default_count: int = 3, max_count: int = 10, context: Context | None = None) -> DialogueState:
+def apply_intent(
+    state: DialogueState,
+    intent: Intent,
+    text: str,
+    last_years: Sequence[int] = (),
+    default_count: int = 3,
+    max_count: int = 10,
+    context: Context | None = None,
+) -> DialogueState:
     """The session state after this message (pure: no I/O)."""
     ctx = context or Context(last_years=tuple(last_years))
     last_years = ctx.last_years or tuple(last_years)
@@ -101,93 +109,32 @@ def apply_intent(state: DialogueState, intent: Intent, text: str, last_years: Se
 
 def filters_for(state: DialogueState) -> Filters:
     """Hard filters implied by the state: constraints plus everything shown or disliked."""
-    return Filters(genres_include=state.genres_include, genres_exclude=state.genres_exclude,
-                   year_min=state.year_min, year_max=state.year_max,
-                   exclude_ids=frozenset(state.shown_ids) | frozenset(state.disliked_ids),
-                   runtime_min=state.runtime_min, runtime_max=state.runtime_max, languages=state.languages,
-                   countries=state.countries, people=state.people, genres_all=state.genres_all)
+    return Filters(
+        genres_include=state.genres_include,
+        genres_exclude=state.genres_exclude,
+        year_min=state.year_min,
+        year_max=state.year_max,
+        exclude_ids=frozenset(state.shown_ids) | frozenset(state.disliked_ids),
+        runtime_min=state.runtime_min,
+        runtime_max=state.runtime_max,
+        languages=state.languages,
+        countries=state.countries,
+        people=state.people,
+        genres_all=state.genres_all,
+    )
 
 
-def describe(state: DialogueState) -> str:
-    """Short human description of the active constraints ("Comedy or Sci-Fi, no Horror, before 1990")."""
-    parts = []
-    if state.genres_all and set(state.genres_all) == set(state.genres_include):
-        parts.append(" and ".join(state.genres_all))
-    elif state.genres_include:
-        parts.append(" or ".join(state.genres_include))
-    if state.genres_exclude:
-        parts.append("no " + ", no ".join(state.genres_exclude))
-    if state.year_min and state.year_max:
-        parts.append(f"{state.year_min}" if state.year_min == state.year_max else f"{state.year_min}–{state.year_max}")
-    elif state.year_min:
-        parts.append(f"from {state.year_min}")
-    elif state.year_max:
-        parts.append(f"before {state.year_max + 1}")
-    if state.runtime_min and state.runtime_max:
-        parts.append(f"{state.runtime_min}–{state.runtime_max} min")
-    elif state.runtime_min:
-        parts.append(f"at least {state.runtime_min} min")
-    elif state.runtime_max:
-        parts.append(f"at most {state.runtime_max} min")
-    if state.languages:
-        parts.append("in " + " or ".join(state.languages))
-    if state.countries:
-        parts.append("from " + " or ".join(state.countries))
-    if state.people:
-        parts.append("with " + " or ".join(state.people))
-    if state.query and not state.genres_include:
-        parts.append(f"“{state.query[:60]}”")
-    return ", ".join(parts)
+def without_vote(state: DialogueState, item_id: str) -> DialogueState:
+    """The state with item_id in neither the liked nor the disliked list (a new vote replaces the old one)."""
+    return state.evolve(
+        liked_ids=tuple(i for i in state.liked_ids if i != item_id),
+        disliked_ids=tuple(i for i in state.disliked_ids if i != item_id),
+    )
 
 
-def _names(values: Sequence[str], limit: int = 4) -> str:
-    """"A, B and C" from a list, at most `limit` names."""
-    values = list(values)[:limit]
-    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
-
-
-def answer(item: Item, attr: str | None, mentioned: Sequence[str] = ()) -> str:
-    """A one-sentence answer about an item, from catalog facts only (never generated, so never wrong)."""
-    a = item.attributes
-    label = item.label()
-    if attr in ("director", "writer", "cast"):
-        names = item.lead_cast() if attr == "cast" else item.people(attr)
-        verb = {"director": "was directed by", "writer": "was written by", "cast": "stars"}[attr]
-        return f"{label} {verb} {_names(names)}." if names else f"The catalog does not list the {attr} of {label}."
-    if attr == "runtime":
-        minutes = a.get("runtime")
-        if not minutes:
-            return f"The catalog does not list the runtime of {label}."
-        hours = f" ({minutes // 60} h {minutes % 60:02d} min)" if minutes >= 60 else ""
-        return f"{label} runs {minutes} minutes{hours}."
-    if attr == "year":
-        return f"{item.title} came out in {item.year}." if item.year else f"The catalog has no year for {item.title}."
-    if attr in ("language", "country"):
-        values = item.people(attr)
-        if not values:
-            return f"The catalog does not list the {attr} of {label}."
-        asked = [m for m in mentioned if m]
-        if asked:
-            yes = [m for m in asked if m.lower() in {v.lower() for v in values}]
-            word = "is in" if attr == "language" else "is from"
-            verdict = "Yes" if yes else "No"
-            return f"{verdict}: {label} {word} {_names(values)}."
-        return f"{label} is in {_names(values)}." if attr == "language" else f"{label} is from {_names(values)}."
-    if attr == "genre":
-        return f"{label} is listed as {_names(item.tags)}." if item.tags else f"{label} has no genre in the catalog."
-    if attr == "rating":
-        facts = []
-        if a.get("imdb_rating"):
-            facts.append(f"IMDb {a['imdb_rating']}/10")
-        if a.get("metacritic"):
-            facts.append(f"Metacritic {a['metacritic']}/100")
-        if a.get("tomato_meter") is not None:
-            facts.append(f"{a['tomato_meter']}% of critics positive on Rotten Tomatoes")
-        return f"{label}: {', '.join(facts)}." if facts else f"The catalog has no ratings for {label}."
-    # plot or anything else: the facts we have
-    director = item.people("director")
-    cast = item.lead_cast()
-    sentence = f"{label} is a {'/'.join(item.tags) or 'film'}"
-    sentence += f" directed by {_names(director, 2)}" if director else ""
-    sentence += f", starring {_names(cast, 3)}" if cast else ""
-    return sentence + "." + (f" {item.text}" if item.text else "")
+def with_vote(state: DialogueState, item_id: str, liked: bool) -> DialogueState:
+    """The state with this vote on item_id replacing any earlier one."""
+    state = without_vote(state, item_id)
+    if liked:
+        return state.evolve(liked_ids=state.liked_ids + (item_id,))
+    return state.evolve(disliked_ids=state.disliked_ids + (item_id,))

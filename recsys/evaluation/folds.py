@@ -1,11 +1,12 @@
 """Cross-validation over users for `eval coldstart --folds N`: one pair of MAML heads per fold.
 
 One held-out block of 180 ML-100K users cannot resolve gains of a few thousandths of AUC. With folds, every block of
-the seeded user order (`meta.split_users`) is held out once, scored by heads trained without it by the served
+the seeded user order (`personal.tasks.split_users`) is held out once, scored by heads trained without it by the served
 head's own recipe (its saved MetaConfig, only `fold` changed, first- and second-order), so up to every user counts.
 The block the given heads were trained for uses them; the others are trained here on first use (about 40 s per head
 on one CPU thread for ML-100K) and kept under RECSYS_HOME, reused while their config and data are the same.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..personal.head import Head, load_head
-from ..personal.meta import MetaConfig, Split, TaskData, meta_train, split_users
+from ..personal.meta import MetaConfig, meta_train
+from ..personal.tasks import Split, TaskData, split_users
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,13 @@ def fold_folder(home: Path, data: TaskData) -> Path:
     return home / "coldstart-folds" / data.fingerprint[:16]
 
 
-def fold_plan(data: TaskData, folds: int, given: tuple[Split, dict[str, Head], dict[str, str]],
-              configs: dict[str, MetaConfig], folder: Path) -> Iterator[tuple[int, Split, dict[str, Head], dict[str, str]]]:
+def fold_plan(
+    data: TaskData,
+    folds: int,
+    given: tuple[Split, dict[str, Head], dict[str, str]],
+    configs: dict[str, MetaConfig],
+    folder: Path,
+) -> Iterator[tuple[int, Split, dict[str, Head], dict[str, str]]]:
     """(fold, split, heads by order "fo"/"so", checkpoint paths by order) for folds 0..folds-1, in order.
 
     `given` is the split, heads and paths the caller loaded (its fold: configs' `fold`); `configs` the MetaConfig of
@@ -54,6 +61,5 @@ def trained_head(data: TaskData, split: Split, config: MetaConfig, path: Path) -
         if meta.get("config") == asdict(config) and meta.get("fingerprint") == data.fingerprint:
             return load_head(path)[0]
     order = "second" if config.second_order else "first"
-    print(f"fold {config.fold}: meta-training the {order}-order head on {len(split.train)} users -> {path}",
-          flush=True)
+    print(f"fold {config.fold}: meta-training the {order}-order head on {len(split.train)} users -> {path}", flush=True)
     return meta_train(data, split.train, config, path, progress=False)  # in eval mode, as load_head would give it

@@ -11,13 +11,14 @@ Label format (one JSON object a line; written by hand, see data/eval/intents.jso
 genres_exclude, year_min, year_max, people, titles, languages, countries, runtime_min, runtime_max, count,
 refine, positions, feedback, ask, clear) and a missing slot means "empty". Genre, language and country names
 are the catalog's; titles are catalog titles (matched case- and accent-insensitively); people are catalog names.
-Conventions are in recsys/intent_words.py's docstring ("a French film" = country, "in French" = language...).
+Conventions are in recsys/understanding/words.py's docstring ("a French film" = country, "in French" = language...).
 
 Scoring: intent accuracy; per slot, every list element or non-null scalar is one (slot, value) pair, and
 precision / recall / F1 count pairs over all utterances (micro-averaged over slots for the headline);
 exclusion recall is the recall of genres_exclude pairs (serving a ruled-out genre is the worst failure);
 latency is wall time of each parse call (mean and p95, ms). The query text is not scored (it is free text).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,24 @@ from ..core.paths import INTENTS
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = INTENTS
-SLOTS = ("genres_include", "genres_exclude", "year_min", "year_max", "people", "titles", "languages", "countries",
-         "runtime_min", "runtime_max", "count", "refine", "positions", "feedback", "ask", "clear")
+SLOTS = (
+    "genres_include",
+    "genres_exclude",
+    "year_min",
+    "year_max",
+    "people",
+    "titles",
+    "languages",
+    "countries",
+    "runtime_min",
+    "runtime_max",
+    "count",
+    "refine",
+    "positions",
+    "feedback",
+    "ask",
+    "clear",
+)
 INTENTS = ("recommend", "refine", "more", "feedback", "ask", "reset", "chitchat")
 PARSERS = ("lexicon", "llm", "merged")
 
@@ -100,8 +117,9 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": tp + fn}
 
 
-def score(labels: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]],
-          latencies_ms: Sequence[float]) -> dict[str, Any]:
+def score(
+    labels: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]], latencies_ms: Sequence[float]
+) -> dict[str, Any]:
     """Every figure of one parser over the labelled set."""
     counts = {s: [0, 0, 0] for s in SLOTS}  # tp, fp, fn
     correct = 0
@@ -116,15 +134,26 @@ def score(labels: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]],
         for slot, _ in want - got:
             counts[slot][2] += 1
         if gold["intent"] != pred.get("intent") or want != got:
-            errors.append({"text": gold["text"], "intent": [gold["intent"], pred.get("intent")],
-                           "missed": sorted(map(str, want - got)), "extra": sorted(map(str, got - want))})
+            errors.append(
+                {
+                    "text": gold["text"],
+                    "intent": [gold["intent"], pred.get("intent")],
+                    "missed": sorted(map(str, want - got)),
+                    "extra": sorted(map(str, got - want)),
+                }
+            )
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
     lat = sorted(latencies_ms)
     p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else 0.0
-    return {"n": len(labels), "intent_accuracy": correct / len(labels) if labels else 0.0,
-            "slots": {s: _prf(*c) for s, c in counts.items()}, "micro": _prf(*total),
-            "exclusion_recall": _prf(*counts["genres_exclude"])["recall"],
-            "latency_ms": {"mean": sum(lat) / len(lat) if lat else 0.0, "p95": p95}, "errors": errors}
+    return {
+        "n": len(labels),
+        "intent_accuracy": correct / len(labels) if labels else 0.0,
+        "slots": {s: _prf(*c) for s, c in counts.items()},
+        "micro": _prf(*total),
+        "exclusion_recall": _prf(*counts["genres_exclude"])["recall"],
+        "latency_ms": {"mean": sum(lat) / len(lat) if lat else 0.0, "p95": p95},
+        "errors": errors,
+    }
 
 
 def evaluate(parse: Callable[[str], Any], labels: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -145,6 +174,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["metric".ljust(22) + "".join(n.rjust(width) for n in names)]
 
     def row(label: str, get: Callable[[dict[str, Any]], float], fmt: str = "{:.3f}") -> None:
+        """One figure for every parser, in its column."""
         lines.append(label.ljust(22) + "".join(fmt.format(get(results[n])).rjust(width) for n in names))
 
     row("intent accuracy", lambda r: r["intent_accuracy"])
@@ -168,27 +198,29 @@ def build_parsers(settings, which: Sequence[str]) -> dict[str, Any]:
     """The requested parsers over the configured catalog (the generator is loaded only when needed)."""
     import numpy as np
 
-    from ..catalog.catalog import load_catalog
     from ..catalog.graph import Graph
+    from ..catalog.sources import load_catalog
     from ..understanding.lexicon import LexiconParser
 
     catalog = load_catalog(settings.catalog, settings.cache, progress=False)
     newest = int(np.nanmax(catalog.years)) if np.isfinite(catalog.years).any() else 2014
-    lexicon = LexiconParser(catalog.genres, newest_year=newest, names=Graph.from_catalog(catalog))
+    lexicon = LexiconParser(catalog.genres, newest_year=newest, graph=Graph.from_catalog(catalog))
     out: dict[str, Any] = {}
     if "lexicon" in which:
         out["lexicon"] = lexicon
     if "llm" in which or "merged" in which:
+        from ..core.types import Intent
         from ..generation.llm import load_generator
         from ..understanding.generator_parser import LLMParser, MergedParser
-        from ..core.types import Intent
 
         llm = LLMParser(load_generator(settings), catalog.genres)
         if "llm" in which:
+
             class Alone:
                 """The generator alone: an invalid answer counts as an empty recommend intent."""
 
                 def parse(self, text: str) -> Intent:
+                    """The generator's Intent, or an empty recommend one when its JSON did not validate."""
                     return llm.parse(text) or Intent(source="llm")
 
             out["llm"] = Alone()

@@ -2,8 +2,10 @@
 
 Ranking (Recall@k, NDCG@k), catalog coverage, intra-list diversity, novelty, and explanation checks: which
 attribute claims a reason makes ("directed by X", "1985", "runs 94 minutes", "a comedy", "starring X") and whether
-the item's facts back each one, Distinct-n, percentiles. The eval report (eval_report.py) wires them to a replay run.
+the item's facts back each one, Distinct-n, percentiles. The eval report (evaluation/report.py) wires them to a
+replay run.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..explain.grounding import GENRE_CLAIM_RE, GENRE_CLAIMS, NEGATORS
 from ..core.types import Item
+from ..explain.grounding import CLAIM_NEGATORS, GENRE_CLAIM_RE, GENRE_CLAIMS
 
 WORD = r"[^\W\d_][\w.'’-]*"
 NAME = WORD + r"(?:\s+" + WORD + ")*"  # words; _name keeps the capitalised run ("Jasmila Žbanić", "Ray de la Cruz")
@@ -23,8 +25,11 @@ DIRECTED_RE = re.compile(r"\b(?i:directed by|director|from director|by director)
 STARRING_RE = re.compile(r"\b(?i:starring|stars|with)\s+(" + NAME + r"(?:(?:,\s*|\s+and\s+)" + NAME + ")*)")
 YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b(?!\s*(?:minutes|min)\b)")
 DECADE_RE = re.compile(r"\b(?:19|20)?(\d)0s\b")
-RUNTIME_RE = re.compile(r"\b(?:(under|less than|below|shorter than|over|more than|above|longer than)\s+)?"
-                        r"(\d{2,3})[ -](?:minutes?|mins?)\b", re.IGNORECASE)
+RUNTIME_RE = re.compile(
+    r"\b(?:(under|less than|below|shorter than|over|more than|above|longer than)\s+)?"
+    r"(\d{2,3})[ -](?:minutes?|mins?)\b",
+    re.IGNORECASE,
+)
 BELOW = ("under", "less than", "below", "shorter than")
 
 
@@ -53,7 +58,7 @@ def _name(text: str) -> str:
 def _leading_fact(text: str, people: Iterable[str]) -> str:
     """The longest known name that text starts with ("Cedric the Entertainer and ..."), or ""."""
     low = text.lower()
-    hits = [p for p in people if low.startswith(p.lower()) and not low[len(p):len(p) + 1].isalnum()]
+    hits = [p for p in people if low.startswith(p.lower()) and not low[len(p) : len(p) + 1].isalnum()]
     return max(hits, key=len, default="")
 
 
@@ -66,7 +71,7 @@ def _names(text: str, people: Iterable[str] = ()) -> list[str]:
         name = known or _name(re.split(r",\s*|\s+and\s+", rest, maxsplit=1)[0])
         if name:
             out.append(name)
-        parts = re.split(r",\s*|\s+and\s+", rest[len(known):] if known else rest, maxsplit=1)
+        parts = re.split(r",\s*|\s+and\s+", rest[len(known) :] if known else rest, maxsplit=1)
         rest = parts[1] if len(parts) > 1 else ""
     return out
 
@@ -105,8 +110,8 @@ def claims(reason: str, item: Item) -> list[Claim]:
         out.append(Claim("runtime", m.group(0), bool(ok)))
     tags = {t.lower() for t in item.tags}
     for m in GENRE_CLAIM_RE.finditer(reason):
-        before = re.findall(r"[a-z']+", reason[:m.start()].lower())[-3:]
-        if NEGATORS & set(before):
+        before = re.findall(r"[a-z']+", reason[: m.start()].lower())[-3:]
+        if CLAIM_NEGATORS & set(before):
             continue  # "nothing with horror" claims no horror
         genre = GENRE_CLAIMS[m.group().lower()]
         out.append(Claim("genre", genre, genre.lower() in tags))
@@ -149,7 +154,7 @@ def intra_list_distance(vectors: np.ndarray) -> float:
 
 def genre_distance(items: Sequence[Item]) -> float:
     """Mean pairwise Jaccard distance of the items' genres; nan below two items."""
-    pairs = [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(items) for b in items[i + 1 :]]
     if not pairs:
         return math.nan
     dist = []
@@ -167,7 +172,7 @@ def words(text: str) -> list[str]:
 
 def distinct_n(texts: Iterable[str], n: int) -> float:
     """Distinct-n: unique n-grams / all n-grams over the texts (higher = less repetitive)."""
-    grams = [tuple(ws[i:i + n]) for ws in map(words, texts) for i in range(len(ws) - n + 1)]
+    grams = [tuple(ws[i : i + n]) for ws in map(words, texts) for i in range(len(ws) - n + 1)]
     return len(set(grams)) / len(grams) if grams else math.nan
 
 

@@ -7,30 +7,31 @@
 Deterministic: greedy decoding, seeds fixed before every script, a fresh user per script unless it names one,
 and (in-process) a temporary SQLite database unless --db-url or RECSYS_DB_URL names one. Exit 0 when every
 expectation holds, 1 when one fails, 2 when a script is invalid (the message names file, turn and field).
-The script format is in dialogue_script.py and data/dialogues/README.md.
+The script format is in script.py and data/dialogues/README.md; the checks in expectations.py; the table, JSON
+and JUnit output in replay_results.py.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.config import settings_from_args
-from ..evaluation.script import (Bound, LoadedScript, Outcome, ScriptError, Seen, Vocabulary, check, load_scripts,
-                              resolve)
 from ..core.errors import RecsysError
-from ..explain.grounding import TitleGuard
-from ..core.types import Item
 from ..core.paths import DIALOGUES
+from ..core.types import Item
+from ..explain.grounding import TitleGuard
+from .expectations import Bound, Outcome, Seen, Vocabulary, check, resolve
+from .replay_results import ScriptResult, TurnResult, table, write_outputs
+from .script import LoadedScript, ScriptError, load_scripts
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,24 @@ class Backend(Protocol):
     catalog: Any
     guard: TitleGuard
 
-    def start(self, user: str | None) -> str: ...
-    def send(self, session: str, text: str) -> Outcome: ...
-    def feedback(self, session: str, item_id: str, liked: bool) -> None: ...
+    def start(self, user: str | None) -> str:
+        """A new session (for a new user unless one is named); returns its id."""
+        ...
+
+    def send(self, session: str, text: str) -> Outcome:
+        """One message, run to its end."""
+        ...
+
+    def feedback(self, session: str, item_id: str, liked: bool) -> None:
+        """A like or dislike of an item."""
+        ...
 
 
 class EngineBackend:
     """Turns through an Engine object in this process: items, intent and stage timings are all known."""
 
     def __init__(self, engine: Any) -> None:
+        """Turns through `engine` (an Engine), which the caller loads and closes."""
         self.engine = engine
         self.catalog = engine.catalog
         self.guard = engine.guard
@@ -71,11 +81,16 @@ class EngineBackend:
         if done is None or done.kind != "done":
             raise RecsysError("the turn ended without a 'done' event")
         state = self.engine.session(session).state
-        return Outcome(reply=done.text, items=tuple(r.item for r in done.items),
-                       reasons=tuple(r.reason for r in done.items),
-                       intent=done.intent.intent if done.intent is not None else None, latency_ms=latency,
-                       timings_ms=dict(done.timings_ms), disliked_ids=tuple(state.disliked_ids),
-                       liked_ids=tuple(state.liked_ids))
+        return Outcome(
+            reply=done.text,
+            items=tuple(r.item for r in done.items),
+            reasons=tuple(r.reason for r in done.items),
+            intent=done.intent.intent if done.intent is not None else None,
+            latency_ms=latency,
+            timings_ms=dict(done.timings_ms),
+            disliked_ids=tuple(state.disliked_ids),
+            liked_ids=tuple(state.liked_ids),
+        )
 
     def feedback(self, session: str, item_id: str, liked: bool) -> None:
         """The 👍/👎 button."""
@@ -88,6 +103,7 @@ class ServerBackend:
     Items are looked up in the local catalog, so pass the server's --catalog."""
 
     def __init__(self, url: str, catalog: Any) -> None:
+        """Connect to the app at `url`; `catalog` must be the one it serves."""
         from gradio_client import Client  # only --url needs it
 
         self.client = Client(url, verbose=False)
@@ -100,14 +116,21 @@ class ServerBackend:
         try:
             return self.client.predict(*args, api_name=api_name)
         except Exception as e:  # gradio_client raises its own types (AppError, ValueError for unknown endpoints)
-            raise RecsysError(f"{api_name} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")\
-                from None
+            raise RecsysError(
+                f"{api_name} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from None
 
     def start(self, user: str | None) -> str:
         """A new conversation through the page's "New conversation" endpoint."""
         result = self._call([user or "", ""], api_name="/new_session")
-        ids = next((list(x) for x in result if isinstance(x, (list, tuple)) and len(x) == 2
-                    and all(isinstance(v, str) and v for v in x)), None)
+        ids = next(
+            (
+                list(x)
+                for x in result
+                if isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(v, str) and v for v in x)
+            ),
+            None,
+        )
         if ids is None:
             raise RecsysError("the server's /new_session returned no [user_id, session_id]")
         self.ids[ids[1]] = ids
@@ -126,60 +149,25 @@ class ServerBackend:
         for shown in reply.get("items") or []:
             item = self.catalog.get(shown["item_id"])
             if item is None:
-                raise RecsysError(f"the server showed item {shown['item_id']!r}, which is not in the local catalog: "
-                                  "pass the server's --catalog")
+                raise RecsysError(
+                    f"the server showed item {shown['item_id']!r}, which is not in the local catalog: "
+                    "pass the server's --catalog"
+                )
             items.append(item)
         state = data.get("state") or {}
-        return Outcome(reply=str(reply.get("text", "")), items=tuple(items),
-                       reasons=tuple(str(s.get("reason") or "") for s in reply.get("items") or []),
-                       intent=(asked.get("intent") or {}).get("intent"), latency_ms=latency,
-                       disliked_ids=tuple(state.get("disliked_ids") or ()),
-                       liked_ids=tuple(state.get("liked_ids") or ()))
+        return Outcome(
+            reply=str(reply.get("text", "")),
+            items=tuple(items),
+            reasons=tuple(str(s.get("reason") or "") for s in reply.get("items") or []),
+            intent=(asked.get("intent") or {}).get("intent"),
+            latency_ms=latency,
+            disliked_ids=tuple(state.get("disliked_ids") or ()),
+            liked_ids=tuple(state.get("liked_ids") or ()),
+        )
 
     def feedback(self, session: str, item_id: str, liked: bool) -> None:
         """The 👍/👎 buttons' endpoint."""
         self._call(session, item_id, liked, api_name="/feedback")
-
-
-# --- results ---------------------------------------------------------------------------------------------------------
-@dataclass
-class TurnResult:
-    """One step of a replayed script."""
-
-    number: int  # 1-based, as in error messages
-    text: str  # the message (shortened) or the feedback, as written
-    keys: tuple[str, ...] = ()  # expectation keys this turn sets
-    message: str = ""  # the message as sent (text is shortened for tables)
-    failures: list[str] = field(default_factory=list)
-    outcome: Outcome | None = None
-    targets: tuple[str, ...] = ()  # item ids of the turn's target titles
-
-
-@dataclass
-class ScriptResult:
-    """A replayed script: its turns, and an error when it could not run to the end."""
-
-    name: str
-    path: str
-    turns: list[TurnResult] = field(default_factory=list)
-    error: str = ""
-    seconds: float = 0.0
-    tags: tuple[str, ...] = ()
-
-    @property
-    def failures(self) -> list[str]:
-        """Every failed expectation as "turn N: ..." lines."""
-        return [f"turn {t.number}: {f}" for t in self.turns for f in t.failures]
-
-    @property
-    def passed(self) -> bool:
-        """Ran to the end with every expectation held."""
-        return not self.error and not self.failures
-
-    @property
-    def checks(self) -> int:
-        """Expectation keys checked over all turns."""
-        return sum(len(t.keys) for t in self.turns)
 
 
 def _seed(seed: int) -> None:
@@ -199,7 +187,7 @@ def _seed(seed: int) -> None:
 def _short(text: str) -> str:
     """A message as shown in tables: one line, at most SHOWN_TEXT characters."""
     one = " ".join(text.split())
-    return one if len(one) <= SHOWN_TEXT else one[:SHOWN_TEXT - 1] + "…"
+    return one if len(one) <= SHOWN_TEXT else one[: SHOWN_TEXT - 1] + "…"
 
 
 def _feedback_item(item: int | str, last: Sequence[Item], vocab: Vocabulary) -> Item:
@@ -236,8 +224,13 @@ def run_script(loaded: LoadedScript, bound: Bound, backend: Backend, vocab: Voca
                 (seen.disliked_ids.discard if fb.liked else seen.disliked_ids.add)(item.item_id)
                 seen.votes = {v for v in seen.votes if v[0] != item.item_id} | {(item.item_id, fb.liked)}
                 continue
-            step = TurnResult(i + 1, _short(turn.text), targets=bound.targets[i], message=turn.text,
-                              keys=tuple(turn.expect.model_dump(exclude_defaults=True)))
+            step = TurnResult(
+                i + 1,
+                _short(turn.text),
+                targets=bound.targets[i],
+                message=turn.text,
+                keys=tuple(turn.expect.model_dump(exclude_defaults=True)),
+            )
             result.turns.append(step)
             out = backend.send(session, turn.text)
             step.outcome = out
@@ -259,8 +252,9 @@ def bind(scripts: Sequence[LoadedScript], catalog: Any) -> list[Bound]:
     return [resolve(s, vocab) for s in scripts]
 
 
-def run_scripts(scripts: Sequence[LoadedScript], backend: Backend, seed: int = 0,
-                progress: bool = False) -> list[ScriptResult]:
+def run_scripts(
+    scripts: Sequence[LoadedScript], backend: Backend, seed: int = 0, progress: bool = False
+) -> list[ScriptResult]:
     """Replay every script, each from a fresh session, in order."""
     vocab = Vocabulary(backend.catalog)
     bound = bind(scripts, backend.catalog)
@@ -268,66 +262,12 @@ def run_scripts(scripts: Sequence[LoadedScript], backend: Backend, seed: int = 0
     for s, b in zip(scripts, bound):
         results.append(run_script(s, b, backend, vocab, seed))
         if progress:
-            print(f"{'PASS' if results[-1].passed else 'FAIL'} {s.name} ({results[-1].seconds:.1f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{'PASS' if results[-1].passed else 'FAIL'} {s.name} ({results[-1].seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return results
-
-
-# --- output ----------------------------------------------------------------------------------------------------------
-def table(results: Sequence[ScriptResult]) -> str:
-    """A readable summary: one row per script, then every failure under its script."""
-    width = max([len(r.name) for r in results] + [6])
-    lines = [f"{'script':<{width}}  turns  checks  seconds  result"]
-    for r in results:
-        verdict = "PASS" if r.passed else ("ERROR" if r.error else "FAIL")
-        lines.append(f"{r.name:<{width}}  {len(r.turns):>5}  {r.checks:>6}  {r.seconds:>7.1f}  {verdict}")
-        for t in r.turns:
-            for f in t.failures:
-                lines.append(f"    turn {t.number} “{t.text}”: {f}")
-        if r.error:
-            lines.append(f"    error: {r.error}")
-    passed = sum(r.passed for r in results)
-    lines.append(f"{len(results)} scripts: {passed} passed, {len(results) - passed} failed")
-    return "\n".join(lines)
-
-
-def to_json(results: Sequence[ScriptResult]) -> dict[str, Any]:
-    """Everything a later tool needs: per turn the message, reply, items, intent, timings and failures."""
-    scripts = []
-    for r in results:
-        turns = []
-        for t in r.turns:
-            row: dict[str, Any] = {"turn": t.number, "text": t.text, "checks": list(t.keys), "failures": t.failures}
-            if t.outcome is not None:
-                o = t.outcome
-                row.update(reply=o.reply, intent=o.intent, latency_ms=round(o.latency_ms, 1),
-                           timings_ms={k: round(v, 1) for k, v in o.timings_ms.items()},
-                           items=[{"id": it.item_id, "title": it.title, "year": it.year, "reason": why}
-                                  for it, why in zip(o.items, o.reasons or [""] * len(o.items))],
-                           targets=list(t.targets))
-            turns.append(row)
-        scripts.append({"name": r.name, "path": r.path, "passed": r.passed, "error": r.error,
-                        "seconds": round(r.seconds, 2), "turns": turns})
-    passed = sum(r.passed for r in results)
-    return {"scripts": scripts, "summary": {"scripts": len(results), "passed": passed,
-                                            "failed": len(results) - passed}}
-
-
-def to_junit(results: Sequence[ScriptResult], suite: str = "replay") -> str:
-    """JUnit XML: one testcase per script, a <failure> listing its failed expectations, <error> when it broke."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.Element("testsuite", name=suite, tests=str(len(results)),
-                      failures=str(sum(bool(r.failures) and not r.error for r in results)),
-                      errors=str(sum(bool(r.error) for r in results)),
-                      time=f"{sum(r.seconds for r in results):.3f}")
-    for r in results:
-        case = ET.SubElement(root, "testcase", classname=suite, name=r.name, file=r.path, time=f"{r.seconds:.3f}")
-        if r.error:
-            ET.SubElement(case, "error", message=r.error[:200]).text = r.error
-        elif r.failures:
-            ET.SubElement(case, "failure", message=r.failures[0][:200]).text = "\n".join(r.failures)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 # --- CLI -------------------------------------------------------------------------------------------------------------
@@ -337,8 +277,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="replay against a served app (e.g. http://127.0.0.1:7860/) instead of in-process")
     p.add_argument("--json", metavar="PATH", help="write every turn's reply, items, intent, timings and failures")
     p.add_argument("--junit", metavar="PATH", help="write JUnit XML, one testcase per script")
-    p.add_argument("--explainer", choices=("generate", "template"),
-                   help="how reasons are written in-process (template: fast, from facts)  [RECSYS_EXPLAINER]")
+    p.add_argument(
+        "--explainer",
+        choices=("generate", "template"),
+        help="how reasons are written in-process (template: fast, from facts)  [RECSYS_EXPLAINER]",
+    )
     p.add_argument("-k", dest="match", metavar="TEXT", help="only scripts whose name contains TEXT")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N scripts (sorted by file name)")
 
@@ -353,7 +296,7 @@ def select(scripts: list[LoadedScript], match: str | None, limit: int | None) ->
 def open_backend(settings: Any, url: str | None = None) -> Iterator[Backend]:
     """The backend for a run: a served app when `url` is given, else an engine in this process with a throwaway
     SQLite database (unless settings name a database), closed and removed afterwards."""
-    from ..catalog.catalog import load_catalog
+    from ..catalog.sources import load_catalog
 
     if url:
         yield ServerBackend(url, load_catalog(settings.catalog, settings.cache, progress=False))
@@ -370,25 +313,16 @@ def open_backend(settings: Any, url: str | None = None) -> Iterator[Backend]:
             engine.store.close()  # before the temporary database goes
 
 
-def load_and_bind(paths: Sequence[str], settings: Any, match: str | None = None,
-                  limit: int | None = None) -> list[LoadedScript]:
+def load_and_bind(
+    paths: Sequence[str], settings: Any, match: str | None = None, limit: int | None = None
+) -> list[LoadedScript]:
     """Scripts from paths (the corpus by default), selected, and checked against the catalog: ScriptError if any
     is invalid. The catalog load is cheap; it happens before any model loads so a typo fails in a second."""
-    from ..catalog.catalog import load_catalog
+    from ..catalog.sources import load_catalog
 
     scripts = select(load_scripts(paths or [CORPUS]), match, limit)
     bind(scripts, load_catalog(settings.catalog, settings.cache, progress=False))
     return scripts
-
-
-def write_outputs(results: Sequence[ScriptResult], json_path: str | None, junit_path: str | None) -> None:
-    """The --json and --junit files."""
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(to_json(results), ensure_ascii=False, indent=1), encoding="utf-8")
-    if junit_path:
-        Path(junit_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(junit_path).write_text(to_junit(results), encoding="utf-8")
 
 
 def settings_and_scripts(args: argparse.Namespace) -> tuple[Any, list[LoadedScript] | None]:
@@ -411,12 +345,3 @@ def run(args: argparse.Namespace) -> int:
     print(table(results))
     write_outputs(results, args.json, args.junit)
     return 0 if all(r.passed for r in results) else 1
-
-
-def outcomes(results: Iterable[ScriptResult]) -> Iterable[tuple[ScriptResult, TurnResult, Outcome]]:
-    """Every message turn that produced an outcome (for the evaluation report)."""
-    for r in results:
-        for t in r.turns:
-            if t.outcome is not None:
-                yield r, t, t.outcome
-

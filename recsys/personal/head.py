@@ -15,6 +15,7 @@ weights are what meta-training learns (`HeadConfig` also offers Meta-SGD step si
 a closed-form ridge step and centred / pairwise inner losses). The same network scores "tag prototypes" (the mean
 vector of a genre's or a person's films), which is how it predicts taste profiles.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,8 @@ import torch
 from torch import nn
 
 from ..core.errors import ModelError
-from ..core.types import Item
 from ..core.paths import HEAD_CHECKPOINT
+from ..core.types import Item
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class HeadConfig:
     dropout: float = 0.0  # on the item representation while meta-training: against memorising training users
     raw_user: bool = False  # also adapt a preference vector in the frozen MiniLM space itself (nothing to memorise)
     # Width of the collaborative item vector appended to the MiniLM row (0 = none): the item's factors and bias from
-    # matrix factorisation of the training users' ratings (recsys.personal.mf), zeros for films nobody rated. Text says what a
-    # film is about; these say who tends to like it, and that is the direction a new person's ratings can move.
+    # matrix factorisation of the training users' ratings (recsys.personal.mf), zeros for films nobody rated. Text says
+    # what a film is about; these say who tends to like it, and that is the direction a new person's ratings can move.
     collab: int = 0
     # > 0: the preference vector and the rating offset are solved in closed form (ridge regression of the support
     # residuals on the taste features, penalty starting at this value and meta-learned, as R2-D2 does for few-shot
@@ -80,6 +81,7 @@ class Head(nn.Module):
     """Body (global) -> decision layers (adapted) -> predicted rating."""
 
     def __init__(self, config: HeadConfig = HeadConfig()) -> None:
+        """Randomly initialised layers of the config's shape."""
         super().__init__()
         self.config = config
         self.item = nn.Linear(config.dim, config.hidden)  # shared by items and the request
@@ -121,8 +123,9 @@ class Head(nn.Module):
         log_lr = float(np.log(config.inner_lr))
         if config.lr_per_weight:  # Meta-SGD: a learned inner step size for every adapted number
             shapes = dict(self.named_parameters())
-            self.log_lrs = nn.ParameterDict({k.replace(".", "_"): nn.Parameter(torch.full_like(shapes[k], log_lr))
-                                             for k in self.adapted})
+            self.log_lrs = nn.ParameterDict(
+                {k.replace(".", "_"): nn.Parameter(torch.full_like(shapes[k], log_lr)) for k in self.adapted}
+            )
         else:  # one per adapted tensor
             self.log_lr = nn.Parameter(torch.full((len(self.adapted),), log_lr))
 
@@ -155,7 +158,7 @@ class Head(nn.Module):
     def decide(self, params: dict[str, torch.Tensor], hidden: torch.Tensor) -> torch.Tensor:
         """(..., C, hidden + taste) -> (..., C) predicted ratings; params may carry a task dimension (B, ...)."""
         h, t = self.config.hidden, self.config.taste
-        mixed, content, raw = hidden[..., :h], hidden[..., h:h + t], hidden[..., h + t:]
+        mixed, content, raw = hidden[..., :h], hidden[..., h : h + t], hidden[..., h + t :]
         own = dict(self.named_parameters())
         p = {k: params[k] if k in params else own[k] for k in DECISION}  # adapted ones from params, the rest global
         fc_bias, user = p["fc.bias"], p["user"]
@@ -203,8 +206,13 @@ class Head(nn.Module):
         named = dict(self.named_parameters())
         return {k: named[k] for k in self.adapted}
 
-    def inner_loss(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    def inner_loss(
+        self,
+        params: dict[str, torch.Tensor],
+        hidden: torch.Tensor,
+        ratings: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Support loss per task, summed over tasks (one task: its value): weighted rating MSE, MSE of the
         support-centred predictions against the centred ratings (order, not the person's scale), and RankNet."""
         c = self.config
@@ -217,8 +225,9 @@ class Head(nn.Module):
             centre = lambda v: v - ((v * mask).sum(-1, keepdim=True) / n.unsqueeze(-1))  # noqa: E731
             loss = loss + c.inner_centered * (((centre(pred) - centre(ratings)) ** 2 * mask).sum(-1) / n)
         if c.inner_rank:
-            better = ((ratings.unsqueeze(-1) > ratings.unsqueeze(-2)).to(pred.dtype)
-                      * mask.unsqueeze(-1) * mask.unsqueeze(-2))
+            better = (
+                (ratings.unsqueeze(-1) > ratings.unsqueeze(-2)).to(pred.dtype) * mask.unsqueeze(-1) * mask.unsqueeze(-2)
+            )
             margin = pred.unsqueeze(-1) - pred.unsqueeze(-2)
             rank = (torch.nn.functional.softplus(-margin) * better).sum((-1, -2)) / better.sum((-1, -2)).clamp(min=1.0)
             loss = loss + c.inner_rank * rank
@@ -230,9 +239,15 @@ class Head(nn.Module):
             return [self.log_lrs[k.replace(".", "_")].exp() for k in self.adapted]
         return list(self.log_lr.exp())
 
-    def adapt_hidden(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
-                     mask: torch.Tensor | None = None, steps: int | None = None,
-                     second_order: bool = False) -> dict[str, torch.Tensor]:
+    def adapt_hidden(
+        self,
+        params: dict[str, torch.Tensor],
+        hidden: torch.Tensor,
+        ratings: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        steps: int | None = None,
+        second_order: bool = False,
+    ) -> dict[str, torch.Tensor]:
         """Gradient steps on the decision weights from support representations; differentiable if second_order."""
         lrs = self.inner_lrs()
         if self.config.ridge:
@@ -246,8 +261,13 @@ class Head(nn.Module):
             params = {k: p - lr * g for (k, p), g, lr in zip(params.items(), grads, lrs)}
         return params
 
-    def ridge_step(self, params: dict[str, torch.Tensor], hidden: torch.Tensor, ratings: torch.Tensor,
-                   mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def ridge_step(
+        self,
+        params: dict[str, torch.Tensor],
+        hidden: torch.Tensor,
+        ratings: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Preference vector and rating offset moved by the ridge solution for the support residuals (per task).
 
         Differentiable in the penalties and the starting weights, whatever the MAML order: it is a linear solve.
@@ -256,14 +276,20 @@ class Head(nn.Module):
         residual = ratings - self.decide(params, hidden)  # (..., S)
         if mask is None:
             mask = torch.ones_like(residual)
-        x = torch.cat([hidden[..., h:h + t], torch.ones_like(residual).unsqueeze(-1)], dim=-1) * mask.unsqueeze(-1)
+        x = torch.cat([hidden[..., h : h + t], torch.ones_like(residual).unsqueeze(-1)], dim=-1) * mask.unsqueeze(-1)
         penalty = torch.cat([self.log_ridge[0].exp().expand(t), self.log_ridge[1:].exp()])  # (t + 1,)
         gram = x.transpose(-1, -2) @ x + torch.diag(penalty)  # (..., t + 1, t + 1)
         w = torch.linalg.solve(gram, (x.transpose(-1, -2) @ (residual * mask).unsqueeze(-1))).squeeze(-1)
         return {**params, "user": params["user"] + w[..., :t], "out.bias": params["out.bias"] + w[..., t:]}
 
-    def adapt(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray, query: np.ndarray,
-              ratings: Sequence[float]) -> dict[str, torch.Tensor]:
+    def adapt(
+        self,
+        params: dict[str, torch.Tensor],
+        vectors: np.ndarray,
+        extras: np.ndarray,
+        query: np.ndarray,
+        ratings: Sequence[float],
+    ) -> dict[str, torch.Tensor]:
         """Decision weights adapted to a person's rated items; returns detached tensors (serving)."""
         if len(ratings) == 0:
             return {k: v.detach() for k, v in params.items()}
@@ -275,8 +301,9 @@ class Head(nn.Module):
         return {k: v.detach() for k, v in fast.items()}
 
     @torch.no_grad()
-    def score(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray,
-              query: np.ndarray) -> np.ndarray:
+    def score(
+        self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray, query: np.ndarray
+    ) -> np.ndarray:
         """(C,) predicted ratings of candidates under the given (adapted) decision weights."""
         if len(vectors) == 0:
             return np.zeros(0, dtype=np.float32)
@@ -289,8 +316,9 @@ class Head(nn.Module):
         fixed = {k: v.detach() for k, v in params.items()}
 
         def grad_norm(h: torch.Tensor) -> torch.Tensor:
+            """Norm of the gradient of one item's prediction (hidden row h) over every decision weight."""
             grads = torch.func.grad(lambda p: self.decide(p, h.unsqueeze(0))[0])(fixed)
-            return torch.sqrt(sum((g ** 2).sum() for g in grads.values()))
+            return torch.sqrt(sum((g**2).sum() for g in grads.values()))
 
         with torch.enable_grad():
             return torch.func.vmap(grad_norm)(hidden).detach().numpy()
@@ -305,7 +333,8 @@ def with_collab(vectors: np.ndarray, collab: np.ndarray) -> np.ndarray:
 
 def _tensors(vectors: np.ndarray, extras: np.ndarray, query: np.ndarray) -> tuple[torch.Tensor, ...]:
     """numpy inputs as float32 tensors."""
-    return tuple(torch.from_numpy(np.array(a, dtype=np.float32)) for a in (vectors, extras, query))  # copies: inputs may be read-only
+    # copies: the inputs may be read-only
+    return tuple(torch.from_numpy(np.array(a, dtype=np.float32)) for a in (vectors, extras, query))
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------------
@@ -331,8 +360,6 @@ def head_inputs(features: np.ndarray, vectors: np.ndarray, query: np.ndarray | N
     return np.concatenate([features, sim[:, None].astype(np.float32)], axis=1)
 
 
-
-
 def item_tags(item: Item) -> list[str]:
     """Taste-profile tags of an item: "genre:War", "person:Stanley Kubrick"."""
     people = item.people("director")[:2] + item.lead_cast()[:3]  # as item_text
@@ -349,8 +376,9 @@ def tag_rows(items: Sequence[Item], wanted: set[str] | None = None) -> dict[str,
     return {t: np.array(r, dtype=np.int64) for t, r in rows.items()}
 
 
-def tag_prototypes(rows_of: dict[str, np.ndarray], vectors: np.ndarray,
-                   features: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+def tag_prototypes(
+    rows_of: dict[str, np.ndarray], vectors: np.ndarray, features: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(names, (T, d) unit mean vectors, (T, 4) mean extras) of tags given as arrays of item rows."""
     names = [t for t, rows in rows_of.items() if len(rows)]
     vecs = np.stack([vectors[rows_of[t]].mean(axis=0) for t in names]) if names else np.zeros((0, vectors.shape[1]))
@@ -378,8 +406,10 @@ def load_head(path: Path | str) -> tuple[Head, dict]:
     """(head, meta) from a checkpoint written by save_head; ModelError if missing or not a head."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"head checkpoint not found: {path} (train one with `python -m recsys train-meta`, "
-                         "or set RECSYS_HEAD=none to rank without the personal head)")
+        raise ModelError(
+            f"head checkpoint not found: {path} (train one with `python -m recsys train-meta`, "
+            "or set RECSYS_HEAD=none to rank without the personal head)"
+        )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         head = Head(HeadConfig(**json.loads(blob["config"])))

@@ -1,7 +1,7 @@
 """MAML meta-training of the per-user head on rating data mapped to the catalog.
 
-    data = task_data(mapped_ratings, catalog, index.vectors)
-    split = split_users(data, seed=0, eval_fraction=0.2)
+    data = task_data(mapped_ratings, catalog, index.vectors)      # recsys.personal.tasks
+    split = split_users(data, seed=0, eval_fraction=0.2, min_ratings=20)
     head = meta_train(data, split.train, MetaConfig(), out=Path("data/head/head.pt"))  # first-order, collaborative
 
 Each episode is one user: k ~ U{0..10} of their ratings are the support set, up to 40 others the query set. The
@@ -13,26 +13,23 @@ weights and the inner learning rates. `accelerate` places the work on a GPU when
 collaborative vector beside its text; the table is saved in the checkpoint. An outer step whose loss or gradient is
 not finite (an inner loop that diverged on one user) is skipped and counted; many of them stop the run.
 """
+
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..catalog.catalog import Catalog, load_catalog, normalise_title
-from ..core.config import Settings
 from ..core.errors import RecsysError
-from ..personal.head import Head, HeadConfig, head_inputs, item_features, save_head, tag_prototypes, tag_rows
-from ..search.index import ItemIndex, SentenceEncoder
-from ..personal.mf import FACTORS, MatrixFactors
-from ..catalog.movielens import MappingReport, Ratings, load_ratings, map_to_catalog
+from .head import Head, HeadConfig, save_head
+from .mf import FACTORS, MatrixFactors
+from .tasks import TaskData
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +85,24 @@ class MetaConfig:
 
     def head_config(self, dim: int) -> HeadConfig:
         """The head's shape for item vectors of size dim."""
-        return HeadConfig(dim=dim, hidden=self.hidden, decision=self.decision, inner_steps=self.inner_steps,
-                          inner_lr=self.inner_lr, taste=self.taste, adapt=self.adapt, context=self.context,
-                          lr_per_weight=self.lr_per_weight, inner_centered=self.inner_centered,
-                          inner_rank=self.inner_rank, inner_mse=self.inner_mse, dropout=self.dropout,
-                          raw_user=self.raw_user, ridge=self.ridge,
-                          collab=self.collab_factors + 1 if self.collab_factors else 0)  # factors + bias
+        return HeadConfig(
+            dim=dim,
+            hidden=self.hidden,
+            decision=self.decision,
+            inner_steps=self.inner_steps,
+            inner_lr=self.inner_lr,
+            taste=self.taste,
+            adapt=self.adapt,
+            context=self.context,
+            lr_per_weight=self.lr_per_weight,
+            inner_centered=self.inner_centered,
+            inner_rank=self.inner_rank,
+            inner_mse=self.inner_mse,
+            dropout=self.dropout,
+            raw_user=self.raw_user,
+            ridge=self.ridge,
+            collab=self.collab_factors + 1 if self.collab_factors else 0,
+        )  # factors + bias
 
     @classmethod
     def from_dict(cls, data: dict) -> MetaConfig:
@@ -108,115 +117,6 @@ class MetaConfig:
         return cls.from_dict({"rank_pairs": "all", **data} if data else data)
 
 
-@dataclass
-class TaskData:
-    """Rated items as arrays, each user's ratings as item rows, and the tag prototypes for the multi-task loss."""
-
-    item_ids: list[str]
-    vectors: np.ndarray  # (I, d) unit rows of the index
-    features: np.ndarray  # (I, 3) item_features
-    users: dict[str, tuple[np.ndarray, np.ndarray]]  # user -> (item rows, ratings)
-    tag_names: list[str] = field(default_factory=list)
-    tag_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (I, T) 0/1
-    tag_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (T, d)
-    tag_extras: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (T, 4)
-    fingerprint: str = ""  # sha256 of the mapped ratings: tells eval whether a saved split applies
-    collab: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (I, c) or none: with_collab
-
-
-@dataclass(frozen=True)
-class Split:
-    """Users for training and held out for evaluation."""
-
-    train: list[str]
-    held_out: list[str]
-    seed: int
-    fingerprint: str
-    fold: int = 0  # which block of the seeded order is held out (split_users)
-
-    def save(self, path: Path) -> None:
-        """JSON with user ids only (no ratings)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> Split:
-        """Read a saved split."""
-        return cls(**json.loads(Path(path).read_text()))
-
-
-def task_data(ratings: Ratings, catalog: Catalog, vectors: np.ndarray, min_tag_films: int = 3) -> TaskData:
-    """Arrays for training and evaluation from ratings already mapped to catalog item ids."""
-    if len(ratings) == 0:
-        raise RecsysError("no ratings of catalog items to train on (did the films map to the catalog?)")
-    item_ids = sorted(set(ratings.movies.tolist()))
-    row_of = {item_id: row for row, item_id in enumerate(item_ids)}
-    positions = [catalog.position(i) for i in item_ids]
-    items = [catalog.items[p] for p in positions]
-    users = {u: (np.array([row_of[m] for m in movies], dtype=np.int64), r.astype(np.float32))
-             for u, (movies, r) in ratings.by_user().items()}
-    # tags: every genre, and people with enough rated films to have a meaningful mean rating
-    rated = tag_rows(items)  # tag -> rows among the rated items
-    names = sorted(t for t, rows in rated.items() if t.startswith("genre:") or len(rows) >= min_tag_films)
-    matrix = np.zeros((len(items), len(names)), dtype=np.float32)
-    for col, tag in enumerate(names):
-        matrix[rated[tag], col] = 1.0
-    all_features = item_features(catalog.items)
-    catalog_rows = tag_rows(catalog.items, set(names))
-    names, tag_vectors, tag_extras = tag_prototypes({t: catalog_rows[t] for t in names}, vectors, all_features)
-    keys = sorted(zip(ratings.users.tolist(), ratings.movies.tolist(), ratings.ratings.tolist()))
-    digest = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:16]
-    return TaskData(item_ids, vectors[positions], all_features[positions], users, names, matrix,
-                    tag_vectors, tag_extras, digest)
-
-
-def load_task_data(settings: Settings, path: Path, progress: bool = True) -> tuple[Catalog, TaskData, MappingReport]:
-    """Catalog, its index vectors and the ratings at `path` mapped onto it, as TaskData (with the mapping report)."""
-    catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
-    index = ItemIndex.build(catalog, SentenceEncoder(settings.embed_model, settings.device), settings.cache, progress)
-    mapped, report = map_to_catalog(load_ratings(path), catalog.items, normalise_title)
-    return catalog, task_data(mapped, catalog, index.vectors), report
-
-
-def split_users(data: TaskData, seed: int, eval_fraction: float, min_ratings: int, fold: int = 0) -> Split:
-    """Seeded split of the users with enough ratings into training and held-out users.
-
-    The eligible users are put in one seeded order and cut into blocks of eval_fraction (the last block takes the
-    rest); block `fold` is held out. Fold 0 is the split the shipped head was trained with, and the blocks of all
-    folds (`fold_count`) hold every user exactly once: cross-validation.
-    """
-    eligible = sorted((u for u, (rows, _) in data.users.items() if len(rows) >= min_ratings), key=_user_key)
-    if len(eligible) < 2:
-        raise RecsysError(f"need at least 2 users with {min_ratings}+ ratings of catalog films, found {len(eligible)}")
-    order = np.random.default_rng(seed).permutation(len(eligible))
-    n_eval = _block(len(eligible), eval_fraction)
-    folds = len(eligible) // n_eval
-    if not 0 <= fold < folds:
-        raise RecsysError(f"fold {fold} does not exist: {len(eligible)} users in blocks of {n_eval} make "
-                          f"{folds} folds (0..{folds - 1})")
-    end = (fold + 1) * n_eval if fold < folds - 1 else len(eligible)
-    chosen = set(order[fold * n_eval:end].tolist())
-    held = [u for i, u in enumerate(eligible) if i in chosen]
-    train = [u for i, u in enumerate(eligible) if i not in chosen]
-    return Split(train, held, seed, data.fingerprint, fold)
-
-
-def fold_count(data: TaskData, eval_fraction: float, min_ratings: int) -> int:
-    """How many disjoint held-out blocks split_users can make (5 for eval_fraction 0.2)."""
-    eligible = sum(len(rows) >= min_ratings for rows, _ in data.users.values())
-    return eligible // _block(eligible, eval_fraction) if eligible >= 2 else 0
-
-
-def _block(eligible: int, eval_fraction: float) -> int:
-    """Held-out users per fold: eval_fraction of the eligible users, at least one, never all."""
-    return min(max(1, int(round(eval_fraction * eligible))), eligible - 1)
-
-
-def _user_key(user: str) -> tuple[int, str]:
-    """Numeric ids in numeric order ("2" before "10"), others after."""
-    return (int(user), "") if user.isdigit() else (1 << 62, user)
-
-
 # --- episodes -------------------------------------------------------------------------------------------------------
 @dataclass
 class Batch:
@@ -228,8 +128,13 @@ class Batch:
     tags: tuple[torch.Tensor, torch.Tensor]  # targets (B, T), mask (B, T)
 
 
-def make_batch(data: TaskData, users: Sequence[str], config: MetaConfig, rng: np.random.Generator,
-               device: torch.device | str = "cpu") -> Batch:
+def make_batch(
+    data: TaskData,
+    users: Sequence[str],
+    config: MetaConfig,
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+) -> Batch:
     """Sample one episode per user: k ~ U{0..max_support} support ratings, up to `query` others as query."""
     B, S, Q, d = len(users), config.max_support, config.query, data.vectors.shape[1]
     s_rows, s_y, s_m = np.zeros((B, S), np.int64), np.zeros((B, S), np.float32), np.zeros((B, S), np.float32)
@@ -239,9 +144,9 @@ def make_batch(data: TaskData, users: Sequence[str], config: MetaConfig, rng: np
         rows, ratings = data.users[user]
         perm = rng.permutation(len(rows))
         k = int(rng.integers(0, min(S, len(rows) - 1) + 1))
-        sup, qry = perm[:k], perm[k:k + Q]
+        sup, qry = perm[:k], perm[k : k + Q]
         s_rows[b, :k], s_y[b, :k], s_m[b, :k] = rows[sup], ratings[sup], 1.0
-        q_rows[b, :len(qry)], q_y[b, :len(qry)], q_m[b, :len(qry)] = rows[qry], ratings[qry], 1.0
+        q_rows[b, : len(qry)], q_y[b, : len(qry)], q_m[b, : len(qry)] = rows[qry], ratings[qry], 1.0
         if rng.random() < config.request_prob:  # a request near one of the person's films, as a chat would be
             request[b] = data.vectors[rows[perm[int(rng.integers(len(perm)))]]]
     counts = np.einsum("bq,bqt->bt", q_m, data.tag_matrix[q_rows])  # (B, T) query films per tag
@@ -250,6 +155,7 @@ def make_batch(data: TaskData, users: Sequence[str], config: MetaConfig, rng: np
     t_y = np.where(t_mask > 0, sums / np.maximum(counts, 1.0), 0.0).astype(np.float32)
 
     def side(rows: np.ndarray, y: np.ndarray, m: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """One side of the episodes (support or query) as tensors: vectors, extras, ratings, mask."""
         vecs = data.vectors[rows]  # (B, n, d)
         sim = np.einsum("bnd,bd->bn", vecs, request)[..., None]  # (B, n, 1) cosine to the request
         extras = np.concatenate([data.features[rows], sim], axis=-1)
@@ -258,12 +164,17 @@ def make_batch(data: TaskData, users: Sequence[str], config: MetaConfig, rng: np
             vecs = np.concatenate([vecs, data.collab[rows] * kept], axis=-1)
         return tuple(torch.as_tensor(a, device=device) for a in (vecs, extras, y, m))
 
-    return Batch(side(s_rows, s_y, s_m), side(q_rows, q_y, q_m), torch.as_tensor(request, device=device),
-                 (torch.as_tensor(t_y, device=device), torch.as_tensor(t_mask, device=device)))
+    return Batch(
+        side(s_rows, s_y, s_m),
+        side(q_rows, q_y, q_m),
+        torch.as_tensor(request, device=device),
+        (torch.as_tensor(t_y, device=device), torch.as_tensor(t_mask, device=device)),
+    )
 
 
-def episode_loss(head: Head, batch: Batch, tag_vectors: torch.Tensor, tag_extras: torch.Tensor,
-                 config: MetaConfig) -> tuple[torch.Tensor, dict[str, float]]:
+def episode_loss(
+    head: Head, batch: Batch, tag_vectors: torch.Tensor, tag_extras: torch.Tensor, config: MetaConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Query loss after adapting on the support set, plus the taste-profile loss; and its parts for logging."""
     sv, sx, sy, sm = batch.support
     qv, qx, qy, qm = batch.query
@@ -286,8 +197,11 @@ def episode_loss(head: Head, batch: Batch, tag_vectors: torch.Tensor, tag_extras
     margin = pred.unsqueeze(-1) - pred.unsqueeze(-2)  # (B, Q, Q)
     rank_loss = (torch.nn.functional.softplus(-margin) * better).sum() / better.sum().clamp(min=1.0)
     loss = rating_loss + config.tag_weight * tag_loss + config.rank_weight * rank_loss
-    return loss, {"rating_mse": float(rating_loss.detach()), "tag_mse": float(tag_loss.detach()),
-                  "rank": float(rank_loss.detach())}
+    return loss, {
+        "rating_mse": float(rating_loss.detach()),
+        "tag_mse": float(tag_loss.detach()),
+        "rank": float(rank_loss.detach()),
+    }
 
 
 def pair_weights(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | float:
@@ -299,14 +213,23 @@ def pair_weights(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, kind: 
     gap = (y.unsqueeze(-1) - y.unsqueeze(-2)).abs()
     ranks = torch.argsort(torch.argsort(torch.where(mask > 0, -pred, torch.inf), dim=-1), dim=-1)  # 0 = top
     discount = 1.0 / torch.log2(ranks.to(pred.dtype) + 2.0)
-    ideal = (torch.sort(y * mask, dim=-1, descending=True).values
-             / torch.log2(torch.arange(y.shape[-1], device=y.device, dtype=pred.dtype) + 2.0)).sum(-1)
+    ideal = (
+        torch.sort(y * mask, dim=-1, descending=True).values
+        / torch.log2(torch.arange(y.shape[-1], device=y.device, dtype=pred.dtype) + 2.0)
+    ).sum(-1)
     return gap * (discount.unsqueeze(-1) - discount.unsqueeze(-2)).abs() / ideal.clamp(min=1e-9)[:, None, None]
 
 
 # --- the training loop ----------------------------------------------------------------------------------------------
-def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, out: Path, resume: bool = False,
-               progress: bool = True, extra_meta: dict | None = None) -> Head:
+def meta_train(
+    data: TaskData,
+    train_users: Sequence[str],
+    config: MetaConfig,
+    out: Path,
+    resume: bool = False,
+    progress: bool = True,
+    extra_meta: dict | None = None,
+) -> Head:
     """Meta-train a head on the training users, write it to `out` (+ `out`.json config) and return it."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
@@ -318,27 +241,16 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
     rng = np.random.default_rng(config.seed + 1)
     head = Head(config.head_config(data.vectors.shape[1]))
     if config.collab_factors:  # from the training users only: held-out people's ratings never shape them
-        table = MatrixFactors.of_users(data.users, list(train_users), len(data.item_ids), config.seed,
-                                       config.collab_factors).item_vectors()
+        table = MatrixFactors.of_users(
+            data.users, list(train_users), len(data.item_ids), config.seed, config.collab_factors
+        ).item_vectors()
         data = replace(data, collab=table)
         rated = np.flatnonzero(np.any(table != 0, axis=1))  # the checkpoint keeps only films with a vector
         head.set_collab([data.item_ids[r] for r in rated], table[rated])
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     out.parent.mkdir(parents=True, exist_ok=True)  # the resume state is written there long before the checkpoint
     state_path = out.with_name(f".{out.stem}-resume.pt")
-    start, history, skipped = 0, [], 0
-    if resume:
-        if not state_path.is_file():
-            raise RecsysError(f"--resume: no saved training state at {state_path}")
-        state = torch.load(state_path, map_location="cpu", weights_only=False)  # our own file, written below
-        if state["config"] != asdict(config):
-            raise RecsysError(f"--resume: {state_path} was written with a different config; drop --resume")
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        start, history, skipped = state["iteration"], state["history"], state.get("skipped", 0)
-        log.info("resuming at iteration %d of %d", start, config.iterations)
+    start, history, skipped = _resume(state_path, config, head, optimizer, rng) if resume else (0, [], 0)
     head, optimizer = accelerator.prepare(head, optimizer)
     model = accelerator.unwrap_model(head)
     device = accelerator.device
@@ -346,8 +258,9 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
     tag_extras = torch.as_tensor(data.tag_extras, device=device)
     users = list(train_users)
     t0 = time.perf_counter()
-    bar = tqdm(range(start, config.iterations), desc="meta-train", disable=not progress, initial=start,
-               total=config.iterations)
+    bar = tqdm(
+        range(start, config.iterations), desc="meta-train", disable=not progress, initial=start, total=config.iterations
+    )
     for it in bar:
         chosen = [users[i] for i in rng.choice(len(users), size=min(config.tasks, len(users)), replace=False)]
         batch = make_batch(data, chosen, config, rng, device)
@@ -365,24 +278,65 @@ def meta_train(data: TaskData, train_users: Sequence[str], config: MetaConfig, o
         if it % 25 == 0 and history:
             bar.set_postfix(mse=f"{np.mean(history[-100:]):.3f}", tag=f"{parts['tag_mse']:.3f}")
         if (it + 1) % config.checkpoint_every == 0 and it + 1 < config.iterations:
-            torch.save({"head": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it + 1,
-                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
-                        "skipped": skipped, "config": asdict(config)}, state_path)
+            torch.save(
+                {
+                    "head": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "iteration": it + 1,
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "skipped": skipped,
+                    "config": asdict(config),
+                },
+                state_path,
+            )
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        raise RecsysError(f"meta-training diverged (non-finite weights); nothing written to {out}. "
-                          "Try a smaller inner_lr or outer_lr in --config, or another --seed")
-    meta = {"config": asdict(config), "train_seconds": round(seconds, 1), "device": str(device),
-            "iterations": config.iterations, "skipped_steps": skipped,
-            "final_query_mse": round(float(np.mean(history[-100:])), 4),
-            "fingerprint": data.fingerprint, "train_users": len(users), "items": len(data.item_ids),
-            **(extra_meta or {})}
-    save_head(model, out, meta)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    meta = {
+        "config": asdict(config),
+        "train_seconds": round(seconds, 1),
+        "device": str(device),
+        "iterations": config.iterations,
+        "skipped_steps": skipped,
+        "final_query_mse": round(float(np.mean(history[-100:])), 4),
+        "fingerprint": data.fingerprint,
+        "train_users": len(users),
+        "items": len(data.item_ids),
+        **(extra_meta or {}),
+    }
+    _write(model, out, meta)
     state_path.unlink(missing_ok=True)
     log.info("meta-trained in %.0f s (%s); query MSE %.3f; wrote %s", seconds, device, meta["final_query_mse"], out)
     return model
+
+
+def _resume(
+    state_path: Path, config: MetaConfig, head: Head, optimizer: torch.optim.Optimizer, rng: np.random.Generator
+) -> tuple[int, list[float], int]:
+    """Load an interrupted run's state into head, optimizer and generators; (next iteration, history, skipped)."""
+    if not state_path.is_file():
+        raise RecsysError(f"--resume: no saved training state at {state_path}")
+    state = torch.load(state_path, map_location="cpu", weights_only=False)  # our own file, written by meta_train
+    if state["config"] != asdict(config):
+        raise RecsysError(f"--resume: {state_path} was written with a different config; drop --resume")
+    head.load_state_dict(state["head"])
+    optimizer.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resuming at iteration %d of %d", state["iteration"], config.iterations)
+    return state["iteration"], state["history"], state.get("skipped", 0)
+
+
+def _write(model: Head, out: Path, meta: dict) -> None:
+    """The checkpoint and its JSON beside it; nothing at all when training diverged."""
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise RecsysError(
+            f"meta-training diverged (non-finite weights); nothing written to {out}. "
+            "Try a smaller inner_lr or outer_lr in --config, or another --seed"
+        )
+    save_head(model, out, meta)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def _skip_step(skipped: int, iteration: int, config: MetaConfig) -> int:
@@ -390,13 +344,8 @@ def _skip_step(skipped: int, iteration: int, config: MetaConfig) -> int:
     skipped += 1
     log.warning("iteration %d: non-finite loss or gradient (an inner loop diverged); step skipped", iteration)
     if skipped > max(10, config.iterations // 20):
-        raise RecsysError(f"meta-training is unstable: {skipped} of {iteration + 1} outer steps had a non-finite "
-                          "loss or gradient. Try a smaller inner_lr or outer_lr in --config, or another --seed")
+        raise RecsysError(
+            f"meta-training is unstable: {skipped} of {iteration + 1} outer steps had a non-finite "
+            "loss or gradient. Try a smaller inner_lr or outer_lr in --config, or another --seed"
+        )
     return skipped
-
-
-def inputs_for(data: TaskData, rows: np.ndarray, head: Head) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(input rows, extras, empty request) of item rows for this head, as the evaluation scores them."""
-    vectors = data.vectors[rows]
-    extras = head_inputs(data.features[rows], vectors, None)
-    return head.item_vectors([data.item_ids[r] for r in rows], vectors), extras, np.zeros(vectors.shape[1], np.float32)

@@ -9,6 +9,7 @@ on the data: it learns from who rated what, so unlike the head it cannot score a
 why the product does not serve it. The fold-in is the posterior mean under a Gaussian prior fitted to the training
 users' factors, so k = 0 gives the average person and each rating moves them only as far as it is evidence.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,17 @@ class MatrixFactors:
     prior_precision: np.ndarray  # (F, F) inverse of their covariance
 
     @classmethod
-    def fit(cls, users: np.ndarray, rows: np.ndarray, ratings: np.ndarray, n_items: int, seed: int = 0,
-            factors: int = FACTORS, reg: float = REG, sweeps: int = SWEEPS) -> "MatrixFactors":
+    def fit(
+        cls,
+        users: np.ndarray,
+        rows: np.ndarray,
+        ratings: np.ndarray,
+        n_items: int,
+        seed: int = 0,
+        factors: int = FACTORS,
+        reg: float = REG,
+        sweeps: int = SWEEPS,
+    ) -> MatrixFactors:
         """ALS over (user index, item row, rating) triples; users are 0..U-1."""
         ratings = ratings.astype(np.float64)
         n_users = int(users.max()) + 1
@@ -55,13 +65,20 @@ class MatrixFactors:
         return cls(mean, item_b, item_f, user_f.mean(axis=0), np.linalg.inv(covariance))
 
     @classmethod
-    def of_users(cls, users: dict[str, tuple[np.ndarray, np.ndarray]], chosen: list[str], n_items: int,
-                 seed: int = 0, factors: int = FACTORS) -> "MatrixFactors":
+    def of_users(
+        cls,
+        users: dict[str, tuple[np.ndarray, np.ndarray]],
+        chosen: list[str],
+        n_items: int,
+        seed: int = 0,
+        factors: int = FACTORS,
+    ) -> MatrixFactors:
         """Fit on the chosen users' (item rows, ratings), e.g. the training users of a split."""
         rows = [users[u][0] for u in chosen]
         index = np.concatenate([np.full(len(r), n) for n, r in enumerate(rows)])
-        return cls.fit(index, np.concatenate(rows), np.concatenate([users[u][1] for u in chosen]), n_items, seed,
-                       factors)
+        return cls.fit(
+            index, np.concatenate(rows), np.concatenate([users[u][1] for u in chosen]), n_items, seed, factors
+        )
 
     def item_vectors(self) -> np.ndarray:
         """(I, F + 1) each item's factors and bias as input features for the head: every column at unit RMS over

@@ -9,6 +9,7 @@
 The store's feedback is the source of truth; adapted weights are only a cache keyed by the exact vote list, so a
 new vote (or a vote taken back) is a new key. A person with no votes gets the meta-learned initialisation.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..personal.head import (DISLIKE_RATING, LIKE_RATING, RATING_MID, Head, head_inputs, item_features, tag_prototypes, tag_rows,
-                   with_collab)
 from ..core.types import Item
+from .head import (
+    DISLIKE_RATING,
+    LIKE_RATING,
+    RATING_MID,
+    Head,
+    head_inputs,
+    item_features,
+    tag_prototypes,
+    tag_rows,
+    with_collab,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,7 @@ class Personalizer:
     """The head plus the catalog arrays it reads, an adapted-weights cache and the taste-profile prototypes."""
 
     def __init__(self, head: Head, items: Sequence[Item], vectors: np.ndarray) -> None:
+        """`vectors` (I, d): the index rows of `items`, in the same order."""
         if vectors.shape[1] != head.config.dim:
             raise ValueError(f"the head expects {head.config.dim}-d item vectors, the index has {vectors.shape[1]}-d")
         self.head = head
@@ -53,8 +64,7 @@ class Personalizer:
         self.features = item_features(self.items)  # (N, 3)
         self._pos = {it.item_id: i for i, it in enumerate(self.items)}
         self.init = {k: v.detach() for k, v in head.init_params().items()}
-        rows = {t: r for t, r in tag_rows(self.items).items()
-                if t.startswith("genre:") or len(r) >= PROFILE_MIN_FILMS}
+        rows = {t: r for t, r in tag_rows(self.items).items() if t.startswith("genre:") or len(r) >= PROFILE_MIN_FILMS}
         self.tag_names, tag_vectors, tag_extras = tag_prototypes(rows, vectors, self.features)
         with torch.no_grad():  # prototypes' body outputs never change: only the decision layers adapt
             zero = torch.zeros(vectors.shape[1])
@@ -87,8 +97,9 @@ class Personalizer:
         ratings = [LIKE_RATING if liked else DISLIKE_RATING for _, liked in support]
         vectors = self.vectors[rows]
         extras = head_inputs(self.features[rows], vectors, None)
-        params = self.head.adapt(self.init, self._inputs(rows, vectors), extras, np.zeros(vectors.shape[1], np.float32),
-                                 ratings)
+        params = self.head.adapt(
+            self.init, self._inputs(rows, vectors), extras, np.zeros(vectors.shape[1], np.float32), ratings
+        )
         with self._lock:
             self._cache[key] = params
             if len(self._cache) > CACHE_USERS:
@@ -100,8 +111,7 @@ class Personalizer:
         rows = self.positions(item_ids)
         vectors = self.vectors[rows]
         q = np.zeros(vectors.shape[1], np.float32) if query is None else np.asarray(query, np.float32)
-        return self.head.score(params, self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query),
-                               q)
+        return self.head.score(params, self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query), q)
 
     def _inputs(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """The head's input rows of catalog rows (`vectors` = their MiniLM rows, already taken): plus the
@@ -121,7 +131,7 @@ class Personalizer:
             (genres if kind == "genre" else persons).append(row)
         genres.sort(key=lambda r: -r["score"])
         persons.sort(key=lambda r: -r["change"])  # what the votes taught, not who is famous
-        chosen = persons[:people // 2] + [p for p in persons[-(people // 2):] if p not in persons[:people // 2]]
+        chosen = persons[: people // 2] + [p for p in persons[-(people // 2) :] if p not in persons[: people // 2]]
         return {"genres": genres, "people": chosen if params is not self.init else []}
 
     def onboarding(self, params: Params, exclude: set[str], n: int) -> list[Item]:

@@ -1,20 +1,34 @@
 """The database under the Store: the SQLAlchemy tables, their migrations, and connecting to a URL.
 
-    engine = make_engine(parse_url("sqlite:///recsys.storage.db"))  # SQLite pragmas, or pre-ping for servers
+    engine = make_engine(parse_url("sqlite:///recsys.db"))  # SQLite pragmas, or pre-ping for servers
     migrate(engine)                                         # create or upgrade the tables, once per database
 
 Kept apart from store.py, which is the API callers use (short transactions, frozen rows back).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
-    create_engine, event, func, insert, select,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -28,8 +42,7 @@ DEFAULT_TITLE = "New chat"
 
 def now() -> datetime:
     """Current UTC time (timezone-aware)."""
-    return datetime.now(timezone.utc)
-
+    return datetime.now(UTC)
 
 
 # --- schema -----------------------------------------------------------------------------------------------------
@@ -37,14 +50,20 @@ class Base(DeclarativeBase):
     """Declarative base of the recsys tables."""
 
     # Named constraints, so a later migration can drop or alter one by name on any backend.
-    metadata = MetaData(naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s", "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s", "fk": "fk_%(table_name)s_%(column_0_name)s",
-        "pk": "pk_%(table_name)s"})
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class DbUser(Base):
     """A person (or a browser, for anonymous use)."""
+
     __tablename__ = "users"
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
@@ -52,6 +71,7 @@ class DbUser(Base):
 
 class DbSession(Base):
     """One chat, with its dialogue state."""
+
     __tablename__ = "sessions"
     session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), index=True)
@@ -63,10 +83,13 @@ class DbSession(Base):
 
 class DbMessage(Base):
     """One message; seq numbers it within its session."""
+
     __tablename__ = "messages"
     # The unique (session_id, seq) index also serves the session_id foreign key.
-    __table_args__ = (UniqueConstraint("session_id", "seq"),
-                      CheckConstraint("role IN ('user', 'assistant')", name="role"))
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq"),
+        CheckConstraint("role IN ('user', 'assistant')", name="role"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... within the session
@@ -79,6 +102,7 @@ class DbMessage(Base):
 
 class DbShown(Base):
     """An item shown in an assistant message."""
+
     __tablename__ = "recommendations"
     # An item is shown once per answer; ranks are 1..k. These unique indexes also serve the message_id key.
     __table_args__ = (UniqueConstraint("message_id", "item_id"), UniqueConstraint("message_id", "rank"))
@@ -94,6 +118,7 @@ class DbShown(Base):
 
 class DbFeedback(Base):
     """A like or dislike of an item."""
+
     __tablename__ = "feedback"
     __table_args__ = (CheckConstraint("source IN ('button', 'words')", name="source"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -107,6 +132,7 @@ class DbFeedback(Base):
 
 class DbMigration(Base):
     """A migration already applied."""
+
     __tablename__ = "_migrations"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
@@ -122,8 +148,9 @@ def parse_url(url: str) -> URL:
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
-        raise ConfigError(f"database URL {parsed.render_as_string(hide_password=True)!r}: unknown database "
-                          f"kind {parsed.drivername!r}") from None
+        raise ConfigError(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: unknown database kind {parsed.drivername!r}"
+        ) from None
     return parsed
 
 
@@ -142,9 +169,10 @@ def make_engine(url: URL, is_sqlite: bool) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except ImportError as exc:
-        raise ConfigError(f"database URL {url.render_as_string(hide_password=True)!r} needs the Python module "
-                          f"{exc.name!r}, which is not installed (for PostgreSQL: pip install 'psycopg[binary]')"
-                          ) from None
+        raise ConfigError(
+            f"database URL {url.render_as_string(hide_password=True)!r} needs the Python module "
+            f"{exc.name!r}, which is not installed (for PostgreSQL: pip install 'psycopg[binary]')"
+        ) from None
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

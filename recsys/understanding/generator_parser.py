@@ -14,6 +14,7 @@ Merge precedence: the lexicon decides every slot it found (people, titles, runti
 exclusions from either side win over inclusions; the generator's genres and years are used only where the
 lexicon found none, and its intent only when the lexicon's intent was its default (no cue word).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,13 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..core.types import Intent
 from ..core.paths import PROMPTS
+from ..core.types import Intent
+from .lexicon import Analysis, LexiconParser
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,11 @@ class ParsedJSON(BaseModel):
 
 
 class TextGenerator(Protocol):
-    """The part of llm.Generator this module needs."""
+    """The part of generation.llm.Generator this module needs (a fake with `complete` alone will do)."""
 
-    def complete(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Any = ()) -> str: ...
-
-
-class Lexicon(Protocol):
-    """The part of intent.LexiconParser the merge needs (duck-typed: both are layer 2)."""
-
-    def analyse(self, text: str) -> Any: ...
+    def complete(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Any = ()) -> str:
+        """The whole reply to the messages."""
+        ...
 
 
 def load_prompt(genres: Iterable[str]) -> list[dict[str, str]]:
@@ -96,6 +93,7 @@ class LLMParser:
     """Asks the generator for the JSON of one message and validates it against the catalog's genres."""
 
     def __init__(self, generator: TextGenerator, genres: Iterable[str], max_new_tokens: int = MAX_NEW_TOKENS) -> None:
+        """The prompt prefix is built once: its KV cache is reused by every call."""
         self.generator = generator
         self.vocab = {g.lower(): g for g in genres}
         self.prefix = load_prompt(self.vocab.values())
@@ -126,8 +124,9 @@ class LLMParser:
         lo, hi = parsed.year_from, parsed.year_to
         if lo is not None and hi is not None and lo > hi:
             lo, hi = hi, lo
-        return Intent(intent=parsed.intent, genres_include=include, genres_exclude=exclude, year_min=lo, year_max=hi,
-                      source="llm")
+        return Intent(
+            intent=parsed.intent, genres_include=include, genres_exclude=exclude, year_min=lo, year_max=hi, source="llm"
+        )
 
 
 def merge(lexicon: Intent, generated: Intent | None, lexicon_cued: bool = True) -> Intent:
@@ -143,24 +142,43 @@ def merge(lexicon: Intent, generated: Intent | None, lexicon_cued: bool = True) 
     intent = lexicon.intent if lexicon_cued else generated.intent
     if intent in ("ask", "feedback", "reset", "chitchat") and (include or lexicon.people or lexicon.titles):
         intent = lexicon.intent  # the generator's guess cannot turn a request with slots into small talk
-    return replace(lexicon, intent=intent, genres_include=include, genres_exclude=exclude, year_min=years[0],
-                   year_max=years[1], source="merged")
+    return replace(
+        lexicon,
+        intent=intent,
+        genres_include=include,
+        genres_exclude=exclude,
+        year_min=years[0],
+        year_max=years[1],
+        source="merged",
+    )
 
 
 class MergedParser:
     """Lexicon first; the generator only when the lexicon left unexplained words and found no slot."""
 
-    def __init__(self, lexicon: Lexicon, llm: LLMParser) -> None:
+    def __init__(self, lexicon: LexiconParser, llm: LLMParser) -> None:
+        """The lexicon parser that always runs and the generator parser asked when it can help."""
         self.lexicon = lexicon
         self.llm = llm
         self.calls = 0  # how often the generator was asked (the eval reports it)
 
-    def needs_generator(self, analysis: Any) -> bool:
+    def needs_generator(self, analysis: Analysis) -> bool:
         """True when the generator can add something: a request whose content words the lexicon could not
         explain and in which it found no slot at all ("a quiet film about grief"); ~3% of the labelled set."""
         i = analysis.intent
-        found = (i.genres_include or i.genres_exclude or i.year_min or i.year_max or i.people or i.titles
-                 or i.languages or i.countries or i.runtime_min or i.runtime_max or i.refine)
+        found = (
+            i.genres_include
+            or i.genres_exclude
+            or i.year_min
+            or i.year_max
+            or i.people
+            or i.titles
+            or i.languages
+            or i.countries
+            or i.runtime_min
+            or i.runtime_max
+            or i.refine
+        )
         return bool(analysis.leftover) and not found and i.intent == "recommend"
 
     def parse(self, text: str) -> Intent:

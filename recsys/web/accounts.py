@@ -1,8 +1,9 @@
 """Who is who and who may touch what: login accounts (--auth, --auth-file, RECSYS_AUTH) with a constant-time
 check, and the ownership rules the page and the API apply to the user and session ids a client sends.
 
-Gradio-free: app.py passes the logged-in name (gr.Request.username, None without a login).
+Gradio-free: the page's handlers pass the logged-in name (login_name of their gr.Request, None without a login).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -10,8 +11,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from recsys.core.errors import ConfigError, RecsysError, SessionNotFound
-from recsys.storage.store import SessionInfo, Store
+from ..core.errors import ConfigError, RecsysError, SessionNotFound
+from ..storage.rows import SessionInfo
+from ..storage.store import Store
 
 LOGIN_PREFIX = "auth:"  # a login's user id is "auth:<name>"; ":" never occurs in a minted id, so they cannot clash
 MINTED_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")  # Store.ensure_user's ids: secrets.token_urlsafe(16), 128 bits
@@ -19,15 +21,19 @@ MINTED_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")  # Store.ensure_user's ids: secr
 
 def parse_accounts(spec: str = "", file: str | None = None) -> list[tuple[str, str]]:
     """Login accounts from "user:pass[,user:pass...]" and/or a file of user:pass lines; ConfigError on a bad one."""
-    entries = [(f"--auth / RECSYS_AUTH entry {n}", e.strip()) for n, e in enumerate(spec.split(","), start=1)
-               if e.strip()]
+    entries = [
+        (f"--auth / RECSYS_AUTH entry {n}", e.strip()) for n, e in enumerate(spec.split(","), start=1) if e.strip()
+    ]
     if file:
         try:
             lines = Path(file).expanduser().read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigError(f"cannot read the auth file {file}: {exc.strerror or exc}") from None
-        entries += [(f"{file} line {n}", line.strip()) for n, line in enumerate(lines, start=1)
-                    if line.strip() and not line.lstrip().startswith("#")]
+        entries += [
+            (f"{file} line {n}", line.strip())
+            for n, line in enumerate(lines, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     accounts: dict[str, str] = {}
     for where, entry in entries:
         user, sep, password = entry.partition(":")
@@ -47,7 +53,19 @@ def login_check(accounts: Sequence[tuple[str, str]]) -> Callable[[str, str], boo
         """Whether this login may enter."""
         matches = hmac.compare_digest(str(password).encode("utf-8", "replace"), known.get(username, b""))
         return matches and username in known  # passwords are never empty, so b"" matches no real login
+
     return check
+
+
+def login_name(request: object) -> str | None:
+    """The logged-in account's name from a Gradio request, or None without a login (or outside a request)."""
+    return getattr(request, "username", None)
+
+
+def saved_ids(saved: object) -> tuple[object, object]:
+    """The browser's [user_id, session_id], whatever shape the client sent (both are only claims)."""
+    pair = (list(saved) if isinstance(saved, (list, tuple)) else []) + ["", ""]
+    return pair[0], pair[1]
 
 
 def login_user(username: str | None) -> str | None:

@@ -1,5 +1,6 @@
 """A session exported as Markdown or JSON (the page's download buttons and the export_session API), and the
 record of which export files each person was handed, so "forget me" can delete them at once."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from recsys.engine import Engine
+from ..engine import Engine
 
 
 def session_json(engine: Engine, session_id: str) -> dict:
@@ -21,12 +22,33 @@ def session_json(engine: Engine, session_id: str) -> dict:
         items = []
         for shown in row.items:
             item = engine.catalog.get(shown.item_id)
-            items.append({"item_id": shown.item_id, "rank": shown.rank, "score": shown.score, "reason": shown.reason,
-                          "title": item.title if item else None, "year": item.year if item else None})
-        messages.append({"role": row.role, "text": row.text, "intent": row.intent,
-                         "created_at": row.created_at.isoformat(), "items": items})
-    return {"session_id": info.session_id, "title": info.title, "created_at": info.created_at.isoformat(),
-            "updated_at": info.updated_at.isoformat(), "state": info.state.to_dict(), "messages": messages}
+            items.append(
+                {
+                    "item_id": shown.item_id,
+                    "rank": shown.rank,
+                    "score": shown.score,
+                    "reason": shown.reason,
+                    "title": item.title if item else None,
+                    "year": item.year if item else None,
+                }
+            )
+        messages.append(
+            {
+                "role": row.role,
+                "text": row.text,
+                "intent": row.intent,
+                "created_at": row.created_at.isoformat(),
+                "items": items,
+            }
+        )
+    return {
+        "session_id": info.session_id,
+        "title": info.title,
+        "created_at": info.created_at.isoformat(),
+        "updated_at": info.updated_at.isoformat(),
+        "state": info.state.to_dict(),
+        "messages": messages,
+    }
 
 
 def session_markdown(engine: Engine, session_id: str) -> str:
@@ -65,6 +87,7 @@ class ExportFiles:
     the rest)."""
 
     def __init__(self) -> None:
+        """No files handed out yet."""
         self._paths: dict[str, set[str]] = {}  # user_id -> files in the server's cache
         self._guard = threading.Lock()
 

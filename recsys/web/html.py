@@ -1,18 +1,19 @@
-"""What the chat page shows, as HTML and Markdown strings: cards, chat messages, the "why these?" panel, the active
-constraints, the taste panel and the session list.
+"""Escaping and markup: every piece of people's or catalog text becomes an escaped HTML or Markdown string here
+(cards, chat messages, the "why these?" table, constraints, the taste panel, the session list's labels), so no
+markup from either ever runs on the page.
 
-All escaping of people's and catalog text happens here, so no markup from either ever runs on the page.
-Gradio-free: app.py puts these strings into components.
+Gradio-free: the handlers (recsys.web.updates, turn, votes) put these strings into components.
 """
+
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
 
-from recsys.catalog.catalog import Catalog
-from recsys.dialogue.state import describe
-from recsys.storage.store import SessionInfo
-from recsys.core.types import DialogueState, Item, Recommendation
+from ..catalog.catalog import Catalog
+from ..core.types import DialogueState, Item, Recommendation
+from ..dialogue.answers import describe
+from ..storage.rows import SessionInfo
 
 WHY_TITLE = "🔎 Why these?"
 
@@ -37,9 +38,11 @@ def card_html(item: Item, reason: str, note: str = "") -> str:
     if runtime:
         meta.append(f"{esc(runtime)} min")
     cast = item.lead_cast()[:3]  # the default catalog's cast is alphabetical
-    lines = [f'<div class="rec-card" role="article" aria-label="{esc(item.label())}" data-item-id="{esc(item.item_id)}">'
-             f'<h3>{esc(item.title)}</h3>',
-             f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>']
+    lines = [
+        f'<div class="rec-card" role="article" aria-label="{esc(item.label())}" '
+        f'data-item-id="{esc(item.item_id)}"><h3>{esc(item.title)}</h3>',
+        f'<div class="rec-meta">{" — ".join(m for m in meta if m)}</div>',
+    ]
     if cast:
         lines.append(f'<div class="rec-meta">with {esc(", ".join(cast))}</div>')
     if item.text:
@@ -71,19 +74,34 @@ def score_text(value: object) -> str:
 def why_rows(recs: Sequence[Recommendation], details: Mapping) -> list[tuple[Item, dict]]:
     """The panel's rows for a fresh answer: each item's scores, with its overlap from the turn's details."""
     redundancy = list(details.get("redundancy") or [])
-    return [(r.item, {"relevance": r.relevance, "personal": getattr(r, "personal", None),
-                      "redundancy": redundancy[n] if n < len(redundancy) else None, "score": r.score})
-            for n, r in enumerate(recs)]
+    return [
+        (
+            r.item,
+            {
+                "relevance": r.relevance,
+                "personal": getattr(r, "personal", None),
+                "redundancy": redundancy[n] if n < len(redundancy) else None,
+                "score": r.score,
+            },
+        )
+        for n, r in enumerate(recs)
+    ]
 
 
-def why_markdown(intent: dict | None, constraints: str, candidates: int | None, mmr_lambda: float | None,
-                 rows: Sequence[tuple[Item, dict]]) -> str:
+def why_markdown(
+    intent: dict | None,
+    constraints: str,
+    candidates: int | None,
+    mmr_lambda: float | None,
+    rows: Sequence[tuple[Item, dict]],
+) -> str:
     """Parsed intent, active constraints, candidates considered and each shown item's scores, as escaped Markdown."""
     parts = []
     if intent:
         said = {k: v for k, v in intent.items() if v not in (None, "", [], ())}
-        shown = ", ".join(f"{k}: {' / '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                          for k, v in said.items())
+        shown = ", ".join(
+            f"{k}: {' / '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in said.items()
+        )
         parts.append("**Understood:** " + (md_cell(shown) or "—"))
     parts.append("**Constraints:** " + (md_cell(constraints) or "none"))
     facts = []
@@ -95,13 +113,17 @@ def why_markdown(intent: dict | None, constraints: str, candidates: int | None, 
         parts.append("**Search:** " + "; ".join(facts))
     table = ["| # | film | match | taste | overlap | score |", "|---|---|---|---|---|---|"]
     for n, (item, s) in enumerate(rows, start=1):
-        table.append(f"| {n} | {md_cell(item.label())} | {score_text(s.get('relevance'))} "
-                     f"| {score_text(s.get('personal'))} | {score_text(s.get('redundancy'))} "
-                     f"| {score_text(s.get('score'))} |")
+        table.append(
+            f"| {n} | {md_cell(item.label())} | {score_text(s.get('relevance'))} "
+            f"| {score_text(s.get('personal'))} | {score_text(s.get('redundancy'))} "
+            f"| {score_text(s.get('score'))} |"
+        )
     parts.append("\n".join(table))
-    parts.append("_match: relevance to the request; taste: the personal head's score from your 👍/👎; "
-                 "overlap: redundancy with the picks above it, which diversity (MMR) penalises; "
-                 "score: the final ranking score._")
+    parts.append(
+        "_match: relevance to the request; taste: the personal head's score from your 👍/👎; "
+        "overlap: redundancy with the picks above it, which diversity (MMR) penalises; "
+        "score: the final ranking score._"
+    )
     return "\n\n".join(parts)
 
 
@@ -134,8 +156,9 @@ def _scored(value: object) -> list[tuple[str, float, float | None]]:
     for entry in value or ():
         if isinstance(entry, dict):
             change = entry.get("change")
-            out.append((str(entry.get("name", "?")), float(entry.get("score", 0.0)),
-                        None if change is None else float(change)))
+            out.append(
+                (str(entry.get("name", "?")), float(entry.get("score", 0.0)), None if change is None else float(change))
+            )
         elif isinstance(entry, (list, tuple)) and len(entry) == 2:
             out.append((str(entry[0]), float(entry[1]), None))
     return out
@@ -143,8 +166,11 @@ def _scored(value: object) -> list[tuple[str, float, float | None]]:
 
 def taste_view(catalog: Catalog, profile: dict) -> tuple[str, list[tuple[str, str]]]:
     """The taste panel: Markdown of top genres and people with scores, and the votes as (label, item_id) choices."""
-    lines = ["_Scores are the predicted rating (1–5) with, in brackets, how far your votes moved it._"
-             if any(isinstance(r, dict) and "change" in r for r in profile.get("genres") or ()) else ""]
+    lines = [
+        "_Scores are the predicted rating (1–5) with, in brackets, how far your votes moved it._"
+        if any(isinstance(r, dict) and "change" in r for r in profile.get("genres") or ())
+        else ""
+    ]
     for key, name in (("genres", "Genres"), ("people", "People")):
         rows = _scored(profile.get(key))
         if any(change is not None for _, _, change in rows):  # the head's ratings: show what the votes moved
@@ -152,8 +178,10 @@ def taste_view(catalog: Catalog, profile: dict) -> tuple[str, list[tuple[str, st
         else:
             rows = sorted(rows, key=lambda r: -abs(r[1]))[:8]
         if rows:
-            lines.append(f"**{name}:** " + ", ".join(
-                f"{md_cell(n)} {s:.2f}" + (f" ({c:+.2f})" if c is not None else "") for n, s, c in rows))
+            lines.append(
+                f"**{name}:** "
+                + ", ".join(f"{md_cell(n)} {s:.2f}" + (f" ({c:+.2f})" if c is not None else "") for n, s, c in rows)
+            )
     votes = []
     for key, mark in (("liked", "👍"), ("disliked", "👎")):
         for value in profile.get(key) or ():

@@ -1,16 +1,17 @@
-"""What the chat page shows for a session, as plain data: the transcript with a "why these?" panel under each
-answer, the last answer's cards (or films to rate on a first visit), and the person's taste.
+"""A session's stored data read back for the page: the transcript rebuilt as Chatbot messages (a "why these?"
+panel under each answer), the last answer's cards or, on a first visit, films to rate, and the person's taste.
 
-Gradio-free: app.py turns these into component updates; the strings come from recsys.web.html, escaped.
+Gradio-free: recsys.web.updates turns these into component updates.
 """
+
 from __future__ import annotations
 
 import logging
 
-from recsys.engine import Engine
-from recsys.core.errors import RecsysError
-from recsys.web.html import chat_message, why_markdown, why_message
-from recsys.core.types import Item
+from ..core.errors import RecsysError
+from ..core.types import Item
+from ..engine import Engine
+from .html import chat_message, why_markdown, why_message
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ def transcript(engine: Engine, session_id: str) -> tuple[list[dict], dict[str, l
             pairs = [(engine.catalog.get(s.item_id), s) for s in row.items]
             pairs = [(it, s) for it, s in pairs if it is not None]
             mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
-            history.append(why_message(why_markdown(intent, "", None, None,
-                                                    [(it, {"score": s.score}) for it, s in pairs])))
+            history.append(
+                why_message(why_markdown(intent, "", None, None, [(it, {"score": s.score}) for it, s in pairs]))
+            )
             mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
             recs = [(it, s.reason) for it, s in pairs]
     return history, mapping, recs
@@ -70,5 +72,8 @@ def taste_of(engine: Engine, session_id: str) -> dict:
         item = engine.catalog.get(item_id)
         for g in item.tags if item else ():
             genres[g] = genres.get(g, 0.0) + (1.0 if liked else -1.0)
-    return {"genres": genres, "liked": [i for i, v in latest.items() if v],
-            "disliked": [i for i, v in latest.items() if not v]}
+    return {
+        "genres": genres,
+        "liked": [i for i, v in latest.items() if v],
+        "disliked": [i for i, v in latest.items() if not v],
+    }

@@ -1,0 +1,106 @@
+"""The embedding cache: item vectors on disk beside a manifest (model id, catalog hash, ordered ids, checksums).
+
+    vectors = load_or_build_embeddings(catalog, encoder, cache_dir)   # (N, d): embeds once, then loads the cache
+
+A cache is used only when every manifest field and the vectors' checksum match; anything else is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..catalog.catalog import Catalog
+from ..core.errors import ModelError
+from ..core.files import atomic_write, one_builder
+from .encoder import Encoder
+
+log = logging.getLogger(__name__)
+
+
+def _sha256(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_folder(cache_dir: Path, model_id: str, content_hash: str) -> Path:
+    """cache_dir/embeddings/<model-id-slug>-<content hash[:16]>/."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-")
+    return Path(cache_dir) / "embeddings" / f"{slug}-{content_hash[:16]}"
+
+
+def _load_cached(folder: Path, expected: dict[str, Any]) -> np.ndarray:
+    """The cached vectors if manifest and checksum match `expected`; OSError or ValueError saying why not."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    data = (folder / "vectors.npy").read_bytes()
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            raise ValueError(f"manifest {key} differs")
+    if manifest.get("vectors_sha256") != _sha256(data):
+        raise ValueError("vectors.npy checksum mismatch")
+    vectors = np.load(io.BytesIO(data), allow_pickle=False)
+    if vectors.shape != (expected["count"], expected["dim"]) or vectors.dtype != np.float32:
+        raise ValueError(f"vectors have shape {vectors.shape} {vectors.dtype}")
+    return vectors
+
+
+def load_or_build_embeddings(catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True) -> np.ndarray:
+    """(N, d) float32 unit rows for the catalog, from the cache when it is intact, else embedded and cached."""
+    texts = catalog.texts()
+    expected = {
+        "model_id": encoder.model_id,
+        "content_hash": catalog.content_hash,
+        "dim": int(encoder.dim),
+        "count": len(texts),
+        "item_ids": [it.item_id for it in catalog.items],
+        "texts_sha256": _sha256(json.dumps(texts, ensure_ascii=False).encode()),  # item_text changes rebuild too
+    }
+    folder = cache_folder(cache_dir, encoder.model_id, catalog.content_hash)
+    vectors = _cached(folder, expected)
+    if vectors is not None:
+        return vectors
+    with one_builder(folder):
+        vectors = _cached(folder, expected, warn=False)  # a process we waited for may have built it
+        return vectors if vectors is not None else _embed_and_cache(texts, encoder, folder, expected, progress)
+
+
+def _cached(folder: Path, expected: dict[str, Any], warn: bool = True) -> np.ndarray | None:
+    """The cached vectors, or None when there are none or they are not usable (then they are rebuilt)."""
+    if not (folder / "manifest.json").exists():
+        return None
+    try:
+        vectors = _load_cached(folder, expected)
+    except (OSError, ValueError) as e:  # damaged, stale or half-copied: never trusted, rebuilt
+        if warn:
+            log.warning("embedding cache %s is not usable (%s); rebuilding", folder, e)
+        return None
+    log.info("loaded %d cached embeddings from %s", len(vectors), folder)
+    return vectors
+
+
+def _embed_and_cache(
+    texts: list[str], encoder: Encoder, folder: Path, expected: dict[str, Any], progress: bool
+) -> np.ndarray:
+    """Embed every text and write the cache (vectors, then the manifest that makes it whole)."""
+    log.info("embedding %d items with %s (cached afterwards in %s)", len(texts), encoder.model_id, folder)
+    t0 = time.perf_counter()
+    vectors = np.asarray(encoder.encode(texts, progress=progress), dtype=np.float32)  # (N, d)
+    seconds = time.perf_counter() - t0
+    if vectors.shape != (len(texts), encoder.dim):
+        raise ModelError(f"{encoder.model_id} returned shape {vectors.shape}, expected {(len(texts), encoder.dim)}")
+    buffer = io.BytesIO()
+    np.save(buffer, vectors, allow_pickle=False)
+    data = buffer.getvalue()
+    atomic_write(folder / "vectors.npy", data)  # vectors first, manifest last: a manifest means a whole cache
+    manifest = {**expected, "vectors_sha256": _sha256(data), "seconds": round(seconds, 2)}
+    atomic_write(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
+    log.info("embedded %d items in %.1f s (%.0f texts/s)", len(texts), seconds, len(texts) / max(seconds, 1e-9))
+    return vectors

