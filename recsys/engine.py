@@ -18,15 +18,18 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from . import ranking
 from .catalog.catalog import Catalog
+from .catalog.comentions import CoMentions
 from .catalog.graph import Graph
 from .catalog.sources import load_catalog
 from .core.config import Settings
 from .core.errors import RecsysError
+from .core.paths import COMENTIONS
 from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
 from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_line
 from .dialogue.controls import apply_controls, clean_controls
@@ -71,7 +74,14 @@ class Engine:
     """Owns the parts; `respond` runs one turn, `feedback` records a like or dislike."""
 
     def __init__(
-        self, settings: Settings, catalog: Catalog, index: ItemIndex, generator, store: Store, head: Head | None = None
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        index: ItemIndex,
+        generator,
+        store: Store,
+        head: Head | None = None,
+        comentions: CoMentions | None = None,
     ) -> None:
         """Wire the parts built by `load` (tests pass tiny ones); builds the graph, parser and reference resolver."""
         self.settings = settings
@@ -79,6 +89,7 @@ class Engine:
         self.index = index
         self.generator = generator
         self.store = store
+        self.comentions = comentions  # films people name together (None: that ranking term is left out)
         newest = int(np.nanmax(catalog.years)) if len(catalog) and np.isfinite(catalog.years).any() else 2014
         self.graph = Graph.from_catalog(catalog)  # people <-> films, fuzzy titles and names (~1 s for 17k films)
         self.parser = LexiconParser(catalog.genres, newest_year=newest, graph=self.graph)
@@ -128,8 +139,9 @@ class Engine:
                 settings.head or DEFAULT_CHECKPOINT,
                 "second-order" if meta.get("config", {}).get("second_order", True) else "first-order",
             )
+        comentions = load_comentions(settings)
         log.info("engine ready in %.1f s", time.perf_counter() - t0)
-        return cls(settings, catalog, index, generator, store, head=head)
+        return cls(settings, catalog, index, generator, store, head=head, comentions=comentions)
 
     # --- sessions -------------------------------------------------------------------------------------------
     def new_session(self, user_id: str | None = None) -> str:
@@ -201,11 +213,15 @@ class Engine:
         if intent.intent == "chitchat":
             yield from self._canned(info, text, REPLIES["chitchat"], intent)
             return
-        if intent.intent in ("ask", "feedback"):
+        ack = ""  # "I liked Zoolander and Old School": say so, then recommend in the same reply
+        if intent.intent == "feedback" and intent.feedback == "liked" and intent.titles and not intent.positions:
+            ack, state = self._ask_or_feedback(info.session_id, state, intent)
+            intent = replace(intent, intent="recommend")
+        elif intent.intent in ("ask", "feedback"):
             reply, state = self._ask_or_feedback(info.session_id, state, intent)
             yield from self._canned(info, text, reply, intent, state)
             return
-        if intent.feedback and (intent.positions or intent.titles):  # "loved the first one, now something darker"
+        elif intent.feedback and (intent.positions or intent.titles):  # "loved the first one, now something darker"
             _, state = self._ask_or_feedback(info.session_id, state, replace(intent, intent="feedback"))
         context, refs = self.references.context(state, intent)
         state = apply_intent(
@@ -219,14 +235,14 @@ class Engine:
 
         t = time.perf_counter()
         query = state.query or " ".join(state.genres_include)
-        found = self.index.search(query, filters_for(state), self.settings.candidates)
+        found = self.candidates(state, query, named=refs)
         timings["search"] = _ms(t)
         if not found:
             reply = REPLIES["nothing"].format(constraints=describe(state) or "your constraints")
             yield from self._canned(info, text, reply, intent, state)
             return
         t = time.perf_counter()
-        recs = self.rank(found, state, state.count, user_id=info.user_id, query=query)
+        recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs)
         timings["rank"] = _ms(t)
         details = self._details(found, state, recs)
         yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
@@ -241,6 +257,7 @@ class Engine:
         )
         with self._gen_lock if generate else nullcontext():
             for reply, reasons in explanation:  # noqa: B007 (the last reasons are kept after the loop)
+                reply = f"{ack}\n\n{reply}" if ack else reply
                 timings.setdefault("first_text", _ms(t0))
                 yield TurnEvent("text", text=reply, items=tuple(recs), intent=intent)
         timings["explain"] = _ms(t)
@@ -277,6 +294,7 @@ class Engine:
         k: int,
         user_id: str | None = None,
         query: str = "",
+        named: Sequence[str] = (),
     ) -> list[Recommendation]:
         """Relevance + the per-user head's score + the session's liked/disliked centroids + popularity, then MMR.
 
@@ -299,7 +317,41 @@ class Engine:
             prior=prior,
             liked=self._centroid(state.liked_ids),
             disliked=self._centroid(state.disliked_ids),
+            comention=self._comention(ids, state, named),
+            comention_weight=self.settings.comention_weight,
         )
+
+    def candidates(self, state: DialogueState, query: str, named: Sequence[str] = ()) -> list[tuple[Item, float]]:
+        """What the ranking chooses from: the search's top `candidates` under the hard filters, plus the films people
+        named most often with the ones this person liked or named (under the same filters), which text alone misses."""
+        filters = filters_for(state)
+        found = self.index.search(query, filters, self.settings.candidates)
+        scores = self._comention_scores(state, named)
+        if not scores or not found:
+            return found
+        have = {item.item_id for item, _ in found}
+        extra = sorted(
+            (i for i in scores if i not in have and self.catalog.get(i) is not None), key=lambda i: (-scores[i], i)
+        )
+        return found + self.index.score_ids(query, filters, extra[: self.settings.candidates])
+
+    def _comention_scores(self, state: DialogueState, named: Sequence[str]) -> dict[str, float]:
+        """Co-mention of each film with the liked and named ones; {} without a table or such films."""
+        if self.comentions is None:
+            return {}
+        anchors = list(dict.fromkeys([*state.liked_ids, *named]))
+        scores = self.comentions.scores(anchors)
+        # Films shown and not disliked count too, at a lower weight: in real dialogues what was suggested before
+        # and not turned down says what kind of film this conversation is about.
+        skip = set(anchors) | set(state.disliked_ids)
+        for item_id, value in self.comentions.scores(i for i in state.shown_ids if i not in skip).items():
+            scores[item_id] = scores.get(item_id, 0.0) + self.settings.comention_shown * value
+        return scores
+
+    def _comention(self, ids: Sequence[str], state: DialogueState, named: Sequence[str]) -> np.ndarray | None:
+        """(C,) co-mention scores of the candidates, or None when there is nothing to say."""
+        scores = self._comention_scores(state, named)
+        return np.array([scores.get(i, 0.0) for i in ids], dtype=np.float32) if scores else None
 
     def _head_scores(
         self, ids: Sequence[str], user_id: str | None, state: DialogueState, query: str
@@ -432,3 +484,21 @@ def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[s
 def _ms(since: float) -> float:
     """Milliseconds since a perf_counter reading."""
     return (time.perf_counter() - since) * 1000.0
+
+
+def load_comentions(settings: Settings) -> CoMentions | None:
+    """The co-mention table named by the settings; None when off, missing, or built for another catalog."""
+    if settings.comentions.lower() == "none":
+        return None
+    path = Path(settings.comentions) if settings.comentions else COMENTIONS
+    if not path.exists():
+        if settings.comentions:
+            raise RecsysError(f"co-mention table {path} not found (RECSYS_COMENTIONS); build it with train-ranker")
+        return None
+    table = CoMentions.load(path)
+    built_for = table.meta.get("catalog")
+    if built_for != settings.catalog:
+        log.warning("co-mention table %s was built for catalog %r, not %r: not used", path, built_for, settings.catalog)
+        return None
+    log.info("co-mentions: %d films (%s)", len(table), path)
+    return table

@@ -29,9 +29,12 @@ def blend(
     prior: np.ndarray | None = None,
     liked: np.ndarray | None = None,
     disliked: np.ndarray | None = None,
+    comention: np.ndarray | None = None,
+    comention_weight: float = 0.0,
 ) -> np.ndarray:
     """The weighted score of each candidate (C,); personal/prior are the head's scores with and without votes,
-    liked/disliked the centroids (d,) of the session's voted films (None: that term is left out)."""
+    liked/disliked the centroids (d,) of the session's voted films, comention (C,) how often people named each
+    candidate with the films this person liked or named (None: that term is left out)."""
     score = relevance.copy()  # (C,)
     if personal is not None and prior is not None:
         score += HEAD_WEIGHT * prior + VOTES_WEIGHT * (personal - prior)
@@ -40,6 +43,8 @@ def blend(
     for centroid, sign in ((liked, 1.0), (disliked, -1.0)):
         if centroid is not None:
             score += sign * PROFILE_WEIGHT * (vectors @ centroid)  # (C, d) @ (d,) -> (C,)
+    if comention is not None:
+        score += comention_weight * comention.astype(np.float32)
     score += POPULARITY_WEIGHT * popularity.astype(np.float32)
     return score
 
@@ -69,9 +74,11 @@ def rank(
     prior: np.ndarray | None = None,
     liked: np.ndarray | None = None,
     disliked: np.ndarray | None = None,
+    comention: np.ndarray | None = None,
+    comention_weight: float = 0.0,
 ) -> list[Recommendation]:
     """The k recommendations among the candidates: `blend`'s score, then MMR with this session's λ."""
-    score = blend(relevance, vectors, popularity, personal, prior, liked, disliked)
+    score = blend(relevance, vectors, popularity, personal, prior, liked, disliked, comention, comention_weight)
     shown = personal if personal is not None else np.zeros(len(items), dtype=np.float32)  # (C,) for the panel
     return [
         Recommendation(items[i], float(score[i]), float(relevance[i]), personal=float(shown[i]))

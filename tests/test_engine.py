@@ -178,3 +178,35 @@ def test_generator_failure_falls_back_to_facts():
     sid = engine.new_session()
     done = run(engine, sid, "a comedy")[-1]
     assert done.items and all(r.item.title in done.text for r in done.items)
+
+
+def test_films_named_with_a_liked_one_join_the_candidates_and_rank_first():
+    """A co-mention table pulls in a film the search did not find and ranks it first once a named film is liked."""
+    from recsys.catalog.comentions import CoMentions
+
+    engine = tiny_engine(mmr_lambda=1.0)
+    engine.comentions = CoMentions.count([["t9", "t6"], ["t9", "t6"], ["t9", "t12"]])
+    sid = engine.new_session()
+    state = engine.session(sid).state
+    searched = engine.candidates(state, "war", named=())
+    assert engine.candidates(state, "war") == searched  # nothing liked or named: the search alone
+    with_named = engine.candidates(state, "war", named=["t9"])
+    ids = [it.item_id for it, _ in with_named]
+    assert {"t6", "t12"} <= set(ids) and len(set(ids)) == len(ids)
+    engine.feedback(sid, "t9", liked=True)
+    state = engine.session(sid).state
+    ranked = [r.item.item_id for r in engine.rank(engine.candidates(state, "war"), state, 3)]
+    assert ranked[0] == "t6"  # named twice with the liked film: above every film the search ranked higher
+    off = tiny_engine(mmr_lambda=1.0, comention_weight=0.0)
+    off.comentions = engine.comentions
+    assert [r.item.item_id for r in off.rank(off.candidates(state, "war"), state, 3)][0] != "t6"
+
+
+def test_naming_liked_films_records_them_and_recommends_in_the_same_reply():
+    engine = tiny_engine()
+    sid = engine.new_session()
+    done = run(engine, sid, "I loved Harbor Heist and Laugh Track")[-1]
+    state = engine.session(sid).state
+    assert {"t6", "t7"} <= set(state.liked_ids)
+    assert len(done.items) == 3 and not {"t6", "t7"} & {r.item.item_id for r in done.items}
+    assert done.text.index("Harbor Heist") < done.text.index(done.items[0].item.title)  # the thanks come first

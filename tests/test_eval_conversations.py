@@ -219,7 +219,10 @@ def test_verb_end_to_end_on_the_tiny_engine(tmp_path, monkeypatch, capsys):
         for table in methods.values():
             assert set(table) == {"recall@1", "recall@5", "recall@10", "recall@50", "ndcg@10", "mrr"}
             assert all(c["low"] <= c["value"] <= c["high"] for c in table.values())
-            assert table["recall@50"]["value"] == 1.0  # 12 films: a 50-deep list holds every target left
+            # 12 films: a 50-deep list holds every target left, except where the app itself already showed a target
+            # in an earlier list of the replay (what it showed is not shown again, and only the latest list counts)
+            replayed_app = protocol == "replay" and table is methods["app"]
+            assert table["recall@50"]["value"] >= 0.75 if replayed_app else table["recall@50"]["value"] == 1.0
         assert result["app_stats"][protocol]["points"] == 4
         assert set(result["vs_popularity"][protocol]) == {"app", "embedding", "co-mention"}
     assert result["app_stats"]["replay"]["deep_lists_agree"] == result["app_stats"]["replay"]["deep_lists"] > 0

@@ -45,7 +45,7 @@ MODULE = {
     },
     "generation": {"stream": 0, "local": 1, "openai": 1, "gguf": 2, "llm": 3},
     "search": {"encoder": 0, "backends": 1, "cache": 1, "index": 2},
-    "understanding": {"words": 0, "entities": 1, "lexicon": 2, "generator_parser": 3},
+    "understanding": {"words": 0, "cues": 0, "readers": 1, "entities": 1, "lexicon": 2, "generator_parser": 3},
     "dialogue": {"state": 0, "answers": 0, "controls": 0, "references": 1},
     "explain": {"grounding": 0, "explainer": 1},
     "personal": {"mf": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},

@@ -62,6 +62,9 @@ class Settings:
     head: str = (
         ""  # per-user head checkpoint; "" = the shipped data/head/head.pt, "none" = liked/disliked centroids only
     )
+    comentions: str = ""  # films named together in dialogues; "" = shipped data/ranker/comentions.json, "none" = off
+    comention_weight: float = 1.0  # per log(1+count) unit; chosen on the ReDial valid sample (data/ranker/README.md)
+    comention_shown: float = 0.5  # films shown and not disliked, as anchors, relative to liked or named ones
     parser: str = (
         "lexicon"  # "lexicon" | "merged" (+ generator when words are unexplained); eval intents: no gain, +latency
     )

@@ -24,3 +24,4 @@ PROMPTS = _shipped("prompts")  # prompts/: the generator's system prompts and fe
 DIALOGUES = DATA / "dialogues"  # the replay corpus
 INTENTS = DATA / "eval" / "intents.jsonl"  # hand-labelled requests (intent eval, encoder tuning texts)
 HEAD_CHECKPOINT = DATA / "head" / "head.pt"  # the shipped meta-learned initialisation
+COMENTIONS = DATA / "ranker" / "comentions.json"  # films named together in the ReDial train sample (train-ranker)

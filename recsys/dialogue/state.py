@@ -108,13 +108,13 @@ def apply_intent(
 
 
 def filters_for(state: DialogueState) -> Filters:
-    """Hard filters implied by the state: constraints plus everything shown or disliked."""
+    """Hard filters implied by the state: constraints plus everything shown, liked (seen already) or disliked."""
     return Filters(
         genres_include=state.genres_include,
         genres_exclude=state.genres_exclude,
         year_min=state.year_min,
         year_max=state.year_max,
-        exclude_ids=frozenset(state.shown_ids) | frozenset(state.disliked_ids),
+        exclude_ids=frozenset(state.shown_ids) | frozenset(state.liked_ids) | frozenset(state.disliked_ids),
         runtime_min=state.runtime_min,
         runtime_max=state.runtime_max,
         languages=state.languages,

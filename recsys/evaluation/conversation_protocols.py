@@ -16,7 +16,7 @@ latest ones as `last_ids`, so "the second one" resolves) by saving the session's
 In both, the count is set to `Settings.max_count` with `Engine.update_state` (the most a person may ask for),
 and the app's own rules exclude what it excludes (shown, disliked, "like X" references); nothing is filtered
 after it. Recall@50 needs a deeper list than the public path gives: after each turn the same ranking is run again
-with the engine's own parts (`index.search` with the turn's filters and `Settings.candidates`, then `Engine.rank`
+with the engine's own parts (`Engine.candidates`: the search under the filters plus co-mentions, then `Engine.rank`
 with k = 50) on the state the turn ranked from. MMR is greedy, so its first picks are the app's list; the shown
 list is kept first either way and the agreement is counted.
 """
@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.types import DialogueState, TurnEvent
-from ..dialogue.state import filters_for
 from .conversation_metrics import DEPTH
 from .conversation_samples import Sample
 from .dialogues import SEEKER, Conversation
@@ -86,7 +85,7 @@ def _deeper(engine, session_id: str, after: DialogueState | None, shown: Sequenc
         return None
     before = after.evolve(shown_ids=tuple(i for i in after.shown_ids if i not in set(shown)))
     query = before.query or " ".join(before.genres_include)
-    found = engine.index.search(query, filters_for(before), max(engine.settings.candidates, DEPTH))
+    found = engine.candidates(before, query)  # the turn's own candidates (search + co-mentions of liked films)
     user_id = engine.session(session_id).user_id
     return [r.item.item_id for r in engine.rank(found, before, DEPTH, user_id=user_id, query=query)]
 

@@ -85,6 +85,19 @@ class ItemIndex:
         positions, scores = self.backend.search(vector, k, allowed)
         return [(self.catalog.items[p], float(s)) for p, s in zip(positions, scores)]
 
+    def score_ids(self, query: str, filters: Filters, ids: Sequence[str]) -> list[tuple[Item, float]]:
+        """The given items that pass the filters, scored as `search` scores them (cosine to the query, popularity
+        for an empty one): candidates that came from elsewhere (co-mentions) join the searched ones on equal terms."""
+        allowed = self.catalog.mask(filters)  # (N,)
+        positions = [p for p in (self.catalog.position(i) for i in ids) if allowed[p]]
+        if not positions:
+            return []
+        if not query.strip():
+            scores = self.catalog.popularity[positions]
+        else:
+            scores = self.vectors[positions] @ self.encode_query(query.strip())  # (n, d) @ (d,) -> (n,)
+        return [(self.catalog.items[p], float(s)) for p, s in zip(positions, scores)]
+
     def vector(self, item_id: str) -> np.ndarray:
         """(d,) unit vector of an item; KeyError for an unknown id."""
         return self.vectors[self.catalog.position(item_id)]

@@ -20,30 +20,22 @@ from dataclasses import dataclass, field
 
 from ..catalog.graph import Graph
 from ..core.types import Intent
+from .cues import ASK_ATTRS, CLEAR_RES, FEEDBACK_RES, GREETING_RE, MORE_RE, REFINE_RES, RESET_RE, WANT_RE
 from .entities import EntityReader
+from .readers import parse_runtime, parse_years
 from .words import (
-    ASK_ATTRS,
-    CLEAR_RES,
     COMMON,
     COUNT_NOUNS,
     COUNTRY_ALIASES,
-    FEEDBACK_RES,
     FILLER,
     GENRE_SYNONYMS,
-    GREETING_RE,
-    MORE_RE,
     NEGATION_PHRASES,
     NEGATION_WORDS,
     NUMBER_WORDS,
     ORDINALS,
-    REFINE_RES,
-    RESET_RE,
     SCOPE_BREAKERS,
     TOKEN_RE,
-    WANT_RE,
     message_tokens,
-    parse_runtime,
-    parse_years,
 )
 
 MAX_SCOPE = 6  # tokens a negation reaches at most
