@@ -18,18 +18,16 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from . import ranking
 from .catalog.catalog import Catalog
-from .catalog.comentions import CoMentions
+from .catalog.comentions import CoMentions, load_comentions
 from .catalog.graph import Graph
 from .catalog.sources import load_catalog
 from .core.config import Settings
 from .core.errors import RecsysError
-from .core.paths import COMENTIONS
 from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
 from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_line
 from .dialogue.controls import apply_controls, clean_controls
@@ -139,7 +137,7 @@ class Engine:
                 settings.head or DEFAULT_CHECKPOINT,
                 "second-order" if meta.get("config", {}).get("second_order", True) else "first-order",
             )
-        comentions = load_comentions(settings)
+        comentions = load_comentions(settings.comentions, settings.catalog)
         log.info("engine ready in %.1f s", time.perf_counter() - t0)
         return cls(settings, catalog, index, generator, store, head=head, comentions=comentions)
 
@@ -232,7 +230,20 @@ class Engine:
         if intent.intent == "reset":
             yield from self._canned(info, text, REPLIES["reset"], intent, state)
             return
+        yield from self._recommend(info, text, intent, state, refs, ack, timings, t0)
 
+    def _recommend(
+        self,
+        info: SessionInfo,
+        text: str,
+        intent: Intent,
+        state: DialogueState,
+        refs: Sequence[str],
+        ack: str,
+        timings: dict[str, float],
+        t0: float,
+    ) -> Iterator[TurnEvent]:
+        """Search, rank, explain and store one recommending turn; `ack` (thanks for films named) leads the reply."""
         t = time.perf_counter()
         query = state.query or " ".join(state.genres_include)
         found = self.candidates(state, query, named=refs)
@@ -484,21 +495,3 @@ def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[s
 def _ms(since: float) -> float:
     """Milliseconds since a perf_counter reading."""
     return (time.perf_counter() - since) * 1000.0
-
-
-def load_comentions(settings: Settings) -> CoMentions | None:
-    """The co-mention table named by the settings; None when off, missing, or built for another catalog."""
-    if settings.comentions.lower() == "none":
-        return None
-    path = Path(settings.comentions) if settings.comentions else COMENTIONS
-    if not path.exists():
-        if settings.comentions:
-            raise RecsysError(f"co-mention table {path} not found (RECSYS_COMENTIONS); build it with train-ranker")
-        return None
-    table = CoMentions.load(path)
-    built_for = table.meta.get("catalog")
-    if built_for != settings.catalog:
-        log.warning("co-mention table %s was built for catalog %r, not %r: not used", path, built_for, settings.catalog)
-        return None
-    log.info("co-mentions: %d films (%s)", len(table), path)
-    return table

@@ -63,15 +63,14 @@ def test_train_ranker_maps_dialogue_films_to_the_catalog(tmp_path):
 
 
 def test_the_engine_loads_the_table_for_its_own_catalog_only(tmp_path):
-    from recsys.core.config import Settings
-    from recsys.engine import load_comentions
+    from recsys.catalog.comentions import load_comentions
 
     path = tmp_path / "t.json"
     CoMentions.count([["a", "b"]], {"catalog": "movies"}).save(path)
-    assert load_comentions(Settings(comentions=str(path))).counts == {"a": {"b": 1}, "b": {"a": 1}}
-    assert load_comentions(Settings(comentions=str(path), catalog="other.jsonl")) is None  # built for another
-    assert load_comentions(Settings(comentions="none")) is None
+    assert load_comentions(str(path), "movies").counts == {"a": {"b": 1}, "b": {"a": 1}}
+    assert load_comentions(str(path), "other.jsonl") is None  # built for another
+    assert load_comentions("none", "movies") is None
     with pytest.raises(RecsysError, match="not found"):
-        load_comentions(Settings(comentions=str(tmp_path / "missing.json")))
-    shipped = load_comentions(Settings())  # data/ranker/comentions.json, built from the ReDial train sample
+        load_comentions(str(tmp_path / "missing.json"), "movies")
+    shipped = load_comentions("", "movies")  # data/ranker/comentions.json, built from the ReDial train sample
     assert shipped is not None and len(shipped) > 500 and shipped.meta["source"] == ["train_sample.jsonl"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..core.errors import RecsysError
 from ..core.files import atomic_write
+from ..core.paths import COMENTIONS
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +71,22 @@ class CoMentions:
                 f"co-mention table {path} cannot be read ({exc}); rebuild it with `python -m recsys train-ranker`"
             ) from exc
         return cls(counts, body.get("meta"))
+
+
+def load_comentions(spec: str, catalog: str) -> CoMentions | None:
+    """The table a setting names ("" = the shipped one, "none" = off, else a path) for this catalog; None when off,
+    when the shipped one is missing, or when it was built for another catalog (its ids would mean other films)."""
+    if spec.lower() == "none":
+        return None
+    path = Path(spec) if spec else COMENTIONS
+    if not path.exists():
+        if spec:
+            raise RecsysError(f"co-mention table {path} not found (RECSYS_COMENTIONS); build it with train-ranker")
+        return None
+    table = CoMentions.load(path)
+    built_for = table.meta.get("catalog")
+    if built_for != catalog:
+        log.warning("co-mention table %s was built for catalog %r, not %r: not used", path, built_for, catalog)
+        return None
+    log.info("co-mentions: %d films (%s)", len(table), path)
+    return table
