@@ -25,6 +25,7 @@ from typing import Any
 
 from ..explain.explainer import template_reason
 from ..explain.grounding import fact_phrases
+from .expectations import Outcome
 from .quality import (
     claims,
     coverage,
@@ -82,6 +83,12 @@ class Report:
     plots: dict[str, str] = field(default_factory=dict)  # section -> png file name
 
 
+def _given_titles(o: Outcome, catalog: Any) -> list[str]:
+    """Titles a reply may name: its list and the films the person said they liked or disliked (theirs, not made up)."""
+    voted = [catalog.get(i) for i in (*(o.liked_ids or ()), *o.disliked_ids)]
+    return [it.title for it in o.items] + [it.title for it in voted if it is not None]
+
+
 def measure(
     results: Sequence[ScriptResult],
     catalog: Any,
@@ -112,7 +119,7 @@ def measure(
         gdist.append(genre_distance(o.items))
         cover.append(covered(o.reply, o.items))
         replies.append(o.reply)
-        named = guard.violations(o.reply, [it.title for it in o.items], fact_phrases(o.items))
+        named = guard.violations(o.reply, _given_titles(o, catalog), fact_phrases(o.items))
         if named:
             halluc += 1
             rep.hallucinations.append(f"{r.name} turn {t.number}: {', '.join(named)}")
