@@ -21,7 +21,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import ranking
 from .catalog.catalog import Catalog
 from .catalog.comentions import CoMentions, load_comentions
 from .catalog.graph import Graph
@@ -32,12 +31,15 @@ from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
 from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_line
 from .dialogue.controls import apply_controls, clean_controls
 from .dialogue.references import References
-from .dialogue.state import apply_intent, filters_for, with_vote, without_vote
+from .dialogue.state import apply_intent, with_vote, without_vote
 from .explain.explainer import explain, header, line, template_reason, warm_up
 from .explain.grounding import TitleGuard
 from .generation.llm import load_generator
 from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
-from .personal.serving import Personalizer, latest_votes, personal_score
+from .personal.serving import Personalizer, latest_votes
+from .ranking.chooser import Chooser
+from .ranking.learned import LearnedRanker, load_ranker
+from .ranking.scores import redundancy
 from .search.encoder import SentenceEncoder
 from .search.index import ItemIndex
 from .storage.rows import SessionInfo
@@ -80,6 +82,7 @@ class Engine:
         store: Store,
         head: Head | None = None,
         comentions: CoMentions | None = None,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         """Wire the parts built by `load` (tests pass tiny ones); builds the graph, parser and reference resolver."""
         self.settings = settings
@@ -87,7 +90,6 @@ class Engine:
         self.index = index
         self.generator = generator
         self.store = store
-        self.comentions = comentions  # films people name together (None: that ranking term is left out)
         newest = int(np.nanmax(catalog.years)) if len(catalog) and np.isfinite(catalog.years).any() else 2014
         self.graph = Graph.from_catalog(catalog)  # people <-> films, fuzzy titles and names (~1 s for 17k films)
         self.parser = LexiconParser(catalog.genres, newest_year=newest, graph=self.graph)
@@ -106,6 +108,9 @@ class Engine:
         # The per-user head (personal/serving.py); without one, liked/disliked centroids steer the ranking
         # (tests' tiny engines).
         self.personal = Personalizer(head, catalog.items, index.vectors) if head is not None else None
+        # Candidates and their order: co-mentions (None: that term is left out) and the learned ranker (None: the
+        # hand-set blend).
+        self.chooser = Chooser(settings, catalog, index, self.personal, comentions, ranker, self._votes)
 
     @classmethod
     def load(cls, settings: Settings, progress: bool = True) -> Engine:
@@ -138,14 +143,16 @@ class Engine:
                 "second-order" if meta.get("config", {}).get("second_order", True) else "first-order",
             )
         comentions = load_comentions(settings.comentions, settings.catalog)
+        ranker = load_ranker(settings.ranker, settings.catalog)
         log.info("engine ready in %.1f s", time.perf_counter() - t0)
-        return cls(settings, catalog, index, generator, store, head=head, comentions=comentions)
+        return cls(settings, catalog, index, generator, store, head=head, comentions=comentions, ranker=ranker)
 
     # --- sessions -------------------------------------------------------------------------------------------
     def new_session(self, user_id: str | None = None) -> str:
         """A fresh session for a (possibly new) user; returns its unguessable id."""
         user = self.store.ensure_user(user_id)
-        return self.store.create_session(user, title="New chat")
+        # The host's default list length (RECSYS_COUNT) from the first message, not only after a reset.
+        return self.store.create_session(user, title="New chat", state=DialogueState(count=self.settings.count))
 
     def session(self, session_id: str) -> SessionInfo:
         """Session metadata and dialogue state (SessionNotFound if absent)."""
@@ -307,81 +314,12 @@ class Engine:
         query: str = "",
         named: Sequence[str] = (),
     ) -> list[Recommendation]:
-        """Relevance + the per-user head's score + the session's liked/disliked centroids + popularity, then MMR.
-
-        The head's support set is the user's votes in the store (every session); without a user id, the session's.
-        """
-        items = [item for item, _ in found]
-        ids = [it.item_id for it in items]
-        relevance = np.array([score for _, score in found], dtype=np.float32)  # (C,)
-        vectors = self.index.vectors_for(ids)  # (C, d), unit rows
-        personal, prior = self._head_scores(ids, user_id, state, query)
-        popularity = np.array([self.catalog.popularity[self.catalog.position(i)] for i in ids])  # (C,)
-        return ranking.rank(
-            items,
-            relevance,
-            vectors,
-            popularity,
-            k,
-            state.diversity(self.settings.mmr_lambda),
-            personal=personal,
-            prior=prior,
-            liked=self._centroid(state.liked_ids),
-            disliked=self._centroid(state.disliked_ids),
-            comention=self._comention(ids, state, named),
-            comention_weight=self.settings.comention_weight,
-        )
+        """The k recommendations among the candidates (ranking/chooser.py)."""
+        return self.chooser.rank(found, state, k, user_id=user_id, query=query, named=named)
 
     def candidates(self, state: DialogueState, query: str, named: Sequence[str] = ()) -> list[tuple[Item, float]]:
-        """What the ranking chooses from: the search's top `candidates` under the hard filters, plus the films people
-        named most often with the ones this person liked or named (under the same filters), which text alone misses."""
-        filters = filters_for(state)
-        found = self.index.search(query, filters, self.settings.candidates)
-        scores = self._comention_scores(state, named)
-        if not scores or not found:
-            return found
-        have = {item.item_id for item, _ in found}
-        extra = sorted(
-            (i for i in scores if i not in have and self.catalog.get(i) is not None), key=lambda i: (-scores[i], i)
-        )
-        return found + self.index.score_ids(query, filters, extra[: self.settings.candidates])
-
-    def _comention_scores(self, state: DialogueState, named: Sequence[str]) -> dict[str, float]:
-        """Co-mention of each film with the liked and named ones; {} without a table or such films."""
-        if self.comentions is None:
-            return {}
-        anchors = list(dict.fromkeys([*state.liked_ids, *named]))
-        scores = self.comentions.scores(anchors)
-        # Films shown and not disliked count too, at a lower weight: in real dialogues what was suggested before
-        # and not turned down says what kind of film this conversation is about.
-        skip = set(anchors) | set(state.disliked_ids)
-        for item_id, value in self.comentions.scores(i for i in state.shown_ids if i not in skip).items():
-            scores[item_id] = scores.get(item_id, 0.0) + self.settings.comention_shown * value
-        return scores
-
-    def _comention(self, ids: Sequence[str], state: DialogueState, named: Sequence[str]) -> np.ndarray | None:
-        """(C,) co-mention scores of the candidates, or None when there is nothing to say."""
-        scores = self._comention_scores(state, named)
-        return np.array([scores.get(i, 0.0) for i in ids], dtype=np.float32) if scores else None
-
-    def _head_scores(
-        self, ids: Sequence[str], user_id: str | None, state: DialogueState, query: str
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The head's scores (C,) of the candidates adapted to this person's votes, and before them (the prior);
-        (None, None) without a head."""
-        if self.personal is None:
-            return None, None
-        params = self.personal.params_for(user_id or "", self._votes(user_id, state))
-        request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
-        personal = personal_score(self.personal.scores(params, ids, request))
-        if params is self.personal.init:  # no votes yet: the prior is the same prediction
-            return personal, personal
-        return personal, personal_score(self.personal.scores(self.personal.init, ids, request))
-
-    def _centroid(self, ids: Sequence[str]) -> np.ndarray | None:
-        """Mean vector (d,) of the films voted on that are still in the catalog; None when there are none."""
-        known = [i for i in ids if self.catalog.get(i) is not None]
-        return self.index.vectors_for(known).mean(axis=0) if known else None
+        """What the ranking chooses from: the search under the hard filters plus co-mentions (ranking/chooser.py)."""
+        return self.chooser.candidates(state, query, named)
 
     # --- the per-user head: support set, taste profile, onboarding ------------------------------------------------
     def _votes(self, user_id: str | None, state: DialogueState) -> list[tuple[str, bool]]:
@@ -481,7 +419,7 @@ class Engine:
             "candidates": len(found),
             "constraints": describe(state),
             "mmr_lambda": lam,
-            "redundancy": ranking.redundancy(vectors),
+            "redundancy": redundancy(vectors),
         }  # vs earlier picks
 
 

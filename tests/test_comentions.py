@@ -55,7 +55,7 @@ def test_train_ranker_maps_dialogue_films_to_the_catalog(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(dialogue(ids)) for ids in (["0", "1", "99"], ["0", "2"])) + "\n")
     out = tmp_path / "comentions.json"
-    assert main(["train-ranker", "--catalog", TINY, "--data", str(data), "--out", str(out)]) == 0
+    assert main(["train-ranker", "--catalog", TINY, "--data", str(data), "--out", str(out), "--table-only"]) == 0
     table = CoMentions.load(out)
     first, second, third = (f["id"] for f in films)
     assert table.counts[first] == {second: 1, third: 1} and table.counts[second] == {first: 1}

@@ -31,7 +31,7 @@ def test_turn_streams_items_then_text_then_done():
 def test_constraints_hold_across_turns_and_nothing_repeats():
     engine = tiny_engine()
     sid = engine.new_session()
-    first = run(engine, sid, "a funny science fiction film, nothing with horror")[-1]
+    first = run(engine, sid, "a comedy or a science fiction film, nothing with horror")[-1]  # either genre
     second = run(engine, sid, "something from before 1990")[-1]
     assert second.items, second.text
     for rec in second.items:
@@ -185,7 +185,8 @@ def test_films_named_with_a_liked_one_join_the_candidates_and_rank_first():
     from recsys.catalog.comentions import CoMentions
 
     engine = tiny_engine(mmr_lambda=1.0)
-    engine.comentions = CoMentions.count([["t9", "t6"], ["t9", "t6"], ["t9", "t12"]])
+    table = CoMentions.count([["t9", "t6"], ["t9", "t6"], ["t9", "t12"]])
+    engine.chooser.use(table)
     sid = engine.new_session()
     state = engine.session(sid).state
     searched = engine.candidates(state, "war", named=())
@@ -198,7 +199,7 @@ def test_films_named_with_a_liked_one_join_the_candidates_and_rank_first():
     ranked = [r.item.item_id for r in engine.rank(engine.candidates(state, "war"), state, 3)]
     assert ranked[0] == "t6"  # named twice with the liked film: above every film the search ranked higher
     off = tiny_engine(mmr_lambda=1.0, comention_weight=0.0)
-    off.comentions = engine.comentions
+    off.chooser.use(table)
     assert [r.item.item_id for r in off.rank(off.candidates(state, "war"), state, 3)][0] != "t6"
 
 
@@ -210,3 +211,11 @@ def test_naming_liked_films_records_them_and_recommends_in_the_same_reply():
     assert {"t6", "t7"} <= set(state.liked_ids)
     assert len(done.items) == 3 and not {"t6", "t7"} & {r.item.item_id for r in done.items}
     assert done.text.index("Harbor Heist") < done.text.index(done.items[0].item.title)  # the thanks come first
+
+
+def test_a_new_session_starts_at_the_hosts_default_count():
+    """RECSYS_COUNT is the default list length from the first message, not only after "start over"."""
+    engine = tiny_engine(count=5)
+    sid = engine.new_session()
+    assert engine.session(sid).state.count == 5
+    assert len(run(engine, sid, "a comedy")[-1].items) == 5

@@ -21,13 +21,13 @@ SUBPACKAGE = {
     "dialogue": 2,
     "explain": 2,
     "personal": 3,
-    "ranking": 3,
-    "engine": 4,
-    "web": 5,
-    "evaluation": 5,
-    "bench": 5,  # shells and tools over the engine, side by side
-    "cli": 6,
-    "__main__": 7,
+    "ranking": 4,
+    "engine": 5,
+    "web": 6,
+    "evaluation": 6,
+    "bench": 6,  # shells and tools over the engine, side by side
+    "cli": 7,
+    "__main__": 8,
 }
 # Modules inside each subpackage by rank ("__init__" files are docstrings only, rank 0).
 MODULE = {
@@ -49,6 +49,7 @@ MODULE = {
     "dialogue": {"state": 0, "answers": 0, "controls": 0, "references": 1},
     "explain": {"grounding": 0, "explainer": 1},
     "personal": {"mf": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},
+    "ranking": {"scores": 0, "features": 0, "learned": 1, "chooser": 2},
     "web": {
         "accounts": 0,
         "html": 0,
@@ -83,7 +84,9 @@ MODULE = {
         "baselines": 2,
         "conversation_protocols": 2,
         "conversations": 4,
-        "train_ranker": 2,
+        "ranker_data": 3,
+        "ranker_fit": 4,
+        "train_ranker": 5,
     },
     "bench": {
         "util": 0,

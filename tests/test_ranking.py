@@ -3,7 +3,16 @@
 import numpy as np
 
 from recsys.core.types import Item
-from recsys.ranking import HEAD_WEIGHT, POPULARITY_WEIGHT, PROFILE_WEIGHT, VOTES_WEIGHT, blend, mmr, rank, redundancy
+from recsys.ranking.scores import (
+    HEAD_WEIGHT,
+    POPULARITY_WEIGHT,
+    PROFILE_WEIGHT,
+    VOTES_WEIGHT,
+    blend,
+    mmr,
+    rank,
+    redundancy,
+)
 
 # Three candidates: a and b point the same way, c is orthogonal to both.
 VECTORS = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)  # (C, d)

@@ -30,6 +30,11 @@ class CoMentions:
     def __init__(self, counts: dict[str, dict[str, int]], meta: dict | None = None) -> None:
         self.counts = counts
         self.meta = dict(meta or {})
+        self._degree = {a: sum(row.values()) for a, row in counts.items()}
+
+    def degree(self, item_id: str) -> int:
+        """Co-mentions of a film with every other (0 when never named): how much people recommend it at all."""
+        return self._degree.get(item_id, 0)
 
     @classmethod
     def count(cls, dialogues: Iterable[Iterable[str]], meta: dict | None = None) -> CoMentions:

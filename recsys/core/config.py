@@ -65,6 +65,7 @@ class Settings:
     comentions: str = ""  # films named together in dialogues; "" = shipped data/ranker/comentions.json, "none" = off
     comention_weight: float = 1.0  # per log(1+count) unit; chosen on the ReDial valid sample (data/ranker/README.md)
     comention_shown: float = 0.5  # films shown and not disliked, as anchors, relative to liked or named ones
+    ranker: str = ""  # learned ranker; "" = shipped data/ranker/ranker.txt, "none" = the hand-set blend
     parser: str = (
         "lexicon"  # "lexicon" | "merged" (+ generator when words are unexplained); eval intents: no gain, +latency
     )

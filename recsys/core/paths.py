@@ -25,3 +25,4 @@ DIALOGUES = DATA / "dialogues"  # the replay corpus
 INTENTS = DATA / "eval" / "intents.jsonl"  # hand-labelled requests (intent eval, encoder tuning texts)
 HEAD_CHECKPOINT = DATA / "head" / "head.pt"  # the shipped meta-learned initialisation
 COMENTIONS = DATA / "ranker" / "comentions.json"  # films named together in the ReDial train sample (train-ranker)
+RANKER = DATA / "ranker" / "ranker.txt"  # the learned ranker (LightGBM text) beside ranker.json (train-ranker)

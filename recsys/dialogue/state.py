@@ -81,7 +81,11 @@ def apply_intent(
     lo, hi = (None, None) if "years" in clear else (state.year_min, state.year_max)
     lo, hi = _bounds(lo, hi, intent.year_min, intent.year_max)
     low = text.lower()
-    if "older" in ops or (intent.intent == "refine" and not ops and OLDER_RE.search(low)):
+    # An explicit bound beats a relative one in the same message: "older, from before 1975" means before 1975.
+    explicit = intent.year_min is not None or intent.year_max is not None
+    if explicit:
+        pass
+    elif "older" in ops or (intent.intent == "refine" and not ops and OLDER_RE.search(low)):
         if last_years:
             lo, hi = _bounds(lo, hi, None, min(last_years) - 1)
     elif "newer" in ops or (intent.intent == "refine" and not ops and NEWER_RE.search(low)):
@@ -91,7 +95,9 @@ def apply_intent(
 
     rlo, rhi = (None, None) if "runtime" in clear else (state.runtime_min, state.runtime_max)
     rlo, rhi = _bounds(rlo, rhi, intent.runtime_min, intent.runtime_max)
-    if "shorter" in ops and ctx.last_runtimes:
+    if intent.runtime_min is not None or intent.runtime_max is not None:
+        pass  # "shorter, under 90 minutes": the number the person wrote
+    elif "shorter" in ops and ctx.last_runtimes:
         rlo, rhi = _bounds(rlo, rhi, None, min(ctx.last_runtimes) - 1)
     elif "longer" in ops and ctx.last_runtimes:
         rlo, rhi = _bounds(rlo, rhi, max(ctx.last_runtimes) + 1, None)

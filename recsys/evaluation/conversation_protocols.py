@@ -90,7 +90,7 @@ def _deeper(engine, session_id: str, after: DialogueState | None, shown: Sequenc
     return [r.item.item_id for r in engine.rank(found, before, DEPTH, user_id=user_id, query=query)]
 
 
-def _session(engine) -> str:
+def new_session(engine) -> str:
     """A new session for a new person, asking for the longest list a person may ask for."""
     session_id = engine.new_session()
     engine.update_state(session_id, count=engine.settings.max_count)
@@ -108,7 +108,7 @@ def replay_lists(
     lists: dict[tuple[int, int], list[str]] = {}
     dialogues = sorted(wanted)
     for number in _progress(dialogues, len(dialogues), "replay") if progress else dialogues:
-        session_id, latest = _session(engine), None
+        session_id, latest = new_session(engine), None
         for index, turn in enumerate(conversations[number].turns):
             if index in wanted[number]:
                 stats.points += 1
@@ -126,19 +126,26 @@ def transcript_lists(
     stats = ProtocolStats()
     lists: dict[tuple[int, int], list[str]] = {}
     for s in _progress(samples, len(samples), "transcript") if progress else samples:
-        session_id = _session(engine)
-        for item_id, liked in [(i, True) for i in s.liked] + [(i, False) for i in s.disliked]:
-            engine.feedback(session_id, item_id, liked=liked, source="words")
-        state = engine.session(session_id).state
-        shown = tuple(dict.fromkeys(state.shown_ids + s.recommended))
-        engine.store.save_state(session_id, state.evolve(shown_ids=shown, last_ids=s.last_recommended))
-        text = _tail(" ".join(s.seeker_texts), engine.settings.max_message_chars)
-        stats.truncated_messages += len(text) < len(" ".join(s.seeker_texts))
+        session_id, text = rebuild_session(engine, s, stats)
         found = _ask(engine, session_id, text, stats)
         stats.points += 1
         stats.points_without_list += found is None
         lists[(s.dialogue, s.turn)] = found or []
     return lists, stats
+
+
+def rebuild_session(engine, s: Sample, stats: ProtocolStats) -> tuple[str, str]:
+    """A new session holding the context before a point (votes, the recommender's films as shown), and the one
+    message that asks for the ranking there: the seeker's words so far, the latest kept when too long."""
+    session_id = new_session(engine)
+    for item_id, liked in [(i, True) for i in s.liked] + [(i, False) for i in s.disliked]:
+        engine.feedback(session_id, item_id, liked=liked, source="words")
+    state = engine.session(session_id).state
+    shown = tuple(dict.fromkeys(state.shown_ids + s.recommended))
+    engine.store.save_state(session_id, state.evolve(shown_ids=shown, last_ids=s.last_recommended))
+    text = _tail(" ".join(s.seeker_texts), engine.settings.max_message_chars)
+    stats.truncated_messages += len(text) < len(" ".join(s.seeker_texts))
+    return session_id, text
 
 
 def _tail(text: str, limit: int) -> str:

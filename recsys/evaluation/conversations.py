@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             "explainer": settings.explainer,
             "parser": settings.parser,
             "head": settings.head or "default",
+            "ranker": settings.ranker or "default",
             "count": settings.max_count,
             "candidates": settings.candidates,
         }

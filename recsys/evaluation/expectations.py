@@ -204,6 +204,9 @@ def _extra(e: Expect, out: Outcome, seen: Seen) -> list[str]:
     for it in out.items:
         if e.languages_any and not {x.lower() for x in it.people("language")} & {x.lower() for x in e.languages_any}:
             fails.append(f"languages_any: {it.label()} is in {', '.join(it.people('language')) or 'no known language'}")
+        banned = {x.lower() for x in e.countries_none} & {x.lower() for x in it.people("country")}
+        if banned:
+            fails.append(f"countries_none: {it.label()} is from {', '.join(sorted(banned))}")
         minutes = _runtime(it)
         if e.runtime_min is not None and (minutes is None or minutes < e.runtime_min):
             fails.append(f"runtime_min: {it.label()} runs {minutes or 'unknown'} minutes")

@@ -53,6 +53,7 @@ CONSTRAINT_KEYS = frozenset(
         "year_max",
         "people_any",
         "languages_any",
+        "countries_none",
         "runtime_min",
         "runtime_max",
         "titles_exclude",

@@ -53,6 +53,7 @@ class Expect(BaseModel):
     max_latency_ms: float | None = Field(None, gt=0)
     # Keys for the finer slots and refinements (languages, runtime, "older"/"newer"/"shorter", feedback in words):
     languages_any: list[str] = []  # each item is in one of these languages
+    countries_none: list[str] = []  # no item is from one of these countries ("about the Korean war" is no filter)
     runtime_min: int | None = Field(None, ge=0)  # minutes; an item with unknown runtime fails
     runtime_max: int | None = Field(None, ge=0)
     older_than_last: bool = False  # every item is older than every item of the previous list ("older")
@@ -71,6 +72,7 @@ class Expect(BaseModel):
         "reply_not_matches",
         "intent",
         "languages_any",
+        "countries_none",
         mode="before",
     )(_as_list)
 

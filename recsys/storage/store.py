@@ -117,8 +117,9 @@ class Store:
             return False
         return self._tx(lambda s: s.get(DbUser, user_id) is not None, write=False)
 
-    def create_session(self, user_id: str, title: str = DEFAULT_TITLE) -> str:
-        """A new session for the user (created if missing); returns its unguessable id."""
+    def create_session(self, user_id: str, title: str = DEFAULT_TITLE, state: DialogueState | None = None) -> str:
+        """A new session for the user (created if missing), starting from `state` (default: an empty one); returns
+        its unguessable id."""
         session_id = secrets.token_urlsafe(16)  # 128 random bits, 22 characters
         user_id = checked_user_id(user_id)
 
@@ -127,7 +128,10 @@ class Store:
             add_user_if_missing(s, user_id)
             s.add(
                 DbSession(
-                    session_id=session_id, user_id=user_id, title=clean(title), state=dumps(DialogueState().to_dict())
+                    session_id=session_id,
+                    user_id=user_id,
+                    title=clean(title),
+                    state=dumps((state or DialogueState()).to_dict()),
                 )
             )
 

@@ -27,7 +27,9 @@ from .words import (
     COMMON,
     COUNT_NOUNS,
     COUNTRY_ALIASES,
+    FAMILY_GROUPS,
     FILLER,
+    GENRE_ADJECTIVES,
     GENRE_SYNONYMS,
     NEGATION_PHRASES,
     NEGATION_WORDS,
@@ -35,6 +37,7 @@ from .words import (
     ORDINALS,
     SCOPE_BREAKERS,
     TOKEN_RE,
+    TOPIC_MARKERS,
     message_tokens,
 )
 
@@ -210,11 +213,18 @@ class LexiconParser:
         include: list[str] = []
         exclude: list[str] = []
         compound: list[str] = []  # genres of a wanted compound form ("rom-com"), which means all of them at once
-        for start, end, gnames in self._genre_spans(tokens, used) + self._fuzzy_genres(tokens, used):
+        before: tuple[int, tuple[str, ...]] | None = None  # (end, genres) of a wanted adjective ("funny")
+        for start, end, gnames in sorted(self._genre_spans(tokens, used) + self._fuzzy_genres(tokens, used)):
+            if tokens[start] == "family" and start and tokens[start - 1] in FAMILY_GROUPS:
+                continue  # "a mafia family saga": a group of people, not the Family genre
             target = exclude if any(negated[start:end]) else include
             target.extend(n for n in gnames if n not in target)
-            if target is include and len(gnames) > 1:
-                compound.extend(n for n in gnames if n not in compound)
+            qualified = before is not None and before[0] == start and target is include  # "funny horror"
+            if target is include and (len(gnames) > 1 or qualified):
+                both = (*before[1], *gnames) if qualified else gnames
+                compound.extend(n for n in both if n not in compound)
+            adjective = end - start == 1 and tokens[start] in GENRE_ADJECTIVES and target is include
+            before = (end, gnames) if adjective else None
             for j in range(start, end):
                 used[j] = True
         return [g for g in include if g not in exclude], exclude, compound
@@ -362,6 +372,8 @@ class LexiconParser:
             elif word in self.countries or (tok in COUNTRY_ALIASES and COUNTRY_ALIASES[tok] in self.countries.values()):
                 if tok == "english" and prev != "an":
                     continue  # "english" alone is the language far more often than the country
+                if _in_topic(tokens, i):
+                    continue  # "about the Korean war", "set in France": what it is about, left to the search
                 if not negated[i]:
                     countries.append(self.countries.get(word) or COUNTRY_ALIASES[tok])
                 for j in range(i, i + width):
@@ -416,3 +428,9 @@ def _intent(intent: str, found: Slots, query: str) -> Intent:
         # all-of only when the compound is the whole genre request ("a rom-com or a western" stays any-of)
         genres_all=tuple(found.compound) if found.compound and set(found.compound) == set(found.include) else (),
     )
+
+
+def _in_topic(tokens: list[str], i: int) -> bool:
+    """True when the word at i is inside a phrase that says what a film is about or where it happens (the three
+    words before it hold a topic marker): a place named there is the subject, not where the film was made."""
+    return any(t in TOPIC_MARKERS for t in tokens[max(0, i - 3) : i])

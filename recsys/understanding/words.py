@@ -58,6 +58,18 @@ NEGATION_PHRASES = (
     "fed up with", "steer clear of", "leave out", "no more of", "had enough of", "not keen on", "please no",
     "not big on",
 )
+# Genre words that are adjectives: right before a genre noun they qualify it ("a funny horror film" is a horror
+# comedy, both genres at once), where "funny or scary" or "horror, comedy" stay either one.
+GENRE_ADJECTIVES = frozenset({"funny", "hilarious", "comic", "comedic", "scary", "spooky", "creepy", "frightening",
+    "terrifying", "gory", "bloody", "violent", "romantic", "animated", "dramatic", "thrilling", "mysterious", "musical",
+    "action-packed", "fantastical", "historical", "sci-fi", "scifi", "dark"})
+# Words before a place that make it the film's subject or setting ("about the Korean war", "set in Paris"), not
+# where it was made.
+TOPIC_MARKERS = frozenset({"about", "regarding", "concerning", "during", "set"})
+# Words before "family" that make it a group of people, the film's subject ("a mafia family saga"), not the Family
+# genre.
+FAMILY_GROUPS = frozenset({"mafia", "mob", "crime", "gangster", "criminal", "royal", "dysfunctional", "rich",
+    "immigrant", "farming", "political", "noble"})
 # Words that close a negation's scope ("no horror but funny": "funny" is wanted).
 SCOPE_BREAKERS = {
     "but", "though", "although", "however", "instead", "rather", "just", "only", "yet", "i", "want", "prefer",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .core.types import Item, Recommendation
+from ..core.types import Item, Recommendation
 
 PROFILE_WEIGHT = 0.25  # how far liked/disliked films pull the ranking (cosine units); relevance stays first
 POPULARITY_WEIGHT = 0.05  # a light prior so ties go to films people know
