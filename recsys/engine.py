@@ -45,6 +45,7 @@ from .search.index import ItemIndex
 from .storage.rows import SessionInfo
 from .storage.store import Store
 from .understanding.lexicon import LexiconParser
+from .understanding.readers import comparison_titles
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,12 @@ class Engine:
             yield from self._canned(info, text, REPLIES["chitchat"], intent)
             return
         ack = ""  # "I liked Zoolander and Old School": say so, then recommend in the same reply
-        if intent.intent == "feedback" and intent.feedback == "liked" and intent.titles and not intent.positions:
+        compared = comparison_titles(text, intent.titles) if intent.feedback else []
+        if compared and len(compared) < len(intent.titles):  # "hated The Notebook, something like Superbad"
+            voted = tuple(t for t in intent.titles if t not in compared)
+            ack, state = self._ask_or_feedback(info.session_id, state, replace(intent, intent="feedback", titles=voted))
+            intent = replace(intent, intent="recommend", feedback=None, titles=tuple(compared))
+        elif intent.intent == "feedback" and intent.feedback == "liked" and intent.titles and not intent.positions:
             ack, state = self._ask_or_feedback(info.session_id, state, intent)
             intent = replace(intent, intent="recommend")
         elif intent.intent in ("ask", "feedback"):

@@ -219,3 +219,20 @@ def test_a_new_session_starts_at_the_hosts_default_count():
     sid = engine.new_session()
     assert engine.session(sid).state.count == 5
     assert len(run(engine, sid, "a comedy")[-1].items) == 5
+
+
+def test_a_dislike_and_a_comparison_in_one_message_apply_to_their_own_films():
+    """ "I hated X, show me something like Y": X is disliked, Y is the reference; the reply says so and recommends."""
+    from recsys.understanding.readers import comparison_titles
+
+    assert comparison_titles("i hated the notebook, show me something like superbad", ["The Notebook", "Superbad"]) == [
+        "Superbad"
+    ]
+    assert comparison_titles("I like Superbad", ["Superbad"]) == []  # a taste, not a comparison
+    engine = tiny_engine()
+    sid = engine.new_session()
+    done = run(engine, sid, "I hated Harbor Heist, show me something like Laugh Track")[-1]
+    state = engine.session(sid).state
+    assert state.disliked_ids == ("t6",) and not state.liked_ids
+    assert len(done.items) == 3 and not {"t6", "t7"} & {r.item.item_id for r in done.items}
+    assert "Harbor Heist" in done.text.split("\n")[0]  # the dislike is acknowledged first

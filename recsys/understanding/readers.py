@@ -130,3 +130,24 @@ def parse_runtime(text: str, drop: list[tuple[int, int]]) -> tuple[int | None, i
         lo = lo if lo is not None else 150
         drop.append(m.span())
     return lo, hi
+
+
+# "something like X", "films similar to X", "in the vein of X": X is a comparison, not a taste the person states.
+COMPARISON_BEFORE_RE = re.compile(
+    r"(?:\b(?:something|anything|films?|movies?|ones?|stuff|more|others?|else)\s+(?:like|similar to)"
+    r"|\b(?:similar to|such as|in the vein of|along the lines of|reminds? me of))\s+$"
+)
+
+
+def comparison_titles(text: str, titles: tuple[str, ...] | list[str]) -> list[str]:
+    """The titles a message names as a comparison ("I hated The Notebook, show me something like Superbad": only
+    Superbad), so feedback in the same message applies to the others alone. A title is found by its words in lower
+    case, without a leading article (people write "dark knight"); one not found is not a comparison."""
+    low = text.lower()
+    out = []
+    for title in titles:
+        key = re.sub(r"^(the|a|an)\s+", "", title.lower())
+        at = low.find(key)
+        if at >= 0 and COMPARISON_BEFORE_RE.search(re.sub(r"\b(the|a|an)\s+$", "", low[max(0, at - 40) : at])):
+            out.append(title)
+    return out
