@@ -105,7 +105,7 @@ def test_the_ranker_learns_from_dialogues_which_film_people_recommend_after_a_li
     replay = groups["replay"].summary()
     assert replay["points"] == len(conversations) and replay["candidate_recall"] == 1.0
     booster, report = fit(list(groups.values()), seed=0)
-    assert report["groups"]["all"] == 2 * len(conversations) and report["feature_gain_share"]["comention"] > 0.3
+    assert report["groups"] == 2 * len(conversations) and report["feature_gain_share"]["comention"] > 0.3
 
     table = CoMentions.count([[a, b] for a, b in pairs for _ in range(6)])
     engine.chooser.use(table)

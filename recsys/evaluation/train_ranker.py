@@ -119,7 +119,7 @@ def _train_model(args: argparse.Namespace, settings, conversations, matcher, met
     LearnedRanker(booster, ranker_meta).save(Path(args.model_out))
     recorded = ", ".join(f"{n} {g.summary()['groups']} points" for n, g in groups.items())
     print(
-        f"ranker: {report['trees']} trees on {recorded}, held-out NDCG@10 {report['held_out_ndcg@10']:.3f} "
+        f"ranker: {report['trees']} trees on {recorded}, cross-validated NDCG@10 {report['cv_ndcg@10']:.3f} "
         f"-> {args.model_out} ({ranker_meta['seconds']:.0f} s)"
     )
     return 0
