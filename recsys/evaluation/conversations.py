@@ -77,7 +77,7 @@ def open_engine(settings) -> Iterator:
 
 
 @contextmanager
-def _quiet_turns(verbose: bool) -> Iterator[None]:
+def quiet_turns(verbose: bool) -> Iterator[None]:
     """The engine's one INFO line per turn is thousands of lines here: WARNING and up unless --verbose."""
     engine_log = logging.getLogger("recsys.engine")
     old = engine_log.level
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("--train is the evaluated file: the co-mention baseline has seen these dialogues")
     protocols = ("replay", "transcript") if args.protocol == "both" else (args.protocol,)
     t0 = time.perf_counter()
-    with _quiet_turns(getattr(args, "verbose", False)), open_engine(settings) as engine:
+    with quiet_turns(getattr(args, "verbose", False)), open_engine(settings) as engine:
         result = evaluate(engine, conversations, train, protocols, seed=args.seed, draws=args.draws)
         result["settings"] = {
             "catalog": settings.catalog,

@@ -92,6 +92,7 @@ def _train_model(args: argparse.Namespace, settings, conversations, matcher, met
     import time
 
     from ..ranking.learned import LearnedRanker
+    from .conversations import quiet_turns
     from .ranker_data import collect
     from .ranker_fit import fit
     from .replay import open_backend
@@ -100,13 +101,8 @@ def _train_model(args: argparse.Namespace, settings, conversations, matcher, met
     # Rows are recorded from the hand-set ranking (a model being trained must not choose its own lists) and
     # fact-built reasons (nothing is generated: minutes, not hours).
     run_settings = settings.with_overrides(explainer="template", ranker="none")
-    engine_log = logging.getLogger("recsys.engine")
-    level, _ = engine_log.level, engine_log.setLevel(logging.WARNING)  # one INFO line per turn is thousands here
-    try:
-        with open_backend(run_settings) as backend:
-            groups = collect(backend.engine, conversations, matcher, folds=args.folds)
-    finally:
-        engine_log.setLevel(level)
+    with quiet_turns(getattr(args, "verbose", False)), open_backend(run_settings) as backend:
+        groups = collect(backend.engine, conversations, matcher, folds=args.folds)
     booster, report = fit(list(groups.values()), seed=args.seed)
     ranker_meta = {
         **{k: meta[k] for k in ("catalog", "catalog_items", "source", "dialogues")},

@@ -81,12 +81,13 @@ class Chooser:
         extra = sorted(
             (i for i in scores if i not in have and self.catalog.get(i) is not None), key=lambda i: (-scores[i], i)
         )[: self.settings.candidates]
-        extra = [i for i in dict.fromkeys(extra) if i not in filters.exclude_ids]
+        extra = [i for i in extra if i not in filters.exclude_ids]  # unique already: keys of `scores`
         added = self.index.score_ids(query, filters, extra)
         if self._learning:  # the blend has no column that would lift these; the learned ranker has
             # Only those at least as close to the request as the search's own last pick: "a sad film set in
             # Paris" must not get Frozen because dialogues name it often.
-            popular = [i for i in self._popular_in_dialogues[:POPULAR_EXTRAS] if i not in have and i not in extra]
+            have.update(extra)
+            popular = [i for i in self._popular_in_dialogues[:POPULAR_EXTRAS] if i not in have]
             floor = min(s for _, s in found) - POPULAR_MARGIN if len(found) >= self.settings.candidates else -np.inf
             added += [(it, score) for it, score in self.index.score_ids(query, filters, popular) if score >= floor]
         return Candidates(found + added, searched=len(found))
