@@ -47,8 +47,8 @@ MODULE = {
     "search": {"encoder": 0, "backends": 1, "cache": 1, "index": 2},
     "understanding": {"words": 0, "cues": 0, "readers": 1, "entities": 1, "lexicon": 2, "generator_parser": 3},
     "dialogue": {"state": 0, "answers": 0, "controls": 0, "references": 1},
-    "explain": {"grounding": 0, "explainer": 1},
-    "personal": {"mf": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},
+    "explain": {"evidence": 0, "grounding": 0, "claims": 1, "explainer": 2},
+    "personal": {"mf": 0, "inputs": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},
     "ranking": {"scores": 0, "features": 0, "learned": 1, "chooser": 2},
     "web": {
         "accounts": 0,
@@ -75,6 +75,7 @@ MODULE = {
         "train_meta": 1,
         "replay_results": 2,
         "replay": 3,
+        "report_figures": 3,
         "report": 4,
         # eval conversations: readers and metrics, then samples, baselines and protocols, then the verb
         "dialogues": 0,

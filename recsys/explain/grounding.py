@@ -34,7 +34,7 @@ ABBREVIATIONS = frozenset("jr sr dr mr mrs ms st mt".split())  # a dot after the
 SENTENCE_BREAK = re.compile(r"[.!?:;\n—–]|\s-\s")
 EMPHASIS = re.compile(r"\*\*(.+?)\*\*|__(.+?)__|\*(.+?)\*|\"(.+?)\"|“(.+?)”|‘(.+?)’|(?<![\w])'(.+?)'(?![\w])")
 TRAILING_YEAR = re.compile(r"\s*\(\s*\d{4}\s*\)\s*$")
-TEMPLATE_WORDS = ("Oscar", "Oscars", "IMDb")  # capitalised words template_reason writes
+TEMPLATE_WORDS = ("Oscar", "Oscars", "IMDb", "Rotten", "Tomatoes")  # capitalised words fact-built reasons write
 NOT_TITLES = {(w.lower(),) for w in TEMPLATE_WORDS}  # so the films "Oscar" (1991) and "Oscar" (1967) are never flagged
 FACT_ROLES = ("director", "cast", "top_cast", "writer", "language", "country")  # attributes holding names
 # Words among the three before a genre word that deny the claim ("nothing with horror", "zero romance"); fewer
@@ -262,9 +262,10 @@ def is_echo(text: str, request: str) -> bool:
     return len(novel) < 2
 
 
-def contradictions(text: str, item: Item, request: str = "") -> list[str]:
+def contradictions(text: str, item: Item, request: str = "", extra: Sequence[str] = ()) -> list[str]:
     """Claims in `text` that the facts do not back: genre words the item lacks, years or decades other than its
-    own, and capitalised names (people, places) that appear in neither the facts nor the request."""
+    own, and capitalised names (people, places) that appear in neither the facts, the request nor `extra` (names
+    the evidence gives, such as a liked film's title)."""
     known = " ".join((item.title, item.text, " ".join(item.tags))).lower()
     tags = {t.lower() for t in item.tags}
     wrong = [
@@ -279,7 +280,7 @@ def contradictions(text: str, item: Item, request: str = "") -> list[str]:
         wrong += [
             m.group() for m in re.finditer(r"\b(?:1[89]|20)?(\d)0s\b", text) if int(m.group(1)) != item.year // 10 % 10
         ]
-    facts = [item.title, item.text, request, *item.tags, *TEMPLATE_WORDS]
+    facts = [item.title, item.text, request, *item.tags, *TEMPLATE_WORDS, *extra]
     facts += [p for role in FACT_ROLES for p in item.people(role)]
     vocabulary = set(normalise_title(" ".join(facts)).split())
     wrong += [

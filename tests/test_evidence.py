@@ -1,0 +1,111 @@
+"""Evidence for a recommendation and the claim checker: what a reason may say, and what it may not."""
+
+from __future__ import annotations
+
+from recsys.core.types import DialogueState, Item
+from recsys.explain.claims import unsupported
+from recsys.explain.evidence import Evidence, collect, evidence_reason, genre_phrase
+
+ALIEN = Item(
+    item_id="alien",
+    title="Alien",
+    year=1979,
+    tags=("Horror", "Sci-Fi"),
+    attributes={"director": ["Ridley Scott"], "top_cast": ["Sigourney Weaver", "Harry Dean Stanton"]},
+)
+REPO = Item(
+    item_id="repo",
+    title="Repo Man",
+    year=1984,
+    tags=("Comedy", "Sci-Fi"),
+    attributes={
+        "director": ["Alex Cox"],
+        "top_cast": ["Emilio Estevez", "Harry Dean Stanton"],
+        "runtime": 92,
+        "tomato_meter": 98,
+        "tomato_reviews": 50,
+        "popularity": 0.4,
+    },
+)
+WAYNE = Item(
+    item_id="searchers",
+    title="The Searchers",
+    year=1956,
+    tags=("Western",),
+    attributes={"director": ["John Ford"], "cast": ["John Wayne", "Jeffrey Hunter"], "oscars": 0},
+)
+SCI_FI_COMEDY_80S = DialogueState(
+    genres_include=("Comedy", "Sci-Fi"), genres_all=("Comedy", "Sci-Fi"), year_min=1980, year_max=1989
+)
+
+
+def test_genre_phrase_puts_the_noun_last():
+    assert genre_phrase(("Comedy", "Sci-Fi")) == "sci-fi comedy"
+    assert genre_phrase(("Western",)) == "western"
+
+
+def test_evidence_holds_request_matches_taste_links_and_support():
+    ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN])
+    assert [c.kind for c in ev.asked] == ["genre", "era"]
+    assert ev.asked[0].text == "sci-fi comedy"
+    assert ev.taste[0].kind == "liked" and ev.taste[0].names == ("Harry Dean Stanton", "Alien")
+    assert [c.kind for c in ev.support] == ["rating"]
+    assert ev.cites() and "Alien" in ev.names()
+    assert evidence_reason(REPO, ev) == (
+        "A 1984 sci-fi comedy, as you asked; it shares Harry Dean Stanton with Alien, which you liked."
+    )
+
+
+def test_a_person_asked_for_is_cited_with_the_role_the_catalog_gives():
+    ev = collect(WAYNE, DialogueState(genres_include=("Western",), people=("john wayne",)))
+    assert [c.text for c in ev.asked] == ["western", "with John Wayne"]
+    assert evidence_reason(WAYNE, ev).startswith("A 1956 western with John Wayne, as you asked")
+
+
+def test_a_film_with_nothing_to_cite_falls_back_to_its_makers():
+    ev = collect(WAYNE, DialogueState())
+    assert not ev.cites()
+    assert evidence_reason(WAYNE, ev) == "A 1956 western directed by John Ford, starring John Wayne and Jeffrey Hunter."
+
+
+def test_the_fallback_passes_its_own_checker():
+    for item, state, liked in [
+        (REPO, SCI_FI_COMEDY_80S, [ALIEN]),
+        (WAYNE, DialogueState(), []),
+        (REPO, DialogueState(), []),
+    ]:
+        ev = collect(item, state, liked=liked)
+        assert unsupported(evidence_reason(item, ev), item, ev, "a funny sci-fi film") == []
+
+
+def test_checker_accepts_a_phrasing_of_the_evidence():
+    ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN])
+    text = "A funny 1984 sci-fi comedy, just as you asked, with Harry Dean Stanton from Alien, which you liked."
+    assert unsupported(text, REPO, ev, "a funny sci-fi film from the 80s") == []
+
+
+def test_checker_rejects_what_the_catalog_does_not_say():
+    ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN])
+    request = "a funny sci-fi film from the 80s"
+    rejected = {
+        "plot": "A sci-fi comedy about a punk who repossesses cars in Los Angeles.",
+        "role": "Emilio Estevez plays the main character in this 1984 comedy.",
+        "superlative": "The best sci-fi comedy of the decade.",
+        "popularity": "A huge hit worldwide, this 1984 sci-fi comedy stars Emilio Estevez.",
+        "number": "A 1984 sci-fi comedy that runs 120 minutes.",
+        "name": "A 1984 sci-fi comedy starring Tom Hanks.",
+        "tone": "A terrifying 1984 sci-fi comedy with Emilio Estevez.",
+    }
+    for kind, text in rejected.items():
+        assert unsupported(text, REPO, ev, request), kind
+
+
+def test_standing_claims_pass_only_with_a_fact_behind_them():
+    ev = Evidence()
+    assert unsupported("A critically acclaimed 1984 sci-fi comedy.", REPO, ev) == []  # 98% on Rotten Tomatoes
+    assert unsupported("A popular 1984 sci-fi comedy.", REPO, ev)  # popularity 0.4 backs no "popular"
+
+
+def test_a_liked_film_is_claimed_only_when_there_is_one():
+    text = "A 1956 western like the films you liked."
+    assert unsupported(text, WAYNE, collect(WAYNE, DialogueState()))
