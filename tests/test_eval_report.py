@@ -25,7 +25,8 @@ from recsys.evaluation.quality import (
 )
 from recsys.evaluation.replay import CORPUS
 from recsys.evaluation.replay_results import ScriptResult, TurnResult
-from recsys.evaluation.report import measure, write
+from recsys.evaluation.report import write
+from recsys.evaluation.report_figures import measure
 from recsys.explain.explainer import template_reason
 from recsys.explain.grounding import TitleGuard
 from tests.fakes import tiny_items

@@ -2,8 +2,8 @@
 
 Ranking (Recall@k, NDCG@k), catalog coverage, intra-list diversity, novelty, and explanation checks: which
 attribute claims a reason makes ("directed by X", "1985", "runs 94 minutes", "a comedy", "starring X") and whether
-the item's facts back each one, Distinct-n, percentiles. The eval report (evaluation/report.py) wires them to a
-replay run.
+the item's facts back each one, Distinct-n, percentiles. The eval report's figures (evaluation/report_figures.py) wire
+them to a replay run.
 """
 
 from __future__ import annotations

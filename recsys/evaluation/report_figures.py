@@ -1,0 +1,221 @@
+"""The eval report's figures from a replay run: `measure(results, catalog, guard) -> Report`.
+
+Constraint satisfaction per expectation key, Recall@k/NDCG@k on turns that name target titles, catalog coverage,
+intra-list diversity, novelty; hallucinated-title rate, attribute-claim accuracy, reply coverage, Distinct-1/2,
+reply length; latency per stage (p50/p95). The report verb (evaluation/report.py) writes them as pages and plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..explain.explainer import template_reason
+from ..explain.grounding import fact_phrases
+from .expectations import Outcome
+from .quality import (
+    claims,
+    coverage,
+    covered,
+    distinct_n,
+    genre_distance,
+    intra_list_distance,
+    mean,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+    words,
+)
+from .replay_results import ScriptResult, outcomes
+
+STAGES = ("parse", "search", "rank", "first_text", "explain", "total")  # TurnEvent.timings_ms keys, in order
+# Expectation keys that are hard constraints on the list (the rest check intent, wording, latency...).
+CONSTRAINT_KEYS = frozenset(
+    {
+        "genres_any",
+        "genres_all",
+        "genres_none",
+        "year_min",
+        "year_max",
+        "people_any",
+        "languages_any",
+        "countries_none",
+        "runtime_min",
+        "runtime_max",
+        "titles_exclude",
+        "excludes_disliked",
+        "no_repeats",
+        "older_than_last",
+        "newer_than_last",
+        "shorter_than_last",
+    }
+)
+
+
+@dataclass
+class Report:
+    """Every figure of the report, grouped by section; `headline` is the short list quoted in notes and the README."""
+
+    settings: dict[str, Any]
+    headline: dict[str, float] = field(default_factory=dict)
+    constraints: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (held, checked)
+    ranking: list[dict[str, Any]] = field(default_factory=list)  # per target turn
+    claims: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (correct, made)
+    wrong_claims: list[str] = field(default_factory=list)
+    hallucinations: list[str] = field(default_factory=list)
+    latency: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # stage -> (p50, p95, n)
+    popularity: list[float] = field(default_factory=list)  # of every item shown
+    catalog_popularity: list[float] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    plots: dict[str, str] = field(default_factory=dict)  # section -> png file name
+
+
+def _given_titles(o: Outcome, catalog: Any) -> list[str]:
+    """Titles a reply may name: its list and the films the person said they liked or disliked (theirs, not made up)."""
+    voted = [catalog.get(i) for i in (*(o.liked_ids or ()), *o.disliked_ids)]
+    return [it.title for it in o.items] + [it.title for it in voted if it is not None]
+
+
+def measure(
+    results: Sequence[ScriptResult],
+    catalog: Any,
+    guard: Any,
+    vectors_for: Any = None,
+    settings: dict[str, Any] | None = None,
+) -> Report:
+    """All figures from a replay run. `vectors_for(ids) -> (k, d)` unit rows gives embedding diversity."""
+    rep = Report(settings=dict(settings or {}))
+    held, checked = _expectations(results, rep)
+
+    lists, ild, gdist, cover, replies, reasons, claim_tally = [], [], [], [], [], [], defaultdict(lambda: [0, 0])
+    halluc, with_items, generated = 0, 0, 0
+    stage_ms: dict[str, list[float]] = defaultdict(list)
+    for r, t, o in outcomes(results):
+        for stage in STAGES:
+            if stage in o.timings_ms:
+                stage_ms[stage].append(o.timings_ms[stage])
+        stage_ms["turn (wall)"].append(o.latency_ms)
+        if not o.items:
+            continue
+        with_items += 1
+        ids = [it.item_id for it in o.items]
+        lists.append(ids)
+        rep.popularity += [float(it.attributes.get("popularity") or 0.0) for it in o.items]
+        if vectors_for is not None:
+            ild.append(intra_list_distance(vectors_for(ids)))
+        gdist.append(genre_distance(o.items))
+        cover.append(covered(o.reply, o.items))
+        replies.append(o.reply)
+        named = guard.violations(o.reply, _given_titles(o, catalog), fact_phrases(o.items))
+        if named:
+            halluc += 1
+            rep.hallucinations.append(f"{r.name} turn {t.number}: {', '.join(named)}")
+        for item, why in zip(o.items, o.reasons):
+            reasons.append(why)
+            generated += why != template_reason(item, t.message)
+            for c in claims(why, item):
+                claim_tally[c.kind][0] += c.correct
+                claim_tally[c.kind][1] += 1
+                if not c.correct and len(rep.wrong_claims) < 20:
+                    rep.wrong_claims.append(f"{item.label()}: {c.kind} “{c.value}” in “{why}”")
+        if t.targets:
+            rep.ranking.append(
+                {
+                    "script": r.name,
+                    "turn": t.number,
+                    "k": len(ids),
+                    "recall": recall_at_k(ids, t.targets),
+                    "ndcg": ndcg_at_k(ids, t.targets),
+                }
+            )
+    rep.claims = {k: (v[0], v[1]) for k, v in sorted(claim_tally.items())}
+    rep.latency = {s: (percentile(v, 50), percentile(v, 95), len(v)) for s, v in stage_ms.items()}
+    rep.catalog_popularity = [float(p) for p in catalog.popularity]
+    rep.headline = _headline(
+        rep,
+        results,
+        held,
+        checked,
+        lists,
+        len(catalog),
+        ild,
+        gdist,
+        cover,
+        replies,
+        reasons,
+        _ratio(halluc, with_items),
+        generated,
+    )
+    return rep
+
+
+def _expectations(results: Sequence[ScriptResult], rep: Report) -> tuple[Counter, Counter]:
+    """(held, checked) per expectation key over every message turn; fills rep.constraints and rep.failed."""
+    held: Counter = Counter()
+    checked: Counter = Counter()
+    for r in results:
+        for t in r.turns:
+            if t.outcome is None:
+                continue
+            failed_keys = {f.split(":", 1)[0] for f in t.failures}
+            for k in t.keys:
+                checked[k] += 1
+                held[k] += k not in failed_keys
+        if not r.passed:
+            rep.failed.append(f"{r.name}: " + ("; ".join(r.failures[:3]) or r.error))
+    rep.constraints = {k: (held[k], checked[k]) for k in sorted(checked)}
+    return held, checked
+
+
+def _headline(
+    rep: Report,
+    results: Sequence[ScriptResult],
+    held: Counter,
+    checked: Counter,
+    lists: list,
+    catalog_size: int,
+    ild: list,
+    gdist: list,
+    cover: list,
+    replies: list,
+    reasons: list,
+    halluc_rate: float,
+    generated: int,
+) -> dict[str, float]:
+    """The headline figures, in the order the report shows them."""
+    made = sum(v[1] for v in rep.claims.values())
+    return {
+        "scripts": len(results),
+        "scripts passed": sum(r.passed for r in results),
+        "constraint satisfaction": _ratio(
+            sum(held[k] for k in CONSTRAINT_KEYS), sum(checked[k] for k in CONSTRAINT_KEYS)
+        ),
+        "expectations held (all keys)": _ratio(sum(held.values()), sum(checked.values())),
+        "lists": len(lists),
+        "recall@k (target turns)": mean(x["recall"] for x in rep.ranking),
+        "ndcg@k (target turns)": mean(x["ndcg"] for x in rep.ranking),
+        "catalog coverage": coverage(lists, catalog_size),
+        "intra-list diversity (embedding)": mean(ild),
+        "intra-list diversity (genres)": mean(gdist),
+        "novelty: mean popularity shown": mean(rep.popularity),
+        "novelty: mean popularity catalog": mean(rep.catalog_popularity),
+        "hallucinated-title rate": halluc_rate,
+        "attribute claims": made,
+        "attribute-claim accuracy": _ratio(sum(v[0] for v in rep.claims.values()), made),
+        "generated reasons share": _ratio(generated, len(reasons)),
+        "reply covers its items": mean(cover),
+        "distinct-1": distinct_n(reasons, 1),
+        "distinct-2": distinct_n(reasons, 2),
+        "mean reply words": mean(len(words(x)) for x in replies),
+        "mean reason words": mean(len(words(x)) for x in reasons),
+        "turn p50 ms": rep.latency.get("turn (wall)", (math.nan,) * 3)[0],
+        "turn p95 ms": rep.latency.get("turn (wall)", (math.nan,) * 3)[1],
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, nan when nothing was counted."""
+    return a / b if b else math.nan
