@@ -284,7 +284,8 @@ def support_data(identical: bool = False):
 
     import torch
 
-    from recsys.personal.head import Head, HeadConfig, item_features
+    from recsys.personal.head import Head, HeadConfig
+    from recsys.personal.inputs import item_features
     from recsys.personal.tasks import TaskData
     from tests.fakes import HashingEncoder, tiny_items
 
@@ -350,7 +351,7 @@ def test_draws_average_each_users_metrics_over_other_shuffles():
 
 def test_informative_support_is_what_onboarding_asks_first():
     from recsys.evaluation.coldstart_methods import AskFirst, user_order
-    from recsys.personal.head import head_inputs
+    from recsys.personal.inputs import head_inputs
     from recsys.personal.serving import Personalizer
 
     data, items, head = support_data()

@@ -8,16 +8,8 @@ import pytest
 import torch
 
 from recsys.core.errors import ModelError
-from recsys.personal.head import (
-    DEFAULT_CHECKPOINT,
-    Head,
-    HeadConfig,
-    head_inputs,
-    item_features,
-    item_tags,
-    load_head,
-    save_head,
-)
+from recsys.personal.head import DEFAULT_CHECKPOINT, Head, HeadConfig, load_head, save_head
+from recsys.personal.inputs import head_inputs, item_features, item_tags
 from recsys.personal.serving import Personalizer, latest_votes, personal_score
 from tests.fakes import HashingEncoder, tiny_items
 

@@ -158,6 +158,7 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
     """Head adaptation from 1/5/20/100 feedback events, then scoring 200 candidates."""
     try:
         from ..personal import head as head_module
+        from ..personal import inputs as inputs_module
     except ImportError as e:
         return {"status": f"not available: recsys.personal.head does not import ({e})"}
     head, source = _head(engine), "the engine's head"
@@ -179,12 +180,12 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
 
     def inputs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats = (
-            head_module.item_features([items[r] for r in rows])
+            inputs_module.item_features([items[r] for r in rows])
             if items is not None
-            else np.zeros((len(rows), head_module.N_EXTRA - 1), np.float32)
+            else np.zeros((len(rows), inputs_module.N_EXTRA - 1), np.float32)
         )
         ids = [items[r].item_id for r in rows] if items is not None else [""] * len(rows)
-        return head.item_vectors(ids, vectors[rows]), head_module.head_inputs(feats, vectors[rows], query)
+        return head.item_vectors(ids, vectors[rows]), inputs_module.head_inputs(feats, vectors[rows], query)
 
     for events in (1, 5, 20, 100):
         adapt_ms, score_ms, both_ms = [], [], []

@@ -21,17 +21,8 @@ import numpy as np
 import torch
 
 from ..core.types import Item
-from .head import (
-    DISLIKE_RATING,
-    LIKE_RATING,
-    RATING_MID,
-    Head,
-    head_inputs,
-    item_features,
-    tag_prototypes,
-    tag_rows,
-    with_collab,
-)
+from .head import DISLIKE_RATING, LIKE_RATING, RATING_MID, Head, with_collab
+from .inputs import head_inputs, item_features, tag_prototypes, tag_rows
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from ..core.config import Settings
 from ..core.errors import RecsysError
 from ..search.encoder import SentenceEncoder
 from ..search.index import ItemIndex
-from .head import Head, head_inputs, item_features, tag_prototypes, tag_rows
+from .head import Head
+from .inputs import head_inputs, item_features, tag_prototypes, tag_rows
 
 
 @dataclass
