@@ -10,10 +10,8 @@ engine.feedback(sid, item_id, liked=False)
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import unicodedata
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -22,9 +20,8 @@ from dataclasses import replace
 import numpy as np
 
 from .catalog.catalog import Catalog
-from .catalog.comentions import CoMentions, load_comentions
+from .catalog.comentions import CoMentions
 from .catalog.graph import Graph
-from .catalog.sources import load_catalog
 from .core.config import Settings
 from .core.errors import RecsysError
 from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
@@ -32,15 +29,15 @@ from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_li
 from .dialogue.controls import apply_controls, clean_controls
 from .dialogue.references import References
 from .dialogue.state import apply_intent, with_vote, without_vote
-from .explain.explainer import explain, header, line, template_reason, warm_up
+from .explain.explainer import explain
 from .explain.grounding import TitleGuard
-from .generation.llm import load_generator
-from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
+from .parts import load_parts
+from .personal.head import Head
 from .personal.serving import Personalizer, latest_votes
 from .ranking.chooser import Chooser
-from .ranking.learned import LearnedRanker, load_ranker
+from .ranking.learned import LearnedRanker
 from .ranking.scores import redundancy
-from .search.encoder import SentenceEncoder
+from .replies import REPLIES, clean_text, facts_only
 from .search.index import ItemIndex
 from .storage.rows import SessionInfo
 from .storage.store import Store
@@ -48,27 +45,6 @@ from .understanding.lexicon import LexiconParser
 from .understanding.readers import comparison_titles
 
 log = logging.getLogger(__name__)
-
-REPLIES = {
-    "empty": "Tell me what you're in the mood for — a genre, a decade, a film you loved — and I'll suggest a few.",
-    "too_long": "That message is too long for me (over {limit} characters). Could you say it in a sentence or two?",
-    "chitchat": "Happy to chat! I'm best at films, though: tell me a mood, a genre or a decade and I'll find a few.",
-    "reset": "Fresh start: constraints cleared. What are you in the mood for?",
-    "nothing": (
-        "Nothing in the catalog matches all of that ({constraints}). Try loosening a constraint, or say “start over”."
-    ),
-    "error": "Sorry, something went wrong on my side. Your conversation is safe; please try again.",
-}
-
-
-def clean_text(text: object) -> str:
-    """Message text safe to parse and store: str, NFC, control characters (but newlines) removed, trimmed."""
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    return re.sub(r"[ \t]+", " ", text).strip()
 
 
 class Engine:
@@ -115,38 +91,11 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, progress: bool = True) -> Engine:
-        """Build or load every part, logging each step (the first run builds caches, later runs reuse them)."""
-        t0 = time.perf_counter()
-        store = Store(settings.database_url)  # first: a bad database URL fails in a second, not after the models
-        log.info("loading catalog %r", settings.catalog)
-        catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
-        log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
-        catalog.prepare_filters()  # now, not in the first turn that filters by language or person (~0.2 s at 17k)
-        encoder = SentenceEncoder(settings.embed_model, device=settings.device)
-        index = ItemIndex.build(
-            catalog,
-            encoder,
-            settings.cache,
-            progress=progress,
-            backend=settings.index_backend,
-            ann_min_items=settings.ann_min_items,
+        """Build or load every part (recsys/parts.py), logging each step; the first run builds the caches."""
+        p = load_parts(settings, progress=progress)
+        return cls(
+            settings, p.catalog, p.index, p.generator, p.store, head=p.head, comentions=p.comentions, ranker=p.ranker
         )
-        log.info("loading generator %r", settings.generator)
-        generator = load_generator(settings)
-        if settings.explainer == "generate":
-            warm_up(generator)  # the shared prompt head's KV cache now, not in the first person's first reply
-        head = None
-        if settings.head.lower() != "none":  # a missing or broken checkpoint is a ModelError saying what to do
-            head, meta = load_head(settings.head or DEFAULT_CHECKPOINT)
-            log.info(
-                "per-user head %s (%s MAML)",
-                settings.head or DEFAULT_CHECKPOINT,
-                "second-order" if meta.get("config", {}).get("second_order", True) else "first-order",
-            )
-        comentions = load_comentions(settings.comentions, settings.catalog)
-        ranker = load_ranker(settings.ranker, settings.catalog)
-        log.info("engine ready in %.1f s", time.perf_counter() - t0)
-        return cls(settings, catalog, index, generator, store, head=head, comentions=comentions, ranker=ranker)
 
     # --- sessions -------------------------------------------------------------------------------------------
     def new_session(self, user_id: str | None = None) -> str:
@@ -427,13 +376,6 @@ class Engine:
             "mmr_lambda": lam,
             "redundancy": redundancy(vectors),
         }  # vs earlier picks
-
-
-def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[str, list[str]]]:
-    """The reply with every reason built from catalog facts (settings.explainer == "template"): same shape as
-    explain's stream, no generator, so it cannot name an outside title or claim a wrong fact."""
-    reasons = [template_reason(r.item, request) for r in recs]
-    yield "\n".join([header(len(recs)), *(line(r.item, why) for r, why in zip(recs, reasons))]), reasons
 
 
 def _ms(since: float) -> float:

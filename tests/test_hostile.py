@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys.engine import REPLIES, Engine, clean_text
+from recsys.engine import Engine
 from recsys.explain.explainer import PROMPTS
 from recsys.explain.grounding import fact_phrases
+from recsys.replies import REPLIES, clean_text
 from tests.data.hostile.corpus import INJECTIONS, hostile_messages
 from tests.engine_fixtures import home, tiny_engine
 from tests.fakes import ScriptedGenerator

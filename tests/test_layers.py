@@ -22,12 +22,14 @@ SUBPACKAGE = {
     "explain": 2,
     "personal": 3,
     "ranking": 4,
-    "engine": 5,
-    "web": 6,
-    "evaluation": 6,
-    "bench": 6,  # shells and tools over the engine, side by side
-    "cli": 7,
-    "__main__": 8,
+    "parts": 5,  # the engine's own modules: what it loads, what it says without a model
+    "replies": 5,
+    "engine": 6,
+    "web": 7,
+    "evaluation": 7,
+    "bench": 7,  # shells and tools over the engine, side by side
+    "cli": 8,
+    "__main__": 9,
 }
 # Modules inside each subpackage by rank ("__init__" files are docstrings only, rank 0).
 MODULE = {

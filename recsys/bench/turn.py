@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..bench.util import REQUESTS, TimedGenerator, ms_since, summary
-from ..engine import REPLIES, Engine
+from ..engine import Engine
+from ..replies import REPLIES
 
 log = logging.getLogger(__name__)
 

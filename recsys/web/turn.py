@@ -12,7 +12,8 @@ import gradio as gr
 
 from ..core.errors import SessionNotFound
 from ..core.types import TurnEvent
-from ..engine import Engine, clean_text
+from ..engine import Engine
+from ..replies import clean_text
 from .html import chat_message, state_text, why_markdown, why_message, why_rows
 from .updates import Screen, merged
 
