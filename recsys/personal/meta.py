@@ -240,13 +240,8 @@ def meta_train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     head = Head(config.head_config(data.vectors.shape[1]))
-    if config.collab_factors:  # from the training users only: held-out people's ratings never shape them
-        table = MatrixFactors.of_users(
-            data.users, list(train_users), len(data.item_ids), config.seed, config.collab_factors
-        ).item_vectors()
-        data = replace(data, collab=table)
-        rated = np.flatnonzero(np.any(table != 0, axis=1))  # the checkpoint keeps only films with a vector
-        head.set_collab([data.item_ids[r] for r in rated], table[rated])
+    if config.collab_factors:
+        data = _with_collab(data, train_users, config, head)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.outer_lr, weight_decay=config.weight_decay)
     out.parent.mkdir(parents=True, exist_ok=True)  # the resume state is written there long before the checkpoint
     state_path = out.with_name(f".{out.stem}-resume.pt")
@@ -278,19 +273,7 @@ def meta_train(
         if it % 25 == 0 and history:
             bar.set_postfix(mse=f"{np.mean(history[-100:]):.3f}", tag=f"{parts['tag_mse']:.3f}")
         if (it + 1) % config.checkpoint_every == 0 and it + 1 < config.iterations:
-            torch.save(
-                {
-                    "head": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "iteration": it + 1,
-                    "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                    "skipped": skipped,
-                    "config": asdict(config),
-                },
-                state_path,
-            )
+            _save_resume(state_path, model, optimizer, it + 1, rng, history, skipped, config)
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
     meta = {
@@ -309,6 +292,43 @@ def meta_train(
     state_path.unlink(missing_ok=True)
     log.info("meta-trained in %.0f s (%s); query MSE %.3f; wrote %s", seconds, device, meta["final_query_mse"], out)
     return model
+
+
+def _with_collab(data: TaskData, train_users: Sequence[str], config: MetaConfig, head: Head) -> TaskData:
+    """The task data with collaborative item vectors, also set on the head (which keeps only films that have one).
+    Factored from the training users only: held-out people's ratings never shape them."""
+    table = MatrixFactors.of_users(
+        data.users, list(train_users), len(data.item_ids), config.seed, config.collab_factors
+    ).item_vectors()
+    rated = np.flatnonzero(np.any(table != 0, axis=1))  # the checkpoint keeps only films with a vector
+    head.set_collab([data.item_ids[r] for r in rated], table[rated])
+    return replace(data, collab=table)
+
+
+def _save_resume(
+    state_path: Path,
+    model: Head,
+    optimizer: torch.optim.Optimizer,
+    iteration: int,
+    rng: np.random.Generator,
+    history: list[float],
+    skipped: int,
+    config: MetaConfig,
+) -> None:
+    """Everything `_resume` needs to go on from `iteration` after an interruption."""
+    torch.save(
+        {
+            "head": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "iteration": iteration,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+            "skipped": skipped,
+            "config": asdict(config),
+        },
+        state_path,
+    )
 
 
 def _resume(
