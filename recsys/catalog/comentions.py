@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.errors import RecsysError
 from ..core.files import atomic_write
-from ..core.paths import COMENTIONS
+from ..core.paths import COMENTIONS, setting_file
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,11 @@ class CoMentions:
 def load_comentions(spec: str, catalog: str) -> CoMentions | None:
     """The table a setting names ("" = the shipped one, "none" = off, else a path) for this catalog; None when off,
     when the shipped one is missing, or when it was built for another catalog (its ids would mean other films)."""
-    if spec.lower() == "none":
+    path = setting_file(spec, COMENTIONS)
+    if path is None:
         return None
-    path = Path(spec) if spec else COMENTIONS
     if not path.exists():
-        if spec:
-            raise RecsysError(f"co-mention table {path} not found (RECSYS_COMENTIONS); build it with train-ranker")
-        return None
+        raise RecsysError(f"co-mention table {path} not found (RECSYS_COMENTIONS); build it with train-ranker")
     table = CoMentions.load(path)
     built_for = table.meta.get("catalog")
     if built_for != catalog:

@@ -26,3 +26,16 @@ INTENTS = DATA / "eval" / "intents.jsonl"  # hand-labelled requests (intent eval
 HEAD_CHECKPOINT = DATA / "head" / "head.pt"  # the shipped meta-learned initialisation
 COMENTIONS = DATA / "ranker" / "comentions.json"  # films named together in the ReDial train sample (train-ranker)
 RANKER = DATA / "ranker" / "ranker.txt"  # the learned ranker (LightGBM text) beside ranker.json (train-ranker)
+
+
+def setting_file(spec: str, shipped: Path) -> Path | None:
+    """The file a setting names: "" = the shipped one, "none" = off, else the user's path.
+
+    None when off or when nothing is shipped (a checkout without the file runs without that part); a user's path
+    comes back even when it is missing, so the caller's error can name the setting that pointed there.
+    """
+    if spec.lower() == "none":
+        return None
+    if not spec:
+        return shipped if shipped.exists() else None
+    return Path(spec)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import RecsysError
-from ..core.paths import RANKER
+from ..core.paths import RANKER, setting_file
 from .features import FEATURES
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,11 @@ class LearnedRanker:
 def load_ranker(spec: str, catalog: str) -> LearnedRanker | None:
     """The model a setting names ("" = the shipped one, "none" = the hand-set blend, else a path); None when off,
     when the shipped one is missing, or when it was trained for another catalog."""
-    if spec.lower() == "none":
+    path = setting_file(spec, RANKER)
+    if path is None:
         return None
-    path = Path(spec) if spec else RANKER
     if not path.exists():
-        if spec:
-            raise RecsysError(f"ranker {path} not found (RECSYS_RANKER); build it with `python -m recsys train-ranker`")
-        return None
+        raise RecsysError(f"ranker {path} not found (RECSYS_RANKER); build it with `python -m recsys train-ranker`")
     ranker = LearnedRanker.load(path)
     built_for = ranker.meta.get("catalog")
     if built_for != catalog:
