@@ -6,7 +6,8 @@ refinements, references, feedback, questions), deterministic and fast (~1 ms).
 
 It always runs, so explicit exclusions are never lost; the generator parser (generator_parser.py) is merged on top
 of it only when this one leaves words it cannot explain (see `analyse`). Word tables and cue patterns live in
-words.py; `graph` (the catalog's people/films graph) adds people and reference titles through entities.py.
+words.py; `graph` (the catalog's people/films graph) adds people and reference titles through entities.py;
+languages and countries are read by places.py (over the graph's own names when there is one).
 Order of work: entities (titles, people) first, then years / runtime / count over the text with entities blanked
 ("Heat (1995)" is no year filter), then genres with negation, places, and the intent.
 """
@@ -22,11 +23,11 @@ from ..catalog.graph import Graph
 from ..core.types import Intent
 from .cues import ASK_ATTRS, CLEAR_RES, FEEDBACK_RES, GREETING_RE, MORE_RE, REFINE_RES, RESET_RE, WANT_RE
 from .entities import EntityReader
+from .places import PlaceReader
 from .readers import parse_runtime, parse_years
 from .words import (
     COMMON,
     COUNT_NOUNS,
-    COUNTRY_ALIASES,
     FAMILY_GROUPS,
     FILLER,
     GENRE_ADJECTIVES,
@@ -37,7 +38,6 @@ from .words import (
     ORDINALS,
     SCOPE_BREAKERS,
     TOKEN_RE,
-    TOPIC_MARKERS,
     message_tokens,
 )
 
@@ -58,9 +58,6 @@ FILM_REQUEST_RE = re.compile(
     r"\b(recommend|suggest|show me|give me|find me|looking for|something|anything|films|"
     r"movies|any others)\b"
 )
-LANGUAGE_WORDS = ("language", "speaking", "spoken", "dialogue", "audio")  # "French language": both words explained
-LANGUAGE_NEXT = LANGUAGE_WORDS + ("dubbed", "subtitles", "subtitled")  # words after a language name that say so
-DEFAULT_LANGUAGES = ["English", "French", "Spanish", "German", "Italian", "Japanese"]  # without a graph
 
 
 @dataclass
@@ -143,11 +140,7 @@ class LexiconParser:
         self.max_len = max(len(k) for k in self.synonyms) if self.synonyms else 1
         self.newest_year = newest_year
         self.graph = graph
-        langs = graph.languages if graph else DEFAULT_LANGUAGES
-        countries = set(graph.countries) if graph else set(COUNTRY_ALIASES.values())
-        self.languages = {lang.lower(): lang for lang in langs if " " not in lang}
-        self.countries = {c.lower(): c for c in countries}
-        self.countries.update({k: v for k, v in COUNTRY_ALIASES.items() if v in countries})
+        self.places = PlaceReader(graph.languages, graph.countries) if graph is not None else PlaceReader()
         self.genre_words = {w for key in self.synonyms for w in key}
         self.single_genres = [key[0] for key in self.synonyms if len(key) == 1 and len(key[0]) >= 4]
         self.entities = EntityReader(graph, self.genre_words) if graph is not None else None
@@ -170,7 +163,7 @@ class LexiconParser:
             found.people, found.titles = self.entities.read(tokens, cased, used, negated)
         slots_free = self._numbers(tokens, used, found)
         found.include, found.exclude, found.compound = self._genres(tokens, used, negated)
-        found.languages, found.countries = self._places(tokens, used, negated)
+        found.languages, found.countries = self.places.read(tokens, used, negated)
         self._cues(low, slots_free, found)
         intent, cued = self._decide(low, tokens, found)
         if intent in ("chitchat", "ask"):  # "how old is it?" asks, it does not constrain years or genres
@@ -311,7 +304,7 @@ class LexiconParser:
         for i, tok in enumerate(tokens):
             if used[i] or len(tok) < 4 or not tok.isalpha() or tok in COMMON or (tok,) in self.synonyms:
                 continue
-            if self.graph is not None and (tok in self.graph.titles or tok in self.languages):
+            if self.graph is not None and (tok in self.graph.titles or tok in self.places.languages):
                 continue
             close = difflib.get_close_matches(tok, self.single_genres, n=1, cutoff=0.85)
             if close:
@@ -347,38 +340,6 @@ class LexiconParser:
                     break
                 flags[j] = True
         return flags
-
-    def _places(self, tokens: list[str], used: list[bool], negated: list[bool]) -> tuple[list[str], list[str]]:
-        """(languages, countries): "in French"/"French-language" is a language, "a French film"/"from France" a
-        country (the documented convention); negated mentions are dropped."""
-        langs: list[str] = []
-        countries: list[str] = []
-        for i, tok in enumerate(tokens):
-            if used[i]:
-                continue
-            pair = " ".join(tokens[i : i + 2])
-            word = pair if pair in self.countries else tok
-            width = 2 if word == pair and i + 1 < len(tokens) else 1
-            prev, nxt = (tokens[i - 1] if i else ""), (tokens[i + width] if i + width < len(tokens) else "")
-            lang_form = tok.split("-")[0] if tok.endswith(("-language", "-speaking")) else None
-            if lang_form in self.languages or (
-                tok in self.languages and (prev in ("in", "spoken", "speaking") or nxt in LANGUAGE_NEXT)
-            ):
-                if not negated[i]:
-                    langs.append(self.languages[lang_form or tok])
-                used[i] = True
-                if nxt in LANGUAGE_WORDS and i + 1 < len(tokens):
-                    used[i + 1] = True
-            elif word in self.countries or (tok in COUNTRY_ALIASES and COUNTRY_ALIASES[tok] in self.countries.values()):
-                if tok == "english" and prev != "an":
-                    continue  # "english" alone is the language far more often than the country
-                if _in_topic(tokens, i):
-                    continue  # "about the Korean war", "set in France": what it is about, left to the search
-                if not negated[i]:
-                    countries.append(self.countries.get(word) or COUNTRY_ALIASES[tok])
-                for j in range(i, i + width):
-                    used[j] = True
-        return list(dict.fromkeys(langs)), list(dict.fromkeys(countries))
 
     @staticmethod
     def _positions(low: str) -> list[int]:
@@ -428,9 +389,3 @@ def _intent(intent: str, found: Slots, query: str) -> Intent:
         # all-of only when the compound is the whole genre request ("a rom-com or a western" stays any-of)
         genres_all=tuple(found.compound) if found.compound and set(found.compound) == set(found.include) else (),
     )
-
-
-def _in_topic(tokens: list[str], i: int) -> bool:
-    """True when the word at i is inside a phrase that says what a film is about or where it happens (the three
-    words before it hold a topic marker): a place named there is the subject, not where the film was made."""
-    return any(t in TOPIC_MARKERS for t in tokens[max(0, i - 3) : i])
