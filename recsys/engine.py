@@ -29,6 +29,7 @@ from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_li
 from .dialogue.controls import apply_controls, clean_controls
 from .dialogue.references import References
 from .dialogue.state import apply_intent, with_vote, without_vote
+from .explain.evidence import Evidence, collect
 from .explain.explainer import explain
 from .explain.grounding import TitleGuard
 from .parts import load_parts
@@ -45,6 +46,8 @@ from .understanding.lexicon import LexiconParser
 from .understanding.readers import comparison_titles
 
 log = logging.getLogger(__name__)
+
+LIKED_LINKS = 20  # the newest liked films a reason may link to (each is compared with every pick)
 
 
 class Engine:
@@ -217,16 +220,17 @@ class Engine:
         t = time.perf_counter()
         recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs)
         timings["rank"] = _ms(t)
-        details = self._details(found, state, recs)
+        evidence = self._evidence(info, state, recs, refs)
+        details = self._details(found, state, recs, evidence)
         yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
 
         t = time.perf_counter()
         reply, reasons = "", [""] * len(recs)
         generate = self.settings.explainer == "generate"  # "template": fact-built reasons, no generator (fast mode)
         explanation = (
-            explain(self.generator, text, recs, self.guard, max_new_tokens=self.settings.max_new_tokens)
+            explain(self.generator, text, recs, self.guard, self.settings.max_new_tokens, evidence)
             if generate
-            else facts_only(text, recs)
+            else facts_only(recs, evidence)
         )
         with self._gen_lock if generate else nullcontext():
             for reply, reasons in explanation:  # noqa: B007 (the last reasons are kept after the loop)
@@ -235,6 +239,9 @@ class Engine:
                 yield TurnEvent("text", text=reply, items=tuple(recs), intent=intent)
         timings["explain"] = _ms(t)
         recs = [Recommendation(r.item, r.score, r.relevance, reason, r.personal) for r, reason in zip(recs, reasons)]
+        # "generated" or "template" (built from the evidence) per pick: the panel and the eval report read it
+        details["sources"] = list(getattr(explanation, "sources", ["template"] * len(recs)))
+        stored = [{**ev.to_dict(), "source": src} for ev, src in zip(evidence, details["sources"])]
 
         ids = tuple(r.item.item_id for r in recs)
         state = state.evolve(shown_ids=state.shown_ids + ids, last_ids=ids)
@@ -245,7 +252,7 @@ class Engine:
             text,
             reply,
             intent.to_dict(),
-            [(r.item.item_id, r.score, r.reason) for r in recs],
+            [(r.item.item_id, r.score, r.reason, why) for r, why in zip(recs, stored)],
             state,
             dict(timings),
         )
@@ -259,6 +266,16 @@ class Engine:
         yield TurnEvent(
             "done", text=reply, items=tuple(recs), intent=intent, timings_ms=timings, details=details, state=state
         )
+
+    def _evidence(
+        self, info: SessionInfo, state: DialogueState, recs: Sequence[Recommendation], refs: Sequence[str]
+    ) -> list[Evidence]:
+        """Why each pick ranked (explain/evidence.py): the request's constraints it meets, what it shares with the
+        films named in this message and the person's liked films (newest first), the head's score."""
+        liked_ids = [i for i, v in latest_votes(self._votes(info.user_id, state)) if v]
+        liked = self.references.items(liked_ids[::-1][:LIKED_LINKS])
+        named = self.references.items(refs)
+        return [collect(r.item, state, liked, named, r.personal) for r in recs]
 
     def rank(
         self,
@@ -365,17 +382,23 @@ class Engine:
         return self.store.history(session_id)
 
     def _details(
-        self, found: Sequence[tuple[Item, float]], state: DialogueState, recs: Sequence[Recommendation]
+        self,
+        found: Sequence[tuple[Item, float]],
+        state: DialogueState,
+        recs: Sequence[Recommendation],
+        evidence: Sequence[Evidence] = (),
     ) -> dict:
-        """What the "why these?" panel shows: candidates considered, constraints, MMR λ, redundancy per pick."""
+        """What the "why these?" panel shows: candidates considered, constraints, MMR λ, redundancy and the evidence
+        of why it ranked, per pick."""
         vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
         lam = state.diversity(self.settings.mmr_lambda)
         return {
             "candidates": len(found),
             "constraints": describe(state),
             "mmr_lambda": lam,
-            "redundancy": redundancy(vectors),
-        }  # vs earlier picks
+            "redundancy": redundancy(vectors),  # vs earlier picks
+            "evidence": [ev.to_dict() for ev in evidence],
+        }
 
 
 def _ms(since: float) -> float:

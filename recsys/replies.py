@@ -2,7 +2,7 @@
 
 text = clean_text(raw)                  # str, NFC, no control characters, trimmed: safe to parse and store
 REPLIES["empty"]                        # the answers to an empty, too long, chit-chat or failed turn
-for reply, reasons in facts_only(text, recs): ...   # explain's stream shape, reasons from catalog facts
+for reply, reasons in facts_only(recs, evidence): ...   # explain's stream shape, reasons from the evidence
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 
-from .core.types import Recommendation
-from .explain.explainer import header, line, template_reason
+from .core.types import DialogueState, Recommendation
+from .explain.evidence import Evidence, collect, evidence_reason
+from .explain.explainer import header, line
 
 REPLIES = {
     "empty": "Tell me what you're in the mood for — a genre, a decade, a film you loved — and I'll suggest a few.",
@@ -36,8 +37,12 @@ def clean_text(text: object) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def facts_only(request: str, recs: Sequence[Recommendation]) -> Iterator[tuple[str, list[str]]]:
-    """The reply with every reason built from catalog facts (settings.explainer == "template"): same shape as
-    explain's stream, no generator, so it cannot name an outside title or claim a wrong fact."""
-    reasons = [template_reason(r.item, request) for r in recs]
+def facts_only(
+    recs: Sequence[Recommendation], evidence: Sequence[Evidence] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """The reply with every reason built from the evidence of why each film ranked (settings.explainer ==
+    "template"): same shape as explain's stream, no generator, so it cannot name an outside title or claim what the
+    evidence does not hold. Without evidence an item has only its standing facts."""
+    evidence = list(evidence) if evidence is not None else [collect(r.item, DialogueState()) for r in recs]
+    reasons = [evidence_reason(r.item, ev) for r, ev in zip(recs, evidence)]
     yield "\n".join([header(len(recs)), *(line(r.item, why) for r, why in zip(recs, reasons))]), reasons

@@ -12,7 +12,7 @@ import pytest
 
 from recsys.catalog.catalog import Catalog
 from recsys.cli import main
-from recsys.core.types import Item
+from recsys.core.types import DialogueState, Item
 from recsys.evaluation.expectations import Outcome
 from recsys.evaluation.quality import (
     claims,
@@ -27,7 +27,7 @@ from recsys.evaluation.replay import CORPUS
 from recsys.evaluation.replay_results import ScriptResult, TurnResult
 from recsys.evaluation.report import write
 from recsys.evaluation.report_figures import measure
-from recsys.explain.explainer import template_reason
+from recsys.explain.evidence import collect, evidence_reason
 from recsys.explain.grounding import TitleGuard
 from tests.fakes import tiny_items
 
@@ -87,9 +87,11 @@ def test_claims_are_checked_against_the_facts():
     assert bounds == {"Under 100 minutes": True, "over 120 minutes": False, "John Hughes": False}  # he directs
 
 
-def test_template_reasons_make_only_true_claims():
+def test_evidence_reasons_make_only_true_claims():
+    state = DialogueState(genres_include=("Comedy",))
     for item in tiny_items():
-        made = claims(template_reason(item, "a funny film"), item)
+        ev = collect(item, state, liked=[ITEMS["Galaxy Giggles"]])
+        made = claims(evidence_reason(item, ev), item, ev.names())
         assert made and all(c.correct for c in made), made
 
 
@@ -110,10 +112,13 @@ def test_ranking_and_list_metrics_on_known_answers():
 def synthetic_results() -> list[ScriptResult]:
     """Two turns: one honest list, one whose reply names a film outside its list and claims a wrong year."""
     giggles, robot, heist = ITEMS["Galaxy Giggles"], ITEMS["Robot Roommate"], ITEMS["Harbor Heist"]
+    ev = collect(giggles, DialogueState(genres_include=("Comedy",)))
     honest = Outcome(
-        reply=f"**{giggles.title}** (1985) — {template_reason(giggles)}",
+        reply=f"**{giggles.title}** (1985) — {evidence_reason(giggles, ev)}",
         items=(giggles,),
-        reasons=(template_reason(giggles),),
+        reasons=(evidence_reason(giggles, ev),),
+        evidence=(ev.to_dict(),),
+        sources=("template",),
         intent="recommend",
         latency_ms=20.0,
         timings_ms={"parse": 1.0, "search": 5.0, "total": 18.0},
@@ -122,6 +127,7 @@ def synthetic_results() -> list[ScriptResult]:
         reply=f"**{robot.title}** — better than **{heist.title}**, a 1975 film.",
         items=(robot,),
         reasons=("Better than Harbor Heist, a 1975 film.",),
+        sources=("generated",),
         intent="recommend",
         latency_ms=40.0,
         timings_ms={"parse": 2.0, "search": 7.0, "total": 38.0},
@@ -157,7 +163,9 @@ def test_report_figures_sections_and_plots(tmp_path):
     assert h["constraint satisfaction"] == 0.0 and h["expectations held (all keys)"] == pytest.approx(2 / 3)
     assert h["hallucinated-title rate"] == 0.5 and "Harbor Heist" in rep.hallucinations[0]
     assert rep.claims["year"] == (1, 2)  # the template's 1985 is right, "a 1975 film" about a 1999 film is not
-    assert h["generated reasons share"] == 0.5
+    assert h["generated reasons share"] == 0.5 and h["fallback rate"] == 0.5 and h["reasons shown"] == 2
+    assert h["unsupported-claim rate"] == 0.5 and "1975" in rep.unsupported[0] and "Harbor Heist" in rep.unsupported[0]
+    assert h["reasons citing a request match or taste link"] == 0.5  # the honest one says "comedy, as you asked"
     assert h["recall@k (target turns)"] == 1.0 and h["catalog coverage"] == pytest.approx(2 / 12)
     assert rep.latency["search"][2] == 2 and rep.latency["turn (wall)"][0] == pytest.approx(30.0)
     write(rep, results, tmp_path)

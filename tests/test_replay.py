@@ -337,7 +337,7 @@ def test_a_few_scripts_pass_with_the_real_generator(tmp_path, capsys):
 def test_template_explainer_writes_fact_reasons_without_the_generator(monkeypatch):
     from recsys.core.config import Settings
     from recsys.core.errors import ConfigError
-    from recsys.explain.explainer import template_reason
+    from recsys.explain.evidence import Evidence, evidence_reason
     from tests.fakes import ScriptedGenerator
 
     monkeypatch.setenv("RECSYS_EXPLAINER", "template")
@@ -350,6 +350,8 @@ def test_template_explainer_writes_fact_reasons_without_the_generator(monkeypatc
     engine = tiny_engine(generator=generator, explainer="template")
     done = list(engine.respond(engine.new_session(), "a funny sci-fi film"))[-1]
     assert done.items and generator.prompts == []
-    request = "a funny sci-fi film"
-    assert [r.reason for r in done.items] == [template_reason(r.item, request) for r in done.items]
+    evidence = [Evidence.from_dict(d) for d in done.details["evidence"]]
+    assert [r.reason for r in done.items] == [evidence_reason(r.item, ev) for r, ev in zip(done.items, evidence)]
+    assert done.details["sources"] == ["template"] * len(done.items)
+    assert all(ev.asked for ev in evidence)  # sci-fi comedies, as asked: the reason says so
     assert all(r.item.title in done.text and r.reason in done.text for r in done.items)

@@ -57,6 +57,23 @@ def test_migrations_applied_once_and_wal(store, db_path):
     assert names == [m.__name__ for m in MIGRATIONS]
 
 
+def test_evidence_is_stored_with_each_item_and_old_databases_gain_the_column(store, db_path):
+    sid = store.create_session(store.ensure_user())
+    why = {"asked": [{"kind": "genre", "text": "sci-fi comedy", "names": []}], "taste": [], "source": "generated"}
+    turn(store, sid, items=[("tt1", 0.9, "A sci-fi comedy.", why), ("tt2", 0.8, "old shape")])
+    shown = store.history(sid)[1].items
+    assert shown[0].evidence == why and shown[1].evidence is None  # 3-tuples still work: no evidence
+    store.close()
+    with sqlite3.connect(db_path) as conn:  # a database from before m002: no column, m002 not recorded
+        conn.execute("ALTER TABLE recommendations DROP COLUMN evidence")
+        conn.execute("DELETE FROM _migrations WHERE name = 'm002_recommendation_evidence'")
+    again = Store(f"sqlite:///{db_path}")
+    try:
+        assert [i.evidence for i in again.history(sid)[1].items] == [None, None]  # old rows: no evidence
+    finally:
+        again.close()
+
+
 def test_pragmas_on_every_connection(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -79,6 +79,9 @@ def test_page_pieces_escape_catalog_and_people_text():
     )
     assert "<img" not in why and "<b>" not in why and "|pipe" not in why  # a pipe would break the table
     assert "| 0.50 | – |" in why  # a score the engine did not give shows as a dash
+    ev = {"asked": [{"kind": "genre", "text": "<b>drama</b>"}], "taste": [], "support": []}
+    why = why_markdown(None, "", None, None, [(evil, {"score": 0.6, "evidence": ev}), (evil, {"score": 0.5})])
+    assert "**Why each:**\n1. asked: &lt;b&gt;drama&lt;/b&gt;\n2. nothing specific" in why  # evidence, escaped
 
 
 def test_export_markdown_and_json_hold_the_conversation():

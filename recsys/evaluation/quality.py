@@ -86,9 +86,11 @@ def _known(name: str, people: Iterable[str]) -> bool:
     return False
 
 
-def claims(reason: str, item: Item) -> list[Claim]:
-    """The attribute claims in one reason about `item`, each checked against the item's facts."""
+def claims(reason: str, item: Item, linked: Sequence[str] = ()) -> list[Claim]:
+    """The attribute claims in one reason about `item`, each checked against the item's facts. `linked`: titles the
+    evidence links it to ("shares X with Alien, which you liked"), which are no cast claim."""
     out: list[Claim] = []
+    titles = {t.lower() for t in linked}
     directors = item.people("director")
     cast = item.people("cast") + item.people("top_cast")
     for m in DIRECTED_RE.finditer(reason):
@@ -97,7 +99,8 @@ def claims(reason: str, item: Item) -> list[Claim]:
             out.append(Claim("director", name, _known(name, directors)))
     for m in STARRING_RE.finditer(reason):
         for name in _names(m.group(1), cast):
-            out.append(Claim("cast", name, _known(name, cast)))
+            if name.lower() not in titles:
+                out.append(Claim("cast", name, _known(name, cast)))
     for m in YEAR_RE.finditer(reason):
         out.append(Claim("year", m.group(1), item.year is not None and int(m.group(1)) == item.year))
     for m in DECADE_RE.finditer(reason):

@@ -90,6 +90,8 @@ class EngineBackend:
             timings_ms=dict(done.timings_ms),
             disliked_ids=tuple(state.disliked_ids),
             liked_ids=tuple(state.liked_ids),
+            evidence=tuple((done.details or {}).get("evidence") or ()),
+            sources=tuple((done.details or {}).get("sources") or ()),
         )
 
     def feedback(self, session: str, item_id: str, liked: bool) -> None:

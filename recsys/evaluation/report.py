@@ -6,7 +6,8 @@
 Replays the dialogue corpus (data/dialogues) in-process and writes report.md, report.html, replay.json and PNG
 plots to --out (default artifacts/eval): constraint satisfaction, Recall@k/NDCG@k on turns that name target
 titles, catalog coverage, intra-list diversity, novelty; hallucinated-title rate, attribute-claim accuracy,
-reply coverage, Distinct-1/2, reply length; latency per stage (p50/p95), as measured by report_figures.py. Exit 1
+reply coverage, Distinct-1/2, reply length; the reasons' unsupported-claim rate, share citing a request match or
+taste link and fallback rate; latency per stage (p50/p95), as measured by report_figures.py. Exit 1
 when a reply names a title outside its list (the hallucinated-title rate must be 0), else 0: failed expectations
 are replay's business.
 """
@@ -134,6 +135,7 @@ def sections(rep: Report) -> list[tuple[str, list[str], list[list[Any]], str, st
             ["kind", "detail"],
             [["hallucinated title", h] for h in rep.hallucinations]
             + [["wrong claim", w] for w in rep.wrong_claims]
+            + [["unsupported reason", u] for u in rep.unsupported]
             + [["failed script", f] for f in rep.failed],
             "",
             "",

@@ -2,7 +2,9 @@
 
 Constraint satisfaction per expectation key, Recall@k/NDCG@k on turns that name target titles, catalog coverage,
 intra-list diversity, novelty; hallucinated-title rate, attribute-claim accuracy, reply coverage, Distinct-1/2,
-reply length; latency per stage (p50/p95). The report verb (evaluation/report.py) writes them as pages and plots.
+reply length; the reasons' unsupported-claim rate (explain/claims.py, the product's own checker), the share citing a
+request match or a taste link, the fallback rate; latency per stage (p50/p95). The report verb
+(evaluation/report.py) writes them as pages and plots.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..explain.explainer import template_reason
+from ..explain.claims import cited, unsupported
+from ..explain.evidence import Evidence
 from ..explain.grounding import fact_phrases
 from .expectations import Outcome
 from .quality import (
@@ -65,6 +68,7 @@ class Report:
     ranking: list[dict[str, Any]] = field(default_factory=list)  # per target turn
     claims: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (correct, made)
     wrong_claims: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # reasons the claim checker rejects, with why (first 20)
     hallucinations: list[str] = field(default_factory=list)
     latency: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # stage -> (p50, p95, n)
     popularity: list[float] = field(default_factory=list)  # of every item shown
@@ -92,6 +96,7 @@ def measure(
 
     lists, ild, gdist, cover, replies, reasons, claim_tally = [], [], [], [], [], [], defaultdict(lambda: [0, 0])
     halluc, with_items, generated = 0, 0, 0
+    told: Counter = Counter()  # reasons: unsupported, citing a match or link, having one to cite, source known
     stage_ms: dict[str, list[float]] = defaultdict(list)
     for r, t, o in outcomes(results):
         for stage in STAGES:
@@ -113,10 +118,15 @@ def measure(
         if named:
             halluc += 1
             rep.hallucinations.append(f"{r.name} turn {t.number}: {', '.join(named)}")
-        for item, why in zip(o.items, o.reasons):
+        for n, (item, why) in enumerate(zip(o.items, o.reasons)):
             reasons.append(why)
-            generated += why != template_reason(item, t.message)
-            for c in claims(why, item):
+            ev = Evidence.from_dict(o.evidence[n] if n < len(o.evidence) else None)
+            generated += n < len(o.sources) and o.sources[n] == "generated"
+            told["unsupported"] += _unsupported(rep, why, item, ev, t.message, guard)
+            told["cites"] += bool(cited(why, item, ev))
+            told["could cite"] += ev.cites()
+            told["known source"] += n < len(o.sources)
+            for c in claims(why, item, ev.names()):
                 claim_tally[c.kind][0] += c.correct
                 claim_tally[c.kind][1] += 1
                 if not c.correct and len(rep.wrong_claims) < 20:
@@ -148,8 +158,17 @@ def measure(
         reasons,
         _ratio(halluc, with_items),
         generated,
+        told,
     )
     return rep
+
+
+def _unsupported(rep: Report, why: str, item: Any, ev: Evidence, request: str, guard: Any) -> bool:
+    """Whether the claim checker rejects a shown reason (noted in rep.unsupported, the first 20)."""
+    problems = unsupported(why, item, ev, request, guard)
+    if problems and len(rep.unsupported) < 20:
+        rep.unsupported.append(f"{item.label()}: {', '.join(problems)} in “{why}”")
+    return bool(problems)
 
 
 def _expectations(results: Sequence[ScriptResult], rep: Report) -> tuple[Counter, Counter]:
@@ -184,6 +203,7 @@ def _headline(
     reasons: list,
     halluc_rate: float,
     generated: int,
+    told: Counter,
 ) -> dict[str, float]:
     """The headline figures, in the order the report shows them."""
     made = sum(v[1] for v in rep.claims.values())
@@ -205,7 +225,12 @@ def _headline(
         "hallucinated-title rate": halluc_rate,
         "attribute claims": made,
         "attribute-claim accuracy": _ratio(sum(v[0] for v in rep.claims.values()), made),
-        "generated reasons share": _ratio(generated, len(reasons)),
+        "reasons shown": len(reasons),
+        "unsupported-claim rate": _ratio(told["unsupported"], len(reasons)),
+        "reasons citing a request match or taste link": _ratio(told["cites"], len(reasons)),
+        "reasons with a match or link to cite": _ratio(told["could cite"], len(reasons)),
+        "generated reasons share": _ratio(generated, told["known source"]),
+        "fallback rate": _ratio(told["known source"] - generated, told["known source"]),
         "reply covers its items": mean(cover),
         "distinct-1": distinct_n(reasons, 1),
         "distinct-2": distinct_n(reasons, 2),

@@ -2,6 +2,7 @@
 evidence, the catalog facts or the request.
 
     problems = unsupported(text, item, evidence, request, guard)   # [] when the reason may be shown
+    cited(text, item, evidence)                                     # the request matches and taste links it states
 
 The catalog has no plot text, so a statement of what a film is about, of its roles or of its standing (a "huge
 hit", "the best ...") is invented unless a fact backs it; small generators write such sentences readily, so each
@@ -159,3 +160,30 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
     if YOU_LIKED.search(text) and not any(c.kind in ("liked", "head") for c in ev.taste):
         problems.append("claims a liked film")
     return problems
+
+
+# --- what a reason cites ------------------------------------------------------------------------------------------
+GENRE_SAYINGS = {"Sci-Fi": ("sci-fi", "science fiction", "science-fiction"), "Animation": ("animat",)}
+
+
+def _says(text: str, clue, item: Item, genres: Sequence[str]) -> bool:
+    """Whether text states this clue (its genre, era, name, runtime or linked film), however it is worded."""
+    low = text.lower()
+    if clue.kind == "genre":
+        return any(
+            any(say in low for say in GENRE_SAYINGS.get(g, (g.lower().rstrip("y"),))) for g in genres or item.tags
+        )
+    if clue.kind == "era":
+        decade = re.search(r"(\d\d)(\d)0s", clue.text)
+        sayings = [str(item.year)] + ([f"{decade.group(2)}0s", decade.group(0)] if decade else [])
+        return any(say in low for say in sayings)
+    if clue.kind == "runtime":
+        return bool(set(NUMBER.findall(clue.text)) & set(NUMBER.findall(text)))
+    if clue.kind == "head":
+        return bool(re.search(r"\b(films?|movies?|taste|what) you(?:'ve| have)? (?:liked|loved|enjoyed)", low))
+    return any(n.lower() in low for n in clue.names)
+
+
+def cited(text: str, item: Item, ev: Evidence) -> list[str]:
+    """The kinds of request match and taste link (not support) that text states, in evidence order."""
+    return [c.kind for c in ev.asked + ev.taste if _says(text, c, item, ev.genres)]

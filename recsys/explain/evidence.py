@@ -68,7 +68,22 @@ class Evidence:
             "asked": [asdict(c) for c in self.asked],
             "taste": [asdict(c) for c in self.taste],
             "support": [asdict(c) for c in self.support],
+            "genres": list(self.genres),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Evidence:
+        """Inverse of to_dict (a stored turn's evidence; None or {} gives empty evidence; extra keys are ignored)."""
+        data = data or {}
+
+        def clues(key: str) -> tuple[Clue, ...]:
+            """The clues stored under key."""
+            rows = data.get(key) or ()
+            return tuple(
+                Clue(str(c.get("kind", "")), str(c.get("text", "")), tuple(c.get("names") or ())) for c in rows
+            )
+
+        return cls(clues("asked"), clues("taste"), clues("support"), tuple(data.get("genres") or ()))
 
 
 def genre_phrase(tags: Sequence[str]) -> str:

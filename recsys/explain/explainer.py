@@ -6,10 +6,12 @@
         ...
     run.sources                                                       # ["generated", "template", ...]
 
-The small generator gets a narrow job: for each item, a few-shot prompt (prompts/) with only that item's facts and
-the request, asked for one sentence. Every piece is checked before it is shown; a reason that names another
-catalog title, claims a genre, year or name the facts do not back, or degenerates is replaced by
-`template_reason`, and a last check of the whole reply falls back to facts for every item.
+The small generator gets a narrow job: for each item, a few-shot prompt (prompts/) with only the evidence of why
+it ranked (evidence.py: the request's constraints it meets, what it shares with films the person liked or named,
+standing facts as support) and the request, asked for one sentence. Every piece is checked before it is shown
+(claims.py); a reason that names another catalog title, claims anything the evidence, facts or request do not
+back, or degenerates is replaced by `evidence_reason`, the same evidence as a plain sentence, and a last check of
+the whole reply falls back to that for every item.
 """
 
 from __future__ import annotations
@@ -18,72 +20,21 @@ import json
 import logging
 import re
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 from ..core.paths import PROMPTS
-from ..core.types import Item, Recommendation
-from ..explain.grounding import (
-    TitleGuard,
-    contradictions,
-    fact_phrases,
-    is_degenerate,
-    is_echo,
-    is_repetitive,
-    title_key,
-    words_of,
-)
+from ..core.types import DialogueState, Item, Recommendation
+from .claims import unsupported
+from .evidence import Evidence, collect, evidence_reason, made_by
+from .grounding import TitleGuard, fact_phrases, is_degenerate, is_echo, is_repetitive, title_key, words_of
 
 log = logging.getLogger(__name__)
 
 STOP = ("\n",)  # one line per reason; sentence length is bounded by max_new_tokens
 REQUEST_WORDS = 40  # the request is repeated in every item's prompt: keep the prompt (and its cost) small
-ABOUT_WORDS = 30  # description words given to the model
 
 MAX_OPEN_WORDS = 8  # how many trailing words may still be the start of an allowed title or name
-
-
-# --- reasons built from facts ----------------------------------------------------------------------------------
-def _genre_words(item: Item, request: str) -> list[str]:
-    """Up to two genres in reading form, the ones the request names first ("sci-fi", "comedy")."""
-    low = request.lower()
-    names = [t for t in item.tags if t.lower() in low] + [t for t in item.tags if t.lower() not in low]
-    return [n.lower().replace("film-noir", "film noir") for n in names[:2]]
-
-
-def _a(word: str) -> str:
-    """ "a" or "an" before word (years included: "an 1895", "an 80s")."""
-    return "an" if re.match(r"[aeiou]|8|18\d\d|11\b", word.lower()) else "a"
-
-
-def template_reason(item: Item, request: str = "") -> str:
-    """One sentence built only from the item's facts; wording varies with the item id so lists don't repeat."""
-    genres = _genre_words(item, request)
-    kind = (" and ".join(genres) + " film") if genres else "film"
-    if item.year:
-        kind = f"{item.year} {kind}"
-    director = (item.people("director") or [""])[0]
-    cast = " and ".join(item.lead_cast()[:2])
-    a = item.attributes
-    runtime = a.get("runtime") if isinstance(a.get("runtime"), int) and a["runtime"] > 0 else None
-    if isinstance(a.get("oscars"), int) and a["oscars"] > 0:
-        award = f", winner of {a['oscars']} Oscar{'s' if a['oscars'] > 1 else ''}"
-    elif isinstance(a.get("imdb_rating"), (int, float)) and a["imdb_rating"] > 0:
-        award = f", rated {a['imdb_rating']:.1f} on IMDb"
-    else:
-        award = ""
-    variant = zlib.crc32(item.item_id.encode()) % 3  # crc32, not hash(): stable across processes
-    # Names never open the sentence: a capitalised word there reads as a sentence start, not as part of a name.
-    if variant == 1 and director and runtime:
-        text = f"Directed by {director}, this {kind} runs {runtime} minutes" + (f", starring {cast}" if cast else "")
-    elif variant == 2 and cast and runtime:
-        text = f"Starring {cast}, this {kind}" + (f" from {director}" if director else "")
-        text += f" runs {runtime} minutes"
-    else:
-        text = f"{_a(kind).capitalize()} {kind}" + (f" directed by {director}" if director else "")
-        text += (f", starring {cast}" if cast else "") + (f", {runtime} minutes" if runtime else "")
-    return text + award + "."
 
 
 # --- prompts -------------------------------------------------------------------------------------------------------
@@ -102,18 +53,18 @@ def _first_words(text: str, limit: int) -> str:
     return " ".join(words[:limit]) + ("…" if len(words) > limit else "")
 
 
-def _fill(template: str, request: str, title: str, year, genres, director, cast, runtime, about: str) -> str:
-    """The item template filled with facts; a line whose fact is unknown is left out (the model would copy
-    "unknown" into its sentence)."""
+def _fill(template: str, request: str, title: str, year, genres, asked, taste, made: str, support) -> str:
+    """The item template filled with the evidence; a line with nothing to say is left out (the model would copy
+    "unknown" or "none" into its sentence)."""
     facts = {
         "request": _first_words(request, REQUEST_WORDS),
         "title": title,
         "year": f" ({year})" if year else "",
         "genres": ", ".join(genres),
-        "director": ", ".join(director),
-        "cast": ", ".join(cast),
-        "runtime": f"{runtime} min" if runtime else "",
-        "about": _first_words(about, ABOUT_WORDS),
+        "asked": "; ".join(asked),
+        "taste": "; ".join(taste),
+        "made": made,
+        "support": "; ".join(support),
     }
     lines = []
     for row in template.splitlines():
@@ -123,45 +74,40 @@ def _fill(template: str, request: str, title: str, year, genres, director, cast,
     return "\n".join(lines)
 
 
-def item_messages(item: Item, request: str) -> list[dict[str, str]]:
-    """Chat messages asking for one sentence on why `item` fits `request`: system, few-shot, this item."""
+def item_messages(item: Item, request: str, evidence: Evidence | None = None) -> list[dict[str, str]]:
+    """Chat messages asking for one sentence on why `item` fits: system, few-shot, this item's evidence.
+
+    The prompt carries the evidence, not the whole fact sheet: a small model writes about what it is given, and
+    what it is given here is only what made the film rank. The makers are added only when there is no request
+    match or taste link to lead with."""
     system, template, examples = _prompt_files()
     messages = [{"role": "system", "content": system}]
     for ex in examples:
-        messages.append(
-            {
-                "role": "user",
-                "content": _fill(
-                    template,
-                    ex["request"],
-                    ex["title"],
-                    ex["year"],
-                    ex["genres"],
-                    ex["director"],
-                    ex["cast"],
-                    ex["runtime"],
-                    ex["about"],
-                ),
-            }
+        content = _fill(
+            template,
+            ex["request"],
+            ex["title"],
+            ex["year"],
+            ex["genres"],
+            ex["asked"],
+            ex["taste"],
+            ex["made"],
+            ex["support"],
         )
-        messages.append({"role": "assistant", "content": ex["reason"]})
-    cast = item.lead_cast()[:3]
-    messages.append(
-        {
-            "role": "user",
-            "content": _fill(
-                template,
-                request,
-                item.title,
-                item.year,
-                item.tags,
-                item.people("director")[:2],
-                cast,
-                item.attributes.get("runtime"),
-                item.text,
-            ),
-        }
+        messages += [{"role": "user", "content": content}, {"role": "assistant", "content": ex["reason"]}]
+    ev = evidence if evidence is not None else collect(item, DialogueState())
+    content = _fill(
+        template,
+        request,
+        item.title,
+        item.year,
+        item.tags[:3],
+        [c.text for c in ev.asked],
+        [c.text for c in ev.taste],
+        "" if ev.cites() else made_by(item),
+        [c.text for c in ev.support],
     )
+    messages.append({"role": "user", "content": content})
     return messages
 
 
@@ -207,15 +153,23 @@ class Explanation:
     per item)."""
 
     def __init__(
-        self, generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard, max_new_tokens: int = 40
+        self,
+        generator,
+        request: str,
+        recs: Sequence[Recommendation],
+        guard: TitleGuard,
+        max_new_tokens: int = 40,
+        evidence: Sequence[Evidence] | None = None,
     ) -> None:
-        """Nothing is generated until the explanation is iterated."""
+        """Nothing is generated until the explanation is iterated. `evidence` (one per item, from `collect`) is
+        what the prompt and the checker use; without it an item has only its standing facts."""
         self.generator = generator
         self.request = request
         self.items = [r.item for r in recs]
+        self.evidence = list(evidence) if evidence is not None else [collect(it, DialogueState()) for it in self.items]
         self.guard = guard
         self.max_new_tokens = max_new_tokens
-        self.allowed = [it.title for it in self.items]
+        self.allowed = [it.title for it in self.items] + [n for ev in self.evidence for n in ev.names()]
         self.phrases = fact_phrases(self.items)
         keys = [title_key(t) for t in self.allowed + self.phrases]
         self.open_prefixes = {k[:n] for k in keys for n in range(1, len(k))}  # "The Dark" of "The Dark Knight"
@@ -235,20 +189,20 @@ class Explanation:
         yield self._render()
         for i, item in enumerate(self.items):
             finished = ""
-            for text, done in self._generate(item):
+            for text, done in self._generate(item, self.evidence[i]):
                 if done:
                     finished = text
                 else:
                     self.lines[i] = line(item, text)
                     yield self._render()
-            reason = self._accept(item, finished)
+            reason = self._accept(item, self.evidence[i], finished)
             self.sources[i] = "generated" if reason else "template"
-            self.reasons[i] = reason or template_reason(item, self.request)
+            self.reasons[i] = reason or evidence_reason(item, self.evidence[i])
             self.lines[i] = line(item, self.reasons[i])
             yield self._render()
         if self.guard.violations(self.reply, self.allowed, self.phrases):  # the guarantee, whatever slipped by
             log.warning("explanation still names an outside title; using facts for every item")
-            self.reasons = [template_reason(it, self.request) for it in self.items]
+            self.reasons = [evidence_reason(it, ev) for it, ev in zip(self.items, self.evidence)]
             self.sources = ["template"] * len(self.items)
             self.lines = [line(it, r) for it, r in zip(self.items, self.reasons)]
             yield self._render()
@@ -259,18 +213,18 @@ class Explanation:
             self.sources.count("template"),
         )
 
-    def _problem(self, item: Item, text: str) -> list[str]:
-        """Outside titles named and facts contradicted in text (empty when it is fine)."""
-        return self.guard.violations(text, self.allowed, self.phrases) or contradictions(text, item, self.request)
+    def _problem(self, item: Item, ev: Evidence, text: str) -> list[str]:
+        """Outside titles named and claims nothing backs (empty when it is fine): see claims.unsupported."""
+        return self.guard.violations(text, self.allowed, self.phrases) or unsupported(text, item, ev, self.request)
 
-    def _generate(self, item: Item) -> Iterator[tuple[str, bool]]:
+    def _generate(self, item: Item, ev: Evidence) -> Iterator[tuple[str, bool]]:
         """(cleaned reason so far, False) while streaming, then (whole reason, True); stops early, with no final
         pair, on an outside title, a contradiction or a generator error."""
         if self._failed:
             return
         raw, shown, pieces = "", "", None
         try:
-            pieces = self.generator.stream(item_messages(item, self.request), self.max_new_tokens, STOP)
+            pieces = self.generator.stream(item_messages(item, self.request, ev), self.max_new_tokens, STOP)
             for piece in pieces:
                 raw += piece
                 if _echo_pending(raw, item.title):
@@ -278,7 +232,7 @@ class Explanation:
                 text = self._settled(clean_reason(raw, item.title))
                 if text == shown:
                     continue
-                problem = self._problem(item, text) or ("repetitive" if is_repetitive(words_of(text)) else "")
+                problem = self._problem(item, ev, text) or ("repetitive" if is_repetitive(words_of(text)) else "")
                 if problem:
                     log.warning("reason for %s stopped (%s); using facts", item.item_id, problem)
                     return
@@ -307,7 +261,7 @@ class Explanation:
                 return text[:start].rstrip()
         return text.rstrip()
 
-    def _accept(self, item: Item, text: str) -> str:
+    def _accept(self, item: Item, ev: Evidence, text: str) -> str:
         """The finished reason, or "" when it fails a check."""
         if not text:
             return ""
@@ -317,7 +271,7 @@ class Explanation:
             if is_degenerate(text)
             else "echoes the request"
             if is_echo(text, self.request)
-            else self._problem(item, text)
+            else self._problem(item, ev, text)
         )
         if problem:
             log.warning("reason for %s rejected (%s); using facts", item.item_id, problem)
@@ -336,14 +290,7 @@ def warm_up(generator) -> float:
         return 0.0
     _, _, examples = _prompt_files()
     ex = examples[0]
-    item = Item(
-        item_id="warm-up",
-        title=ex["title"],
-        year=ex["year"],
-        text=ex["about"],
-        tags=tuple(ex["genres"]),
-        attributes={"director": ex["director"], "cast": ex["cast"], "runtime": ex["runtime"]},
-    )
+    item = Item(item_id="warm-up", title=ex["title"], year=ex["year"], tags=tuple(ex["genres"]))
     t0 = time.perf_counter()
     pieces = generator.stream(item_messages(item, ex["request"]), 1, STOP)
     try:
@@ -358,7 +305,12 @@ def warm_up(generator) -> float:
 
 
 def explain(
-    generator, request: str, recs: Sequence[Recommendation], guard: TitleGuard, max_new_tokens: int = 40
+    generator,
+    request: str,
+    recs: Sequence[Recommendation],
+    guard: TitleGuard,
+    max_new_tokens: int = 40,
+    evidence: Sequence[Evidence] | None = None,
 ) -> Explanation:
     """A streamed reply explaining `recs`: iterate it for (reply so far, reasons so far); see Explanation."""
-    return Explanation(generator, request, recs, guard, max_new_tokens)
+    return Explanation(generator, request, recs, guard, max_new_tokens, evidence)

@@ -28,7 +28,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -114,6 +116,8 @@ class DbShown(Base):
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # Why it ranked (explain/evidence.py Evidence.to_dict() as JSON); NULL for rows stored before m002.
+    evidence: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
 
 
 class DbFeedback(Base):
@@ -204,7 +208,13 @@ def m001_initial(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial]
+def m002_recommendation_evidence(conn: Connection) -> None:
+    """recommendations.evidence: the evidence of why each shown item ranked (JSON text, nullable)."""
+    if "evidence" not in {c["name"] for c in inspect(conn).get_columns("recommendations")}:
+        conn.execute(text("ALTER TABLE recommendations ADD COLUMN evidence TEXT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial, m002_recommendation_evidence]
 
 
 MIGRATION_LOCK = 0x7265637379  # PostgreSQL advisory lock key ("recsy"): one migrating instance at a time

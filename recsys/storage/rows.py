@@ -40,6 +40,7 @@ class ShownItem:
     rank: int
     score: float
     reason: str
+    evidence: dict | None = None  # why it ranked (Evidence.to_dict()); None for turns stored before it was kept
 
 
 @dataclass(frozen=True)

@@ -206,11 +206,12 @@ class Store:
         user_text: str,
         reply: str,
         intent: dict | None,
-        items: Sequence[tuple[str, float, str]],
+        items: Sequence[tuple[str, float, str] | tuple[str, float, str, dict | None]],
         state: DialogueState,
         timings: dict | None,
     ) -> int:
-        """Store a turn in one transaction: both messages, items in rank order, new state; returns the reply's id."""
+        """Store a turn in one transaction: both messages, items in rank order (item_id, score, reason and,
+        optionally, the evidence of why it ranked), new state; returns the reply's id."""
 
         def work(s: Session) -> int:
             """Both messages, the items shown, the new state and maybe a title, under the locked session."""
@@ -229,8 +230,11 @@ class Store:
                         rank=rank,
                         score=float(score),
                         reason=clean(reason),
+                        evidence=None if not evidence else dumps(evidence),
                     )
-                    for rank, (item_id, score, reason) in enumerate(items, start=1)
+                    for rank, (item_id, score, reason, evidence) in enumerate(
+                        ((*row, None)[:4] for row in items), start=1
+                    )
                 ]
             )
             row.state, row.updated_at = dumps(state.to_dict()), now()
@@ -253,7 +257,8 @@ class Store:
                 select(DbShown).where(DbShown.session_id == session_id).order_by(DbShown.message_id, DbShown.rank)
             )
             for r in recs:
-                shown.setdefault(r.message_id, []).append(ShownItem(r.item_id, r.rank, r.score, r.reason))
+                row = ShownItem(r.item_id, r.rank, r.score, r.reason, loads(r.evidence))
+                shown.setdefault(r.message_id, []).append(row)
             messages = s.scalars(select(DbMessage).where(DbMessage.session_id == session_id).order_by(DbMessage.seq))
             return [
                 MessageRow(m.id, m.seq, m.role, m.text, loads(m.intent), utc(m.created_at), shown.get(m.id, []))

@@ -74,6 +74,7 @@ def score_text(value: object) -> str:
 def why_rows(recs: Sequence[Recommendation], details: Mapping) -> list[tuple[Item, dict]]:
     """The panel's rows for a fresh answer: each item's scores, with its overlap from the turn's details."""
     redundancy = list(details.get("redundancy") or [])
+    evidence = list(details.get("evidence") or [])
     return [
         (
             r.item,
@@ -82,10 +83,22 @@ def why_rows(recs: Sequence[Recommendation], details: Mapping) -> list[tuple[Ite
                 "personal": getattr(r, "personal", None),
                 "redundancy": redundancy[n] if n < len(redundancy) else None,
                 "score": r.score,
+                "evidence": evidence[n] if n < len(evidence) else None,
             },
         )
         for n, r in enumerate(recs)
     ]
+
+
+def evidence_text(evidence: Mapping | None) -> str:
+    """One pick's evidence in words ("asked: sci-fi comedy · link: shares X with Alien, which you liked"), escaped."""
+    groups = [("asked", "asked"), ("taste", "link"), ("support", "support")]
+    said = [
+        f"{label}: " + "; ".join(str(c.get("text", "")) for c in (evidence or {}).get(key) or [])
+        for key, label in groups
+        if (evidence or {}).get(key)
+    ]
+    return md_cell(" · ".join(said) or "nothing specific: the closest match to the request")
 
 
 def why_markdown(
@@ -119,6 +132,11 @@ def why_markdown(
             f"| {score_text(s.get('score'))} |"
         )
     parts.append("\n".join(table))
+    if any(s.get("evidence") is not None for _, s in rows):  # why each pick ranked (explain/evidence.py)
+        parts.append(
+            "**Why each:**\n"
+            + "\n".join(f"{n}. {evidence_text(s.get('evidence'))}" for n, (_, s) in enumerate(rows, start=1))
+        )
     parts.append(
         "_match: relevance to the request; taste: the personal head's score from your 👍/👎; "
         "overlap: redundancy with the picks above it, which diversity (MMR) penalises; "

@@ -34,9 +34,8 @@ def transcript(engine: Engine, session_id: str) -> tuple[list[dict], dict[str, l
             pairs = [(engine.catalog.get(s.item_id), s) for s in row.items]
             pairs = [(it, s) for it, s in pairs if it is not None]
             mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
-            history.append(
-                why_message(why_markdown(intent, "", None, None, [(it, {"score": s.score}) for it, s in pairs]))
-            )
+            rows = [(it, {"score": s.score, "evidence": s.evidence}) for it, s in pairs]
+            history.append(why_message(why_markdown(intent, "", None, None, rows)))
             mapping[str(len(history) - 1)] = [it.item_id for it, _ in pairs]
             recs = [(it, s.reason) for it, s in pairs]
     return history, mapping, recs
