@@ -1,4 +1,4 @@
-"""Crashes (issue 7): the real app (`python app.py`) is killed with SIGKILL in the middle of turns and restarted.
+"""Crash safety: the real app (`python app.py`) is killed with SIGKILL in the middle of turns and restarted.
 
 The server runs as a subprocess on loopback over the tiny catalog with the real embedding model; its generator is a
 fake OpenAI-compatible server in this test process (the app's own http backend), so the test decides exactly when

@@ -1,4 +1,4 @@
-"""Hostile and broken input (issue 7): 1,050 generated messages through the engine, a sample through the HTTP API
+"""Hostile and broken input: 1,050 generated messages through the engine, a sample through the HTTP API
 and through the real models, and bad files and settings through the CLI and the app.
 
 Every message must: raise nothing, end in a "done" event with a clear reply, store exactly its two messages, leave
@@ -71,7 +71,7 @@ def leaks_system_prompt(reply: str) -> bool:
 
 
 def check_turn(engine: Engine, sid: str, text: str, before: int, named: set[str] | None = None) -> str:
-    """Run one turn and check everything issue 7 asks of it; returns the reply. `named` collects the titles the
+    """Run one turn and check all the module docstring asks; returns the reply. `named` collects the titles the
     person has named in this session (a "nothing matches" reply may repeat their own words back)."""
     named = set() if named is None else named
     limit = engine.settings.max_message_chars

@@ -111,7 +111,7 @@ def test_contract_keys(parser):
     assert isinstance(d["genres_include"], list)
 
 
-# --- issue 3: catalog-aware slots over the real catalog (people, titles, languages...) -------------------------
+# --- catalog-aware slots over the real catalog (people, titles, languages...) --------------------------------
 @pytest.fixture(scope="module")
 def full():
     from tests.catalog_fixtures import real_catalog, real_graph

@@ -1,4 +1,4 @@
-"""Load (issue 7): 50 concurrent sessions x 20 turns with feedback, through the engine on SQLite and on PostgreSQL
+"""Load: 50 concurrent sessions x 20 turns with feedback, through the engine on SQLite and on PostgreSQL
 (two engine instances sharing one database, as two replicas would), and through the served page over HTTP.
 
 Afterwards the database must hold exactly what the turns returned: no lost or duplicated messages, items shown or

@@ -54,7 +54,7 @@ class Intent:
     titles: tuple[str, ...] = ()  # referenced catalog titles ("like Heat")
     query: str = ""  # soft descriptive words for the embedding query
     count: int | None = None  # how many results were asked for
-    # issue 3 slots (defaults keep old rows and callers working)
+    # slots added after the first stored rows: their defaults keep older rows and callers working
     runtime_min: int | None = None  # minutes ("over two hours")
     runtime_max: int | None = None  # minutes ("under 90 minutes")
     languages: tuple[str, ...] = ()  # catalog language names ("in French")
@@ -109,7 +109,7 @@ class DialogueState:
     liked_ids: tuple[str, ...] = ()
     disliked_ids: tuple[str, ...] = ()
     mmr_lambda: float | None = None  # per-session relevance vs diversity; None = Settings.mmr_lambda
-    runtime_min: int | None = None  # minutes (issue 3 slots; persist until changed or cleared)
+    runtime_min: int | None = None  # minutes; runtime and places persist until changed or cleared
     runtime_max: int | None = None
     languages: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()

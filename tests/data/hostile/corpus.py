@@ -1,4 +1,4 @@
-"""The hostile-message corpus (issue 7): generated deterministically by code, so nothing large is committed.
+"""Hostile messages for tests/test_hostile.py, generated deterministically by code, so nothing large is committed.
 
     from tests.data.hostile.corpus import hostile_messages
     for kind, text in hostile_messages():   # >= 1,000 (kind, message) pairs, same order on every run
@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-SEED = 7  # issue 7; fixed so a failure names the same message on every run
+SEED = 7  # fixed so a failure names the same message on every run
 PER_KIND = 75  # 14 kinds x 75 = 1,050 messages
 HUGE_CHARS = 100_000  # "100 KB messages"
 
