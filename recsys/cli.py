@@ -100,18 +100,19 @@ def cmd_build_index(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    """Read JSON lines {"text": ...} or plain lines on stdin; write one JSON intent a line."""
+    """Parse the messages given as arguments, else JSON lines {"text": ...} or plain lines on stdin; write one
+    JSON intent a line."""
     from .evaluation.intents import build_parsers
 
     settings = settings_from(args)
     which = args.parser or settings.parser  # default: Settings.parser ("lexicon"; RECSYS_PARSER)
     parser = build_parsers(settings, [which])[which]
-    for raw in sys.stdin:
+    for raw in args.messages or sys.stdin:
         line = raw.rstrip("\n")
         if not line.strip():
             continue
         text = line
-        if line.lstrip().startswith("{"):
+        if not args.messages and line.lstrip().startswith("{"):  # an argument is always the message itself
             try:
                 obj = json.loads(line)
                 text = str(obj.get("text", "")) if isinstance(obj, dict) else line
@@ -173,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-index", help="build the catalog and embedding caches with progress")
     add_common_flags(p)
     p.set_defaults(func=cmd_build_index)
-    p = sub.add_parser("parse", help="parse messages (stdin) into JSON intents (stdout)")
+    p = sub.add_parser("parse", help="parse messages (arguments or stdin) into JSON intents (stdout)")
     add_common_flags(p)
+    p.add_argument("messages", nargs="*", metavar="MESSAGE", help="messages to parse (default: one a line on stdin)")
     p.add_argument(
         "--parser",
         choices=("lexicon", "llm", "merged"),

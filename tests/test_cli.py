@@ -50,6 +50,15 @@ def test_parse_contract_json_and_plain_lines():
     assert rows[1]["year_max"] == 1989 and isinstance(rows[1]["year_max"], int)
 
 
+def test_parse_takes_messages_as_arguments_too():
+    """`recsys parse "a funny horror film"`: each argument is one message, stdin is not read."""
+    out = run("parse", "--catalog", str(TINY), "a funny horror film from the 80s", "{not json}", stdin="ignored\n")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [row["text"] for row in rows] == ["a funny horror film from the 80s", "{not json}"]
+    assert set(rows[0]["genres_include"]) == {"Comedy", "Horror"} and rows[0]["year_min"] == 1980
+
+
 def test_errors_are_one_line_and_exit_1(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "title": "A", "year": "nineteen"}\n')
