@@ -133,6 +133,7 @@ EVAL_PLUGINS: dict[str, tuple[str, str]] = {  # eval sub-verb -> (module in recs
     "coldstart": ("evaluation.coldstart", "per-user head on held-out users, by number of support ratings"),
     "report": ("evaluation.report", "replay corpus + catalog: recommendation and explanation quality report"),
     "conversations": ("evaluation.conversations", "real dialogues (ReDial): the app vs baselines, Recall@k, CIs"),
+    "reasons": ("evaluation.reasons", "the claim checker on hand-labelled reasons: precision and recall"),
 }
 
 

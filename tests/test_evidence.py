@@ -109,3 +109,52 @@ def test_standing_claims_pass_only_with_a_fact_behind_them():
 def test_a_liked_film_is_claimed_only_when_there_is_one():
     text = "A 1956 western like the films you liked."
     assert unsupported(text, WAYNE, collect(WAYNE, DialogueState()))
+
+
+def test_checker_rejects_misattributions_wrong_sources_and_other_films():
+    ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN])
+    request = "a funny sci-fi film from the 80s"
+    ok = [
+        "A 1984 sci-fi comedy; it shares Harry Dean Stanton with Alien, which you liked.",
+        "A 1984 sci-fi comedy, rated 98% on Rotten Tomatoes.",
+        "A 1984 sci-fi comedy, as you asked, and I'm glad you asked.",
+    ]
+    for text in ok:
+        assert unsupported(text, REPO, ev, request) == [], text
+    bad = [
+        "A 1984 sci-fi comedy, which you liked.",  # the pick itself was not liked
+        "A 1984 sci-fi comedy, rated 98% on IMDb.",  # that number is the Rotten Tomatoes meter
+        "A 1984 sci-fi comedy from Alien.",  # another film as its maker
+        "A 1984 sci-fi comedy, and Alien, a classic horror film.",  # describes another film
+        "A 1984 sci-fi comedy I loved.",  # the recommender's own experience
+        "A 1984 sci-fi comedy, but not funny at all.",  # denies its own genre
+        "A 1984 sci-fi comedy, the winner of 1984.",  # an award it has none of
+        "A 1984 superhero comedy.",  # a kind of film the catalog does not record
+    ]
+    for text in bad:
+        assert unsupported(text, REPO, ev, request), text
+
+
+def test_eval_reasons_reports_precision_and_recall_on_labels(tmp_path):
+    from recsys.catalog.catalog import Catalog
+    from recsys.evaluation.reasons import check, read_labels
+    from recsys.explain.grounding import TitleGuard
+
+    ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN]).to_dict()
+    rows = [
+        ("A 1984 sci-fi comedy, as you asked.", True),  # passes, grounded
+        ("A 1984 sci-fi comedy about a punk.", False),  # flagged, not grounded
+        ("A 1984 sci-fi comedy, a huge hit worldwide.", False),  # flagged (no popularity behind it), not grounded
+        ("A 1984 sci-fi comedy with heart.", False),  # passes, but labelled not grounded: a miss
+    ]
+    path = tmp_path / "reasons.jsonl"
+    lines = [
+        {"id": f"r{i}", "request": "a funny sci-fi film from the 80s", "item_id": "repo", "evidence": ev, "reason": t}
+        | {"grounded": g}
+        for i, (t, g) in enumerate(rows)
+    ]
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in lines) + '{"id": "x", "grounded": null}\n')
+    catalog = Catalog([ALIEN, REPO])
+    result = check(read_labels(path), catalog, TitleGuard(it.title for it in catalog.items))
+    assert result["rows"] == 4 and result["not grounded (labels)"] == 3
+    assert result["precision"] == 1.0 and result["recall"] == 2 / 3 and len(result["misses"]) == 1

@@ -314,7 +314,7 @@ def test_final_check_falls_back_to_an_all_template_reply():
 def test_title_prefix_of_an_allowed_title_is_not_cut_short():
     guard = TitleGuard(["The Dark", "The Dark Knight", "Batman"])
     knight = Item(item_id="k", title="The Dark Knight", year=2008, tags=("Crime",), text="Batman fights crime.")
-    gen = ScriptedGenerator(["A 2008 crime film, The Dark Knight is what you asked for."])
+    gen = ScriptedGenerator(["A 2008 crime film, The Dark Knight is one to watch tonight."])
     ex = explain(gen, "a crime film", [Recommendation(knight, 1, 1)], guard)
     list(ex)
     assert ex.sources == ["generated"]

@@ -45,7 +45,7 @@ MODULE = {
         "sources": 2,
         "graph": 2,
     },
-    "generation": {"stream": 0, "local": 1, "openai": 1, "gguf": 2, "llm": 3},
+    "generation": {"stream": 0, "local": 1, "openai": 1, "llamacpp": 1, "gguf": 2, "llm": 3},
     "search": {"encoder": 0, "backends": 1, "cache": 1, "index": 2},
     "understanding": {
         "words": 0,
@@ -87,6 +87,7 @@ MODULE = {
         "replay": 3,
         "report_figures": 3,
         "report": 4,
+        "reasons": 4,  # the claim checker on labelled reasons (samples through replay's engine)
         # eval conversations: readers and metrics, then samples, baselines and protocols, then the verb
         "dialogues": 0,
         "conversation_metrics": 0,

@@ -23,7 +23,11 @@ PLOT = re.compile(
     r"\b(about|follows?|following|tells?|story|stories|plot|cent(?:er|re)s? on|revolves?|journey|quest|mission|tale"
     r"|portrays?|portrait|depicts?|explores?|chronicles?|set in|based on|true events|adventures? of|inspired by"
     r"|main character|protagonist|hero|heroine|villain|plays|played|as the|in the role|character|characters"
-    r"|who must|tries to|fights?|falls? in love|discovers?|finds? (?:himself|herself|themselves))\b",
+    r"|who must|tries to|fights?|falls? in love|discovers?|finds? (?:himself|herself|themselves)"
+    r"|version of|remake|sequel|prequel|installment|instalment|franchise"
+    # kinds of film the catalog's genres do not record
+    r"|superhero|slasher|zombies?|vampires?|spy|heist|kung fu|martial arts|disaster|space opera|time travel"
+    r"|coming-of-age|mockumentary|found footage)\b",
     re.IGNORECASE,
 )
 # Claims of standing with no fact that could back them.
@@ -55,6 +59,21 @@ STANDING = {
     "favorite": "popular",
     "success": "popular",
     "successful": "popular",
+    "winner": "award",
+    "won": "award",
+    "award": "award",
+    "awards": "award",
+    # Praise a good rating can back.
+    "great": "rated",
+    "excellent": "rated",
+    "amazing": "rated",
+    "wonderful": "rated",
+    "fantastic": "rated",
+    "superb": "rated",
+    "outstanding": "rated",
+    "terrific": "rated",
+    "awesome": "rated",
+    "good": "rated",
 }
 STANDING_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, STANDING), key=len, reverse=True)) + r")\b", re.I)
 POPULAR = 0.8  # catalog popularity prior (0..1) that backs "popular", "a classic"
@@ -87,9 +106,26 @@ TONE = {
     "gritty": ("Crime", "War", "Thriller", "Film-Noir"),
     "uplifting": ("Family", "Comedy", "Musical"),
     "family-friendly": ("Family", "Animation"),
+    "whole family": ("Family",),
 }
 TONE_RE = re.compile(r"\b(" + "|".join(map(re.escape, TONE)) + r")\b", re.IGNORECASE)
-YOU_LIKED = re.compile(r"\byou(?:'ve| have)? (?:liked|loved|enjoyed)\b", re.IGNORECASE)
+YOU_LIKED = re.compile(
+    r"\byou(?:'ve| have)? (?:liked|loved|enjoyed)\b|\bfavou?rite of yours\b|\byour favou?rite\b", re.IGNORECASE
+)
+# "which you mentioned": the person named a film this turn; needs a "named" link.
+YOU_NAMED = re.compile(r"\byou(?:'ve| have)? (?:mentioned|named|brought up|talked about)\b", re.IGNORECASE)
+# "as you asked": the film meets something the request asked for; needs a request match.
+YOU_ASKED = re.compile(
+    r"\b(?:you(?:'ve| have)? (?:asked|requested|wanted|were looking)|as requested|your request)\b", re.IGNORECASE
+)
+# The speaker's own experience or doubt ("I loved it", "I'm not sure"): the recommender has none to report.
+FIRST_PERSON = re.compile(r"\b(?:I|(?i:i'm|i've|i'd|i'll|im|my|myself|mine|we|we're|we've|our))\b")
+# A rating as written: "rated 7.8 on IMDb", "90% on Rotten Tomatoes"; checked against the fact of that source.
+RATING = re.compile(r"\b(\d+(?:\.\d+)?)\s*(%?)\s+on\s+(IMDb|Rotten Tomatoes)\b", re.IGNORECASE)
+# A genre or tone denied ("not romantic at all"): false when the film has that genre.
+DENIED = re.compile(r"\b(?:not|never|isn't|is not)\s+(?:\w+\s+){0,2}?(" + "|".join(map(re.escape, TONE)) + r")\b", re.I)
+# Another film named as this one's maker or source ("from X-Men", "the director of Heat").
+TITLE_ROLE = r"\b(?:(director|directors|directed)(?:\s+(?:is|was|of))?|from|by|made by)\s+{}"
 NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 
 
@@ -133,17 +169,105 @@ def _masked(text: str, phrases: Sequence[str]) -> str:
     return text
 
 
+def _linked_titles(ev: Evidence, kinds: Sequence[str]) -> list[str]:
+    """The titles of the films the taste clues of these kinds link to (a link clue names its film last)."""
+    return [c.names[-1] for c in ev.taste if c.kind in kinds and c.names]
+
+
+def _attributions(text: str, item: Item, ev: Evidence, told: Sequence[str]) -> list[str]:
+    """ "which you liked" / "which you mentioned" said of a film that is not one the person liked or named: the
+    clause must follow such a film's title (or "the films"), not this film or a genre."""
+    problems = []
+    for pattern, kinds, what in ((YOU_LIKED, ("liked",), "liked"), (YOU_NAMED, ("named",), "mentioned")):
+        titles = [t for t in [*_linked_titles(ev, kinds), *told] if t.lower() != item.title.lower()]
+        for m in pattern.finditer(text):
+            before = text[max(0, m.start() - 70) : m.start()].lower()
+            after = re.split(r"[.;!?,]", text[m.end() : m.end() + 50].lower())[0]  # "you liked House of Wax"
+            before = re.sub(r"\b(?:which|that|who|whom)\s*$", "", before)
+            parts = [p for p in re.split(r"[.;!?,]|\band\b", before) if p.strip()]  # the phrase "which" follows
+            clause = (parts[-1] if parts else "") + " | " + after
+            generic = (
+                what == "liked" and any(c.kind == "head" for c in ev.taste) and re.search(r"\bfilms|movies", clause)
+            )
+            if not generic and not any(t.lower() in clause for t in titles):
+                problems.append(f"claims a {what} film it does not name")
+    return problems
+
+
+def _ratings(text: str, item: Item) -> list[str]:
+    """Ratings whose number is not the fact of the source named ("91% on IMDb" for a 91% meter)."""
+    a, wrong = item.attributes, []
+    for m in RATING.finditer(text):
+        value, pct, source = float(m.group(1)), bool(m.group(2)), m.group(3).lower()
+        fact = a.get("imdb_rating") if source == "imdb" else a.get("tomato_meter")
+        ok = isinstance(fact, (int, float)) and (pct == (source != "imdb")) and abs(float(fact) - value) < 0.05
+        if not ok:
+            wrong.append(f"rating '{m.group()}'")
+    return wrong
+
+
+def _title_roles(text: str, ev: Evidence) -> list[str]:
+    """Another film named as this one's maker or source: only "the director of X" with a clue saying so passes."""
+    wrong = []
+    for title in _linked_titles(ev, ("liked", "named")):
+        for m in re.finditer(TITLE_ROLE.format(re.escape(title)), text, re.IGNORECASE):
+            directed = any(f"directed {title}".lower() in c.text.lower() for c in ev.taste)
+            person = any(text[: m.start()].rstrip().lower().endswith(n.lower()) for n in ev.names() if n != title)
+            if not (m.group(1) and directed) and not person:  # "Harry Dean Stanton from Alien" is the shared actor
+                wrong.append(f"role '{m.group()}'")
+    return wrong
+
+
+def _other_films(text: str, item: Item, titles: Sequence[str]) -> list[str]:
+    """What text says of another film (the evidence links to it, it does not describe it): "Lethal Weapon, a classic
+    crime drama", "Easy A (2010) was great", "fans of Fight Club"."""
+    wrong = []
+    for title in titles:
+        if title.lower() == item.title.lower():
+            continue
+        t = re.escape(title)
+        said = rf"{t}(?:\s*\(\d{{4}}\))?(?:,\s+an?\s|\s+(?:is|was|are|were)\s)|\bfans?\s+of\s+{t}|{t}\s+fans?\b"
+        wrong += [f"about another film '{m.group().strip()}'" for m in re.finditer(said, text, re.IGNORECASE)]
+    return wrong
+
+
+def _role_holders(text: str, item: Item) -> list[str]:
+    """ "the director is ..." that names none of the item's directors ("the director is in French")."""
+    directors = [d.lower() for d in item.people("director")]
+    return [
+        f"role '{m.group()}'"
+        for m in re.finditer(r"\bdirector (?:is|was)\s+([^,.;!?]*)", text, re.IGNORECASE)
+        if not any(m.group(1).lower().startswith(d) for d in directors)
+    ]
+
+
+def _request_titles(request: str, guard: TitleGuard | None) -> list[str]:
+    """Catalog titles the request itself names (a reason may repeat them, with the year the request gives)."""
+    if guard is None or not request:
+        return []
+    return [t for t in guard.violations(request, [], []) if t.lower() in request.lower()]
+
+
 def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: TitleGuard | None = None) -> list[str]:
     """Every claim in `text` that neither the evidence, the item's facts nor the request backs (empty: it passes)."""
-    names = ev.names()
+    told = _request_titles(request, guard)
+    names = ev.names() + told
+    for title in names:  # "Easy A (2010)" as the request wrote it: that film's year, not a claim about this one
+        for written in re.findall(re.escape(title) + r"\s*\(\d{4}\)", request, flags=re.IGNORECASE):
+            text = re.sub(re.escape(written), title, text, flags=re.IGNORECASE)
     problems = contradictions(text, item, request, names)
     if guard is not None:
         titles = [item.title, *names]
         problems += [f"title {t}" for t in guard.violations(text, titles, fact_phrases([item]) + names)]
     allowed = _numbers(item, ev, request)
     problems += [f"number {n}" for n in NUMBER.findall(text) if n not in allowed and not re.fullmatch(r"\d0", n)]
+    problems += _ratings(text, item) + _title_roles(text, ev) + _attributions(text, item, ev, told)
+    problems += _other_films(text, item, [*_linked_titles(ev, ("liked", "named")), *told]) + _role_holders(text, item)
+    problems += [
+        f"denies '{m.group()}'" for m in DENIED.finditer(text) if set(TONE[m.group(1).lower()]) & set(item.tags)
+    ]
     text = _masked(text, [item.title, *names])  # a title's or name's own words claim nothing ("The Dark Knight")
-    clue_words = set(words_of(" ".join([request, *(c.text for c in ev.clues()), *item.tags])))
+    clue_words = set(words_of(" ".join([*(c.text for c in ev.clues()), *item.tags])))  # not the request's topic
     for m in PLOT.finditer(text):
         if not (m.group().lower() == "about" and _about_backed(text, m.end(), clue_words)):
             problems.append(f"content '{m.group()}'")
@@ -151,14 +275,14 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
     problems += [
         f"standing '{m.group()}'" for m in STANDING_RE.finditer(text) if not _backed(STANDING[m.group().lower()], item)
     ]
-    asked = set(words_of(request))
-    problems += [
-        f"tone '{m.group()}'"
-        for m in TONE_RE.finditer(text)
-        if m.group().lower() not in asked and not set(TONE[m.group().lower()]) & set(item.tags)
+    problems += [  # the request asking for a tone does not give the film that tone: its genres must
+        f"tone '{m.group()}'" for m in TONE_RE.finditer(text) if not set(TONE[m.group().lower()]) & set(item.tags)
     ]
-    if YOU_LIKED.search(text) and not any(c.kind in ("liked", "head") for c in ev.taste):
-        problems.append("claims a liked film")
+    if YOU_ASKED.search(text) and not ev.asked:
+        problems.append("claims a request match")
+    kind = re.sub(r"\b(?:I'm|I am) (?:glad|happy)|\bI hope\b", " ", text)  # a courtesy claims nothing
+    problems += [f"first person '{m.group()}'" for m in FIRST_PERSON.finditer(kind)]
+
     return problems
 
 

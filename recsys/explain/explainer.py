@@ -129,7 +129,7 @@ def clean_reason(raw: str, title: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _finish(text: str) -> str:
+def finish(text: str) -> str:
     """End a reason with sentence punctuation."""
     text = text.rstrip(" ,;:—–-")
     return text if not text or text[-1] in ".!?…" else text + "."
@@ -265,7 +265,7 @@ class Explanation:
         """The finished reason, or "" when it fails a check."""
         if not text:
             return ""
-        text = _finish(text)
+        text = finish(text)
         problem = (
             "degenerate"
             if is_degenerate(text)

@@ -72,9 +72,10 @@ GENRE_CLAIMS = {
 }
 # "directed by X" / "starring X": the role a reason gives a person, checked against the item's own roles
 ROLE_CLAIM_RE = re.compile(
-    r"\b((?i:directed by|starring|stars|featuring))\s+"
+    r"\b((?i:directed by|director|filmmaker|made by|written by|from|by|starring|stars|featuring|with))\s+"
     r"((?:[A-Z][\w.'’-]*)(?:\s+[A-Z][\w.'’-]*)*)"
 )
+MAKER_WORDS = ("direct", "filmmaker", "made", "written", "from", "by")  # a role word claiming who made the film
 GENRE_CLAIM_RE = re.compile(
     r"\b(" + "|".join(sorted(map(re.escape, GENRE_CLAIMS), key=len, reverse=True)) + r")\b", re.IGNORECASE
 )
@@ -306,7 +307,16 @@ def wrong_roles(text: str, item: Item) -> list[str]:
 
     wrong = []
     for m in ROLE_CLAIM_RE.finditer(text):
-        claimed = directors if m.group(1).lower().startswith("direct") else cast
+        word = m.group(1).lower()
+        claimed = (
+            directors
+            if word.startswith("direct")
+            else item.people("writer")
+            if word.startswith("written")
+            else directors + item.people("writer")
+            if word.startswith(MAKER_WORDS)
+            else cast
+        )
         name = m.group(2).rstrip(".'’-")
         if any(same(name, p) for p in everyone) and not any(same(name, p) for p in claimed):
             wrong.append(name)

@@ -1,0 +1,202 @@
+"""The claim checker against reasons labelled by hand: `python -m recsys eval reasons`.
+
+    python -m recsys eval reasons                                   # P/R on data/eval/reasons.jsonl
+    python -m recsys eval reasons --sample OUT.jsonl --limit 40     # new unlabelled reasons from the generator
+
+A labelled row holds what the checker sees (the request, the film, its evidence) and what the generator wrote,
+with `grounded` (true: every claim in it is backed by the evidence, the catalog facts or the request) and `why`,
+written by a person reading the reason against its facts. The report is the checker's (explain/claims.py
+`unsupported`, the product's own rule, with the catalog's title guard) precision and recall on "not grounded".
+
+Sampling replays dialogues with fact-built reasons (fast) and, at the last recommending turn of each, asks the
+generator for every pick's sentence exactly as the explainer prompts it, but keeps what it wrote whole (the
+explainer would stop a stream at its first problem): both the corpus scripts (data/dialogues) and the seeker's
+messages of ReDial dialogues (data/eval/redial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core.paths import DATA
+from ..explain.claims import unsupported
+from ..explain.evidence import Evidence
+from ..explain.explainer import STOP, clean_reason, finish, item_messages
+from ..explain.grounding import TitleGuard
+
+log = logging.getLogger(__name__)
+
+LABELS = DATA / "eval" / "reasons.jsonl"
+REDIAL = DATA / "eval" / "redial" / "valid_sample.jsonl"
+SCRIPTS = DATA / "dialogues"
+REDIAL_MESSAGES = 4  # seeker messages played per ReDial dialogue (the first ones say what they want)
+
+
+# --- measuring the checker ----------------------------------------------------------------------------------------
+def read_labels(path: Path) -> list[dict]:
+    """The labelled rows (rows without a `grounded` label are skipped)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if isinstance(r.get("grounded"), bool)]
+
+
+def check(rows: Sequence[dict], catalog: Any, guard: TitleGuard) -> dict[str, Any]:
+    """The checker on every labelled row: counts, precision and recall on "not grounded", and the disagreements."""
+    tp = fp = fn = tn = 0
+    misses, false_alarms = [], []
+    for r in rows:
+        item = catalog.get(r["item_id"])
+        if item is None:
+            continue
+        problems = unsupported(r["reason"], item, Evidence.from_dict(r.get("evidence")), r.get("request", ""), guard)
+        bad = not r["grounded"]
+        tp, fp = tp + (bad and bool(problems)), fp + (not bad and bool(problems))
+        fn, tn = fn + (bad and not problems), tn + (not bad and not problems)
+        if bad and not problems:
+            misses.append(f"{r['id']}: “{r['reason']}” ({r.get('why', '')})")
+        elif problems and not bad:
+            false_alarms.append(f"{r['id']}: {', '.join(problems)} in “{r['reason']}”")
+    return {
+        "rows": tp + fp + fn + tn,
+        "not grounded (labels)": tp + fn,
+        "flagged by the checker": tp + fp,
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "misses": misses,
+        "false alarms": false_alarms,
+    }
+
+
+# --- sampling new reasons -----------------------------------------------------------------------------------------
+def script_steps(path: Path) -> list[tuple]:
+    """A corpus script as steps: ("say", text) and ("vote", position, liked)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    steps: list[tuple] = []
+    for turn in data.get("turns") or []:
+        if "user" in turn:
+            steps.append(("say", str(turn["user"])))
+        elif "feedback" in turn and isinstance(turn["feedback"].get("item"), int):
+            steps.append(("vote", turn["feedback"]["item"], bool(turn["feedback"].get("liked"))))
+    return steps
+
+
+def redial_steps(path: Path, limit: int) -> Iterator[tuple[str, list[tuple]]]:
+    """(name, steps) per ReDial dialogue: its first seeker messages, films written as titles."""
+    from .dialogues import SEEKER, load_conversations
+
+    for conv in load_conversations(path)[:limit]:
+        said = [("say", t.text) for t in conv.turns if t.speaker == SEEKER and len(t.text.split()) > 2]
+        if said:
+            yield f"redial {conv.conversation_id}", said[:REDIAL_MESSAGES]
+
+
+def facts(item: Any) -> dict[str, Any]:
+    """The catalog facts a labeller reads a reason against."""
+    a = item.attributes
+    keep = ("runtime", "language", "country", "oscars", "awards", "imdb_rating", "tomato_meter", "popularity")
+    return {
+        "genres": list(item.tags),
+        "director": item.people("director"),
+        "cast": item.lead_cast()[:6],
+        **{k: a[k] for k in keep if a.get(k) not in (None, "", [])},
+    }
+
+
+def raw_reason(generator: Any, item: Any, request: str, ev: Evidence, max_new_tokens: int) -> str:
+    """What the generator writes for one pick, prompted as the explainer does, cleaned but not checked."""
+    pieces = generator.stream(item_messages(item, request, ev), max_new_tokens, STOP)
+    try:
+        return finish(clean_reason("".join(pieces), item.title))
+    finally:
+        close = getattr(pieces, "close", None)
+        if close:
+            close()
+
+
+def sample_dialogue(engine: Any, name: str, steps: Sequence[tuple]) -> list[dict]:
+    """Play one dialogue (fact-built reasons), then generate every pick's reason at its last recommending turn."""
+    sid, last, done = engine.new_session(), [], None
+    for step in steps:
+        if step[0] == "vote":
+            if 0 < step[1] <= len(last):
+                engine.feedback(sid, last[step[1] - 1].item_id, step[2])
+            continue
+        end = list(engine.respond(sid, step[1]))[-1]
+        if end.items:
+            last, done = [r.item for r in end.items], (step[1], end)
+    if done is None:
+        return []
+    request, end = done
+    rows = []
+    for n, (rec, ev_dict) in enumerate(zip(end.items, end.details.get("evidence") or [])):
+        ev = Evidence.from_dict(ev_dict)
+        text = raw_reason(engine.generator, rec.item, request, ev, engine.settings.max_new_tokens)
+        rows.append(
+            {
+                "id": "",
+                "source": f"{name} #{n + 1}",
+                "request": request,
+                "item_id": rec.item.item_id,
+                "title": rec.item.label(),
+                "facts": facts(rec.item),
+                "evidence": ev_dict,
+                "reason": text,
+                "checker": unsupported(text, rec.item, ev, request, engine.guard),
+                "grounded": None,
+                "why": "",
+            }
+        )
+    return rows
+
+
+def sample(settings: Any, limit: int, out: Path) -> int:
+    """Write unlabelled reasons from `limit` corpus scripts and `limit` ReDial dialogues; returns the row count."""
+    from .replay import open_backend
+
+    dialogues = [(p.stem, script_steps(p)) for p in sorted(SCRIPTS.glob("*.yaml"))[:limit]]
+    dialogues += list(redial_steps(REDIAL, limit))
+    rows: list[dict] = []
+    with open_backend(settings.with_overrides(explainer="template")) as backend:
+        for name, steps in dialogues:
+            rows += sample_dialogue(backend.engine, name, steps)
+            print(f"{len(rows)} reasons ({name})", flush=True)
+    for n, row in enumerate(rows, start=1):
+        row["id"] = f"s{n:03d}"
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return len(rows)
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of `eval reasons`."""
+    p.add_argument("--data", default=str(LABELS), help="labelled reasons (JSON lines)")
+    p.add_argument("--sample", metavar="OUT", help="instead: write unlabelled reasons from the generator to OUT")
+    p.add_argument("--limit", type=int, default=30, help="with --sample: corpus scripts and ReDial dialogues each")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the checker's precision and recall on the labels (or write a new sample); 0 when it ran."""
+    from ..catalog.sources import load_catalog
+    from ..core.config import settings_from_args
+
+    settings = settings_from_args(args)
+    if args.sample:
+        print(f"{sample(settings, args.limit, Path(args.sample))} reasons written to {args.sample}")
+        return 0
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    result = check(read_labels(Path(args.data)), catalog, TitleGuard(it.title for it in catalog.items))
+    for key, value in result.items():
+        if isinstance(value, list):
+            print(f"{key} ({len(value)}):" + "".join(f"\n  {v}" for v in value))
+        else:
+            print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
