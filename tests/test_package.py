@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_INPUTS = ("recsys", "data", "prompts", "pyproject.toml", "setup.py", "README.md", "requirements.txt")
+BUILD_INPUTS = (
+    "recsys",
+    "data",
+    "prompts",
+    "pyproject.toml",
+    "setup.py",
+    "README.md",
+    "requirements.txt",
+    "requirements-llamacpp.txt",
+)
 
 
 @pytest.fixture(scope="module")

