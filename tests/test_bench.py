@@ -188,3 +188,30 @@ def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
     answer = {"role": "assistant", "content": "Here are 3 picks"}
     assert bench_serve._reply([{"role": "user", "content": "hi"}, answer, why_message("why")]) == "Here are 3 picks"
     assert bench_serve._reply([{"role": "user", "content": "hi"}]) == ""
+
+
+def test_generation_rows_side_by_side_give_ratios_targets_and_a_table():
+    from recsys.bench.generation import _ratios
+    from recsys.bench.report import _generation
+
+    rows = [
+        {"variant": "cpu fp32, product loop (product default)", "tokens_per_s": {"median": 10.0, "p95": 11.0}},
+        {
+            "variant": "llama.cpp Q4_1 GGUF, product loop, 2 threads (product default)",
+            "tokens_per_s": {"median": 65.0, "p95": 70.0},
+            "ttft_ms": {"median": 20.0, "p95": 30.0},
+            "three_film_reply_ms": {"median": 900.0, "p95": 1200.0},
+        },
+    ]
+    _ratios(rows)
+    assert rows[0]["tokens_per_s_ratio"] == 1.0 and rows[1]["tokens_per_s_ratio"] == 6.5
+    report = {"results": {"generation": {"rows": rows}}}
+    checks = {t["target"]: t for t in bench._llamacpp_targets(report["results"])}
+    assert [t["status"] for t in checks.values()] == ["met", "met", "met"]
+    assert checks["llama.cpp three-film reply ≤ 1.5 s (p95)"]["value"] == "1.2 s"
+    text = "\n".join(
+        _generation({"rows": rows, "model": "m", "prompts": 4, "decode_tokens": 40, "threads": 2, "cuda": "no"})
+    )
+    assert "× first row's tokens/s" in text and "6.5" in text
+    missing = bench._llamacpp_targets({"generation": {"rows": [rows[0], {"variant": "llama.cpp", "error": "x"}]}})
+    assert {t["status"] for t in missing} == {"n/a"}

@@ -1,8 +1,12 @@
 """Bench section "generation": time to first token and tokens/s of the default generator, backends side by side.
 
-CPU: the product's own token loop (LocalGenerator.stream) in fp32, with the prompt-prefix KV cache cold and warm,
-against the same model in bf16, and against transformers' `generate`. CUDA (when torch sees a device): bf16 with
-the dynamic cache, and bf16 with a static cache + `torch.compile` (the path for the ≤150 ms / ≥150 tok/s target).
+CPU: the product's own token loop on transformers (LocalGenerator.stream) in fp32, with the prompt-prefix KV cache
+cold and warm, against the same model in bf16, and against transformers' `generate`; then llama.cpp on the GGUF
+file itself (LlamaCppGenerator, the default on CPU when it is installed) on the same prompts in the same run, each
+row with its tokens/s as a multiple of the first (today's transformers default) and a three-film reply's time
+(three reasons for one request, as the explainer asks them: stop at a newline, Settings.max_new_tokens each).
+CUDA (when torch sees a device): bf16 with the dynamic cache, and bf16 with a static cache + `torch.compile` (the
+path for the ≤150 ms / ≥150 tok/s target).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ..core.paths import CHECKOUT
 log = logging.getLogger(__name__)
 
 DECODE_TOKENS = 40  # = Settings.max_new_tokens: one reason
+REPLY_FILMS = 3  # films in a three-film reply (Settings.count)
 
 
 def _prompts(settings: Settings, n: int) -> list[list[dict[str, str]]]:
@@ -33,6 +38,43 @@ def _prompts(settings: Settings, n: int) -> list[list[dict[str, str]]]:
     return [item_messages(catalog.items[(i * step) % len(catalog)], REQUESTS[i % len(REQUESTS)]) for i in range(n)]
 
 
+def _reply_prompts(settings: Settings, n: int) -> list[list[list[dict[str, str]]]]:
+    """n replies' explanation prompts: REPLY_FILMS films for one request each (other films than _prompts')."""
+    from ..bench.util import REQUESTS
+    from ..catalog.sources import load_catalog
+    from ..explain.explainer import item_messages
+
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    step = max(1, len(catalog) // max(n * REPLY_FILMS, 1))
+    return [
+        [
+            item_messages(catalog.items[((r * REPLY_FILMS + k) * step + 1) % len(catalog)], REQUESTS[r % len(REQUESTS)])
+            for k in range(REPLY_FILMS)
+        ]
+        for r in range(n)
+    ]
+
+
+def _count_tokens(gen, text: str) -> int:
+    """Tokens in text, by the generator's own tokenizer (llama.cpp's or transformers')."""
+    if hasattr(gen, "count_tokens"):
+        return gen.count_tokens(text)
+    return len(gen.tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def _replies(gen, replies: list) -> dict[str, Any]:
+    """Milliseconds per three-film reply: its reasons one after another, as the explainer streams them."""
+    from ..explain.explainer import STOP
+
+    ms = []
+    for films in replies:
+        t0 = time.perf_counter()
+        for messages in films:
+            "".join(gen.stream(messages, DECODE_TOKENS, STOP))
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {"three_film_reply_ms": summary(ms)}
+
+
 def _stream_variant(gen, prompts: list, tokens: int) -> dict[str, Any]:
     """The product loop: TTFT per prompt (first = prefix cache cold) and decode tokens/s with no stop string."""
     ttft, rates, counts = [], [], []
@@ -44,7 +86,7 @@ def _stream_variant(gen, prompts: list, tokens: int) -> dict[str, Any]:
             first = first or time.perf_counter()
             text += piece
         end = time.perf_counter()
-        n = len(gen.tokenizer(text, add_special_tokens=False).input_ids)
+        n = _count_tokens(gen, text)
         ttft.append((first - t0) * 1000 if first else (end - t0) * 1000)
         if first and n > 1:
             rates.append((n - 1) / (end - first))
@@ -124,8 +166,20 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 )
 
 
+LLAMACPP_VARIANTS = (  # (name, threads: 0 = every core, as the product); each runs in a fresh process
+    ("llama.cpp Q4_1 GGUF, product loop, 2 threads (product default)", 0),
+    ("llama.cpp Q4_1 GGUF, product loop, 1 thread", 1),
+)
+
+
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One CPU variant, in this (fresh) process: the product loop on the explanation prompts."""
+    """One CPU variant, in this (fresh) process: the product loop on the explanation prompts, then the replies."""
+    if spec.get("backend") == "llamacpp":
+        from ..generation.llamacpp import LlamaCppGenerator
+
+        gen = LlamaCppGenerator.from_gguf(Path(spec["gguf"]), threads=spec["threads"])
+        row = _stream_variant(gen, spec["prompts"], DECODE_TOKENS)
+        return {**row, **_replies(gen, spec["replies"]), "threads": gen.llm.n_threads}
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -136,8 +190,10 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     folder = Path(spec["folder"])
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, spec["dtype"]))
-    row = _stream_variant(LocalGenerator(model, tokenizer, folder.name), spec["prompts"], DECODE_TOKENS)
-    return {**row, "torch_threads": torch.get_num_threads()}
+    gen = LocalGenerator(model, tokenizer, folder.name)
+    row = _stream_variant(gen, spec["prompts"], DECODE_TOKENS)
+    replies = _replies(gen, spec["replies"]) if spec.get("replies") else {}
+    return {**row, **replies, "torch_threads": torch.get_num_threads()}
 
 
 def _in_subprocess(name: str, spec: dict[str, Any], wait_policy: str, timeout_s: float = 900) -> dict[str, Any]:
@@ -174,6 +230,7 @@ def run_generation(settings: Settings, quick: bool, progress: Callable[[str], No
         return {"status": "not measured: the generator is an HTTP endpoint (measure it on its own server)"}
     n = 3 if quick else 12
     prompts = _prompts(settings, n + 1)
+    replies = _reply_prompts(settings, 4 if quick else 10)
     out: dict[str, Any] = {
         "model": folder.name,
         "prompts": len(prompts),
@@ -182,11 +239,15 @@ def run_generation(settings: Settings, quick: bool, progress: Callable[[str], No
         "rows": [],
     }
     variants = CPU_VARIANTS[:1] + CPU_VARIANTS[2:] if quick else CPU_VARIANTS
-    for name, dtype, threads, wait in variants:
+    for i, (name, dtype, threads, wait) in enumerate(variants):
         spec = {"folder": str(folder), "dtype": dtype, "threads": threads, "prompts": prompts}
+        if i == 0:  # today's default: the baseline of the ratios and of the three-film reply
+            spec["replies"] = replies
         out["rows"].append(
             _guard(name, lambda name=name, spec=spec, wait=wait: _in_subprocess(name, spec, wait), progress)
         )
+    out["rows"] += _llamacpp_rows(settings, prompts, replies, progress)
+    _ratios(out["rows"])
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if not quick:
         out["rows"].append(
@@ -232,6 +293,40 @@ def run_generation(settings: Settings, quick: bool, progress: Callable[[str], No
         )
     )
     return out
+
+
+def _gguf(settings: Settings) -> Path | None:
+    """The configured generator's GGUF file (the packaged one for smollm2), None for an HF folder or a URL."""
+    from ..generation.gguf import smollm2_path
+
+    spec = settings.generator.strip()
+    if spec.lower() == "smollm2":
+        return smollm2_path()
+    return Path(spec).expanduser() if spec.lower().endswith(".gguf") else None
+
+
+def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -> list[dict[str, Any]]:
+    """The llama.cpp variants, or one row saying why there are none (not built, not a GGUF model)."""
+    from ..generation.llm import llamacpp_problem
+
+    gguf = _gguf(settings)
+    problem = "the generator is not a GGUF file" if gguf is None else llamacpp_problem()
+    if problem:
+        return [{"variant": "llama.cpp", "error": f"not measured: {problem}"[:300]}]
+    rows = []
+    for name, threads in LLAMACPP_VARIANTS:
+        spec = {"backend": "llamacpp", "gguf": str(gguf), "threads": threads, "prompts": prompts, "replies": replies}
+        rows.append(_guard(name, lambda name=name, spec=spec: _in_subprocess(name, spec, "PASSIVE"), progress))
+    return rows
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's median tokens/s as a multiple of the first row's (today's transformers default), in place."""
+    base = (rows[0].get("tokens_per_s") or {}).get("median") if rows else None
+    for row in rows:
+        rate = (row.get("tokens_per_s") or {}).get("median")
+        if base and rate:
+            row["tokens_per_s_ratio"] = round(rate / base, 2)
 
 
 if __name__ == "__main__":  # a CPU variant's own process (see _in_subprocess): spec on stdin, JSON row on stdout

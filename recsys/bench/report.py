@@ -170,6 +170,8 @@ def _generation(r: dict[str, Any]) -> list[str]:
             x.get("ttft_cold_prefix_ms", x.get("warm_up_s")),
             x.get("ttft_ms"),
             x.get("tokens_per_s"),
+            x.get("tokens_per_s_ratio", ""),
+            x.get("three_film_reply_ms", ""),
             x.get("error", ""),
         ]
         for x in r["rows"]
@@ -179,7 +181,15 @@ def _generation(r: dict[str, Any]) -> list[str]:
         f"{r['threads']} torch threads; CUDA: {r.get('cuda')}.",
         "",
     ] + table(
-        ["variant", "cold-prefix TTFT ms / warm-up s", "TTFT ms (median / p95)", "tokens/s (median / p95)", "error"],
+        [
+            "variant",
+            "cold-prefix TTFT ms / warm-up s",
+            "TTFT ms (median / p95)",
+            "tokens/s (median / p95)",
+            "× first row's tokens/s",
+            "three-film reply ms (median / p95)",
+            "error",
+        ],
         rows,
     )
 

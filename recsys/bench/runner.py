@@ -223,6 +223,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "s",
         )
     )
+    out += _llamacpp_targets(r)
     out += _gpu_targets(r)
     out.append(_check("warm start ≤ 20 s", _get(r, "startup", "warm_start_s"), 20, "s"))
     out.append(_check("first run ≤ 5 min", _get(r, "startup", "cold_start_s"), 300, "s"))
@@ -264,6 +265,31 @@ def _index_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             "",
             higher_is_better=True,
             note=f"IVF {_get(big, 'ivf', 'setting')}, {kind}",
+        ),
+    ]
+
+
+def _llamacpp_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 21's generation targets: the product's llama.cpp row against today's transformers row, same run."""
+    rows = _get(r, "generation", "rows") or []
+    row = next((x for x in rows if "llama.cpp" in str(x.get("variant")) and "product default" in x["variant"]), None)
+    base = rows[0].get("variant", "") if rows else ""
+    why = (row or {}).get("error") or "no generation section"
+    return [
+        _check(
+            "llama.cpp tokens/s ≥ 5× transformers' (median)",
+            _get(row, "tokens_per_s_ratio") if row and "error" not in row else why,
+            5,
+            "×",
+            higher_is_better=True,
+            note=f"against {base}",
+        ),
+        _check("llama.cpp first token ≤ 100 ms (p95)", _get(row, "ttft_ms", "p95") if row else why, 100, "ms"),
+        _check(
+            "llama.cpp three-film reply ≤ 1.5 s (p95)",
+            _s(_get(row, "three_film_reply_ms", "p95")) if row else why,
+            1.5,
+            "s",
         ),
     ]
 
