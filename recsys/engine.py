@@ -220,7 +220,7 @@ class Engine:
         t = time.perf_counter()
         recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs)
         timings["rank"] = _ms(t)
-        evidence = self._evidence(info, state, recs, refs)
+        evidence = self._evidence(info, state, recs, comparison_titles(text, intent.titles))
         details = self._details(found, state, recs, evidence)
         yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
 
@@ -268,13 +268,15 @@ class Engine:
         )
 
     def _evidence(
-        self, info: SessionInfo, state: DialogueState, recs: Sequence[Recommendation], refs: Sequence[str]
+        self, info: SessionInfo, state: DialogueState, recs: Sequence[Recommendation], compared: Sequence[str]
     ) -> list[Evidence]:
         """Why each pick ranked (explain/evidence.py): the request's constraints it meets, what it shares with the
-        films named in this message and the person's liked films (newest first), the head's score."""
+        films this message compares to ("like Heat": `compared`, as written) and the person's liked films (newest
+        first), the head's score. A title only mentioned ("also mention Titanic") or pointed at ("the second one")
+        is no link: a reason that names it would say the person asked for it."""
         liked_ids = [i for i, v in latest_votes(self._votes(info.user_id, state)) if v]
         liked = self.references.items(liked_ids[::-1][:LIKED_LINKS])
-        named = self.references.items(refs)
+        named = self.references.items([i for i in (self.graph.match_title(t, fuzzy=False) for t in compared) if i])
         return [collect(r.item, state, liked, named, r.personal) for r in recs]
 
     def rank(

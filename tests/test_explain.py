@@ -210,7 +210,7 @@ def test_item_prompt_holds_only_that_items_evidence():
     assert not any(other.title in " ".join(m["content"] for m in messages) for other in items if other is not items[5])
     ev = collect(items[1], SCIFI_COMEDY, liked=[items[0]])
     last = item_messages(items[1], "a funny sci-fi film", ev)[-1]["content"].split("\n")
-    assert "Asked for: sci-fi comedy" in last and "Made by" not in " ".join(last)  # a clue leads: no makers
+    assert "Asked for: sci-fi comedy" in last and "Made by: directed by Bo Park, starring Pat Star" in last
     assert any(row.startswith("Link: ") and "Galaxy Giggles, which you liked" in row for row in last)
     bare = item_messages(Item(item_id="b", title="Bare", year=2001, tags=("Drama",)), "sad")[-1]["content"]
     assert "unknown" not in bare and "Made by" not in bare and "Asked for" not in bare and "Drama" in bare

@@ -181,7 +181,8 @@ def check(e: Expect, bound: Bound, turn_index: int, out: Outcome, seen: Seen, gu
         if len(set(ids)) < len(ids):
             fails.append("no_repeats: the list has duplicates")
     if e.mentions_only_recommended and guard is not None:
-        named = guard.violations(out.reply, [it.title for it in items], fact_phrases(items))
+        linked = [n for ev in out.evidence for c in ev.get("taste") or () for n in c.get("names") or ()]
+        named = guard.violations(out.reply, [it.title for it in items] + linked, fact_phrases(items) + linked)
         if named:
             fails.append(f"mentions_only_recommended: the reply names {', '.join(named)}")
     fails += [f"reply_matches: /{p}/ not found in the reply" for p in e.reply_matches if not re.search(p, out.reply)]

@@ -78,9 +78,11 @@ class Report:
 
 
 def _given_titles(o: Outcome, catalog: Any) -> list[str]:
-    """Titles a reply may name: its list and the films the person said they liked or disliked (theirs, not made up)."""
+    """Titles a reply may name: its list, the films the person said they liked or disliked and those its evidence
+    links to (films the person liked or compared to: theirs, not made up)."""
     voted = [catalog.get(i) for i in (*(o.liked_ids or ()), *o.disliked_ids)]
-    return [it.title for it in o.items] + [it.title for it in voted if it is not None]
+    linked = [n for ev in o.evidence for c in ev.get("taste") or () for n in c.get("names") or ()]  # "like Heat"
+    return [it.title for it in o.items] + [it.title for it in voted if it is not None] + linked
 
 
 def measure(

@@ -78,8 +78,8 @@ def item_messages(item: Item, request: str, evidence: Evidence | None = None) ->
     """Chat messages asking for one sentence on why `item` fits: system, few-shot, this item's evidence.
 
     The prompt carries the evidence, not the whole fact sheet: a small model writes about what it is given, and
-    what it is given here is only what made the film rank. The makers are added only when there is no request
-    match or taste link to lead with."""
+    what it is given here is only what made the film rank, plus its director and two lead actors (without real
+    names to use, it copies the few-shot examples' fictional ones)."""
     system, template, examples = _prompt_files()
     messages = [{"role": "system", "content": system}]
     for ex in examples:
@@ -104,7 +104,7 @@ def item_messages(item: Item, request: str, evidence: Evidence | None = None) ->
         item.tags[:3],
         [c.text for c in ev.asked],
         [c.text for c in ev.taste],
-        "" if ev.cites() else made_by(item),
+        made_by(item),
         [c.text for c in ev.support],
     )
     messages.append({"role": "user", "content": content})
