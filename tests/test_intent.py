@@ -187,3 +187,23 @@ def test_contract_keeps_old_keys_and_adds_new(full):
     assert d["genres_include"] == ["Comedy"] and (d["year_min"], d["year_max"]) == (1990, 1999)
     assert d["people"] == ["Gérard Depardieu"] and d["countries"] == ["France"] and d["runtime_max"] == 119
     assert isinstance(d["titles"], list) and isinstance(d["query"], str)
+
+
+@pytest.mark.parametrize(
+    "text, added, kept",
+    [
+        ("a sad film set in paris", "drama", "sad"),
+        ("something uplifting for a rainy monday", "comedy", "uplifting"),
+        ("something gritty", "crime", "gritty"),
+    ],
+)
+def test_mood_words_lean_the_query_not_the_filters(parser, text, added, kept):
+    """A mood adds genre words to the embedding query (the catalog has no plot for "sad" to match) but no filter."""
+    intent = parser.parse(text)
+    assert added in intent.query.split() and kept in intent.query.split()
+    assert intent.genres_include == () and intent.genres_exclude == ()
+
+
+def test_a_negated_mood_adds_nothing(parser):
+    intent = parser.parse("a drama, nothing too depressing")
+    assert intent.genres_include == ("Drama",) and "depressing" not in intent.query

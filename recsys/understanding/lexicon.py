@@ -32,6 +32,7 @@ from .words import (
     FILLER,
     GENRE_ADJECTIVES,
     GENRE_SYNONYMS,
+    MOOD_QUERY,
     NEGATION_PHRASES,
     NEGATION_WORDS,
     NUMBER_WORDS,
@@ -279,6 +280,7 @@ class LexiconParser:
             if used[i] and not any(tok in key for key in self.synonyms if len(key) == 1):
                 continue
             keep.append(tok)
+            keep.extend(w for w in MOOD_QUERY.get(tok, ()) if w not in keep)
             if not used[i] and tok not in COMMON and tok.isalpha() and len(tok) > 2:
                 leftover.append(tok)
         return keep, leftover

@@ -63,6 +63,23 @@ NEGATION_PHRASES = (
 GENRE_ADJECTIVES = frozenset({"funny", "hilarious", "comic", "comedic", "scary", "spooky", "creepy", "frightening",
     "terrifying", "gory", "bloody", "violent", "romantic", "animated", "dramatic", "thrilling", "mysterious", "musical",
     "action-packed", "fantastical", "historical", "sci-fi", "scifi", "dark"})
+# Mood words -> genre words added to the embedding query, never a filter: the default catalog's item text has no
+# plot, so "sad" alone matches nothing but titles with "sad" in them, while "sad drama" finds dramas; and a mood
+# is a leaning, not a rule ("a drama, nothing too depressing" still wants dramas). Negated moods add nothing.
+MOOD_QUERY: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("sad", "tearjerker", "tearjerkers", "tear-jerker", "weepy", "heartbreaking", "depressing",
+        "melancholy", "melancholic", "bittersweet", "emotional", "touching", "tragic", "poignant"), ("drama",)),
+    **dict.fromkeys(("uplifting", "feel-good", "feelgood", "heartwarming", "heart-warming", "wholesome", "cheerful",
+        "cheery", "upbeat", "lighthearted", "light-hearted", "cozy", "cosy", "charming"),
+        ("comedy", "family")),
+    **dict.fromkeys(("silly", "goofy", "quirky", "witty", "zany"), ("comedy",)),
+    **dict.fromkeys(("gritty", "bleak", "hard-hitting", "brutal"), ("crime", "drama")),
+    **dict.fromkeys(("exciting", "thrilling", "gripping", "intense", "adrenaline", "edge-of-your-seat"),
+        ("action", "thriller")),
+    **dict.fromkeys(("mind-bending", "mindbending", "trippy", "twisty", "surreal", "cerebral", "thought-provoking"),
+        ("mystery", "sci-fi")),
+    **dict.fromkeys(("epic", "sweeping"), ("adventure",)),
+}
 # Words before a place that make it the film's subject or setting ("about the Korean war", "set in Paris"), not
 # where it was made.
 TOPIC_MARKERS = frozenset({"about", "regarding", "concerning", "during", "set"})
