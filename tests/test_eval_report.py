@@ -203,3 +203,19 @@ def test_report_over_the_corpus_with_real_parts(capsys):
     headline = json.loads((out / "headline.json").read_text())
     assert headline["hallucinated-title rate"] == 0 and headline["lists"] == 2
     assert (out / "claims.png").exists() or headline["attribute claims"] == 0
+
+
+def test_a_linked_title_with_lower_case_words_is_no_cast_claim():
+    """ "shares X with Singin' in the Rain": the linked title is not read as a cast name ("Singin'")."""
+    from recsys.core.types import Item
+    from recsys.evaluation.quality import claims
+
+    item = Item("w", "White Christmas", 1954, tags=("Musical",), attributes={"cast": ["Bess Flowers", "Bing Crosby"]})
+    found = claims(
+        "A 1954 musical; it shares Bess Flowers with Singin' in the Rain, which you liked.",
+        item,
+        linked=["Singin' in the Rain"],
+    )
+    assert all(c.correct for c in found) and {c.kind for c in found} == {"year", "genre"}
+    wrong = claims("Starring Bess Flowers and Tom Reed.", item)
+    assert ("cast", "Tom Reed", False) in [(c.kind, c.value, c.correct) for c in wrong]

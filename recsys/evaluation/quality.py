@@ -97,7 +97,10 @@ def claims(reason: str, item: Item, linked: Sequence[str] = ()) -> list[Claim]:
         name = _leading_fact(m.group(1), directors) or _name(m.group(1))
         if name:
             out.append(Claim("director", name, _known(name, directors)))
-    for m in STARRING_RE.finditer(reason):
+    unlinked = reason  # a linked title read as names stops at its first lower-case word ("Singin'" of the title)
+    for title in sorted(titles, key=len, reverse=True):
+        unlinked = re.sub(re.escape(title), "a film", unlinked, flags=re.I)
+    for m in STARRING_RE.finditer(unlinked):
         for name in _names(m.group(1), cast):
             if name.lower() not in titles:
                 out.append(Claim("cast", name, _known(name, cast)))

@@ -35,7 +35,7 @@ HEADS_KEPT = 4  # prompt heads whose KV state is kept (explain's and the parser'
 
 def decode_threads(threads: int) -> int:
     """Threads for decoding: `threads`, or for 0 every core this process may use (a 135M model is compute-bound
-    on 2 cores: 2 threads decode ~3x faster than 1 when the machine is idle)."""
+    on 2 cores; the bench's generation section measures 2 threads against 1)."""
     if threads > 0:
         return threads
     try:
