@@ -241,7 +241,7 @@ class Engine:
         recs = [Recommendation(r.item, r.score, r.relevance, reason, r.personal) for r, reason in zip(recs, reasons)]
         # "generated" or "template" (built from the evidence) per pick: the panel and the eval report read it
         details["sources"] = list(getattr(explanation, "sources", ["template"] * len(recs)))
-        stored = [{**ev.to_dict(), "source": src} for ev, src in zip(evidence, details["sources"])]
+        stored = [{**why, "source": src} for why, src in zip(details["evidence"], details["sources"])]
 
         ids = tuple(r.item.item_id for r in recs)
         state = state.evolve(shown_ids=state.shown_ids + ids, last_ids=ids)
