@@ -102,8 +102,7 @@ def claims(reason: str, item: Item, linked: Sequence[str] = ()) -> list[Claim]:
         unlinked = re.sub(re.escape(title), "a film", unlinked, flags=re.I)
     for m in STARRING_RE.finditer(unlinked):
         for name in _names(m.group(1), cast):
-            if name.lower() not in titles:
-                out.append(Claim("cast", name, _known(name, cast)))
+            out.append(Claim("cast", name, _known(name, cast)))
     for m in YEAR_RE.finditer(reason):
         out.append(Claim("year", m.group(1), item.year is not None and int(m.group(1)) == item.year))
     for m in DECADE_RE.finditer(reason):
