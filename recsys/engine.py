@@ -37,8 +37,7 @@ from .personal.head import Head
 from .personal.serving import Personalizer, latest_votes
 from .ranking.chooser import Chooser
 from .ranking.learned import LearnedRanker
-from .ranking.scores import redundancy
-from .replies import REPLIES, clean_text, facts_only
+from .replies import REPLIES, clean_text, facts_only, panel
 from .search.index import ItemIndex
 from .storage.rows import SessionInfo
 from .storage.store import Store
@@ -221,7 +220,8 @@ class Engine:
         recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs)
         timings["rank"] = _ms(t)
         evidence = self._evidence(info, state, recs, comparison_titles(text, intent.titles))
-        details = self._details(found, state, recs, evidence)
+        vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
+        details = panel(len(found), state, vectors, state.diversity(self.settings.mmr_lambda), evidence)
         yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
 
         t = time.perf_counter()
@@ -382,25 +382,6 @@ class Engine:
     def history(self, session_id: str):
         """Messages of a session, oldest first, with the items shown."""
         return self.store.history(session_id)
-
-    def _details(
-        self,
-        found: Sequence[tuple[Item, float]],
-        state: DialogueState,
-        recs: Sequence[Recommendation],
-        evidence: Sequence[Evidence] = (),
-    ) -> dict:
-        """What the "why these?" panel shows: candidates considered, constraints, MMR λ, redundancy and the evidence
-        of why it ranked, per pick."""
-        vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
-        lam = state.diversity(self.settings.mmr_lambda)
-        return {
-            "candidates": len(found),
-            "constraints": describe(state),
-            "mmr_lambda": lam,
-            "redundancy": redundancy(vectors),  # vs earlier picks
-            "evidence": [ev.to_dict() for ev in evidence],
-        }
 
 
 def _ms(since: float) -> float:

@@ -3,6 +3,7 @@
 text = clean_text(raw)                  # str, NFC, no control characters, trimmed: safe to parse and store
 REPLIES["empty"]                        # the answers to an empty, too long, chit-chat or failed turn
 for reply, reasons in facts_only(recs, evidence): ...   # explain's stream shape, reasons from the evidence
+panel(n_found, state, vectors, lam, evidence)          # the "why these?" panel beside the reply
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 
+import numpy as np
+
 from .core.types import DialogueState, Recommendation
+from .dialogue.answers import describe
 from .explain.evidence import Evidence, collect, evidence_reason
 from .explain.explainer import header, line
+from .ranking.scores import redundancy
 
 REPLIES = {
     "empty": "Tell me what you're in the mood for — a genre, a decade, a film you loved — and I'll suggest a few.",
@@ -46,3 +51,15 @@ def facts_only(
     evidence = list(evidence) if evidence is not None else [collect(r.item, DialogueState()) for r in recs]
     reasons = [evidence_reason(r.item, ev) for r, ev in zip(recs, evidence)]
     yield "\n".join([header(len(recs)), *(line(r.item, why) for r, why in zip(recs, reasons))]), reasons
+
+
+def panel(found: int, state: DialogueState, vectors: np.ndarray, lam: float, evidence: Sequence[Evidence]) -> dict:
+    """What the "why these?" panel shows: candidates considered, constraints, MMR λ, the picks' redundancy (from
+    their unit vectors, (k, d)) and the evidence of why each ranked."""
+    return {
+        "candidates": found,
+        "constraints": describe(state),
+        "mmr_lambda": lam,
+        "redundancy": redundancy(vectors),  # vs earlier picks
+        "evidence": [ev.to_dict() for ev in evidence],
+    }
