@@ -1,4 +1,4 @@
-"""The bench (issue 8) runs end to end on a tiny catalog and writes both reports; FaissIndex keeps ExactIndex's
+"""The bench runs end to end on a tiny catalog and writes both reports; FaissIndex keeps ExactIndex's
 contract (same top results, hard filters before top-k). No timed assertions: speed is the bench's report."""
 
 from __future__ import annotations

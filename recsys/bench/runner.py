@@ -4,7 +4,7 @@
     python -m recsys bench                                # the full run (1M-item index, cold start): ~30+ minutes
     python -m recsys bench --sections turn,adapt --out bench/results
 
-Sections (issue 8): turn (latency breakdown over 50 fixed requests), index (exact vs FAISS at 10k/100k/1M),
+Sections: turn (latency breakdown over 50 fixed requests), index (exact vs FAISS at 10k/100k/1M),
 adapt (per-user head), concurrency (1/8/32 sessions through the engine and the Gradio server), startup (cold and
 warm start, RSS), generation (TTFT and tokens/s per backend). Reports are named <date>-<machine>[-quick].json/.md.
 Figures are medians and p95 over repeats; nothing here asserts a time: the targets table says met or missed.

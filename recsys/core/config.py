@@ -19,7 +19,7 @@ GENERATOR_BACKENDS = ("auto", "llamacpp", "transformers")  # what runs a local G
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # torch's OpenMP threads spin while they wait; on a busy host (or with the encoder and the generator running at
-# once) spinning threads starve each other and a reply took 10-30x longer on 2 cores (bench, issue 8).
+# once) spinning threads starve each other and a reply took 10-30x longer on 2 cores (the bench's generation rows).
 # Read when torch loads, so it is set here, before any module imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -304,13 +304,5 @@ def warm_up(generator) -> float:
     return seconds
 
 
-def explain(
-    generator,
-    request: str,
-    recs: Sequence[Recommendation],
-    guard: TitleGuard,
-    max_new_tokens: int = 40,
-    evidence: Sequence[Evidence] | None = None,
-) -> Explanation:
-    """A streamed reply explaining `recs`: iterate it for (reply so far, reasons so far); see Explanation."""
-    return Explanation(generator, request, recs, guard, max_new_tokens, evidence)
+# A streamed reply explaining `recs`: iterate it for (reply so far, reasons so far); see Explanation.
+explain = Explanation
