@@ -13,7 +13,7 @@ from recsys.catalog.catalog import Catalog
 from recsys.catalog.files import read_csv, read_jsonl, write_jsonl
 from recsys.catalog.moviesdb import build_movies_catalog
 from recsys.catalog.sources import load_catalog
-from recsys.catalog.text import item_text, normalise_title
+from recsys.catalog.text import item_text, normalise_title, title_echoes
 from recsys.core.errors import CatalogError
 from recsys.core.types import Filters, Item
 from tests.fakes import tiny_items
@@ -60,6 +60,23 @@ def test_item_text_truncates_long_descriptions():
     item = Item("x", "Long", 2000, " ".join(["word"] * 500), ("Drama",))
     assert len(item_text(item).split()) <= 62
     assert item_text(Item("y", "Bare")) == "Bare. Film."
+
+
+def test_item_text_without_its_title_keeps_what_the_film_is():
+    item = Item("x", "Singin' in the Rain", 1952, "A silent film star makes the leap to talkies.", ("Musical",))
+    text = item_text(item, titled=False)
+    assert "Singin" not in text and "Rain" not in text
+    assert text.startswith("1952. Musical film.") and "talkies" in text
+    assert item_text(Item("y", "Bare"), titled=False) == "Film."
+
+
+def test_title_echoes_reads_content_words_and_shared_stems():
+    assert title_echoes("Singin' in the Rain", ["uplifting", "rainy", "monday"])  # rain / rainy
+    assert title_echoes("Paris, je t'aime", ["sad", "drama", "paris"])
+    assert not title_echoes("The Rainmaker", ["a", "sad", "film"])
+    assert not title_echoes("In the Mood for Love", ["something", "in", "the", "mood"][:3])  # function words only
+    assert not title_echoes("Up", ["up"])  # "up" is a function word
+    assert not title_echoes("Sad Lot", ["sa"])  # a stem shorter than 4 letters must match whole
 
 
 def test_normalise_title():

@@ -12,15 +12,27 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.types import Item
 
+# Short function words: a title made only of these ("It", "Up", "Her", "What If") is common English, so it counts
+# only when written like a title. Articles are also dropped from the front of titles ("The Matrix" = "Matrix").
+STOPWORDS = frozenset(
+    """
+a an the and or but nor so yet of in on at to for from by with without about into onto over under up down out off
+as is are was were be been being am do does did done have has had it its it's i me my we us our you your he him his
+she her they them their this that these those there here what which who whom whose when where why how if then than
+too very can will just not no all any some one two go get got let lets s t
+""".split()
+)
 TEXT_WORDS = 60  # item_text budget: MiniLM truncates at 256 tokens, and short texts embed faster
 
 
-def item_text(item: Item) -> str:
-    """The text embedded for an item: a pure function of the Item, about 60 words at most."""
+def item_text(item: Item, titled: bool = True) -> str:
+    """The text embedded for an item: a pure function of the Item, about 60 words at most. `titled=False` leaves
+    the title out (the year stays): what the film is, for requests whose words only echo its title."""
     a = item.attributes
     genres = ", ".join(item.tags)
     sentence = f"{genres} film" if genres else "Film"
@@ -30,18 +42,28 @@ def item_text(item: Item) -> str:
     cast = item.lead_cast()[:3]  # "cast" may be alphabetical: prefer "top_cast"
     if cast:
         sentence += ", starring " + ", ".join(cast)
-    parts = [item.label() + ".", sentence + "."]
+    parts = [item.label() + "." if titled else (f"{item.year}." if item.year else ""), sentence + "."]
     place = item.people("language")[:2] + item.people("country")[:2]
     if place:
         parts.append(", ".join(dict.fromkeys(place)) + ".")  # dict.fromkeys: drop repeats, keep order
     if isinstance(a.get("awards"), str):
         parts.append(a["awards"])
-    head = " ".join(parts)
+    head = " ".join(p for p in parts if p)
     if item.text:
         budget = max(20, TEXT_WORDS - len(head.split()))
         words = item.text.split()
         head += " " + " ".join(words[:budget]) + ("…" if len(words) > budget else "")
     return head
+
+
+def title_echoes(title: str, words: Sequence[str]) -> bool:
+    """Whether a request's words echo a title's own ("a rainy monday" and Singin' in the Rain): a title word that
+    is no function word equals a request word, or one starts the other and the shorter has 4+ letters."""
+    own = [w for w in normalise_title(title).split() if w not in STOPWORDS and not w.isdigit()]
+    asked = [w for w in normalise_title(" ".join(words)).split() if w not in STOPWORDS]
+    return any(
+        a == w or (min(len(a), len(w)) >= 4 and (a.startswith(w) or w.startswith(a))) for w in own for a in asked
+    )
 
 
 def normalise_title(title: str) -> str:

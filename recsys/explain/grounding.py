@@ -15,19 +15,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from ..catalog.text import normalise_title
+from ..catalog.text import STOPWORDS, normalise_title
 from ..core.types import Item
 
-# Short function words: a title made only of these ("It", "Up", "Her", "What If") is common English, so it counts
-# only when written like a title. Articles are also dropped from the front of titles ("The Matrix" = "Matrix").
-STOPWORDS = frozenset(
-    """
-a an the and or but nor so yet of in on at to for from by with without about into onto over under up down out off
-as is are was were be been being am do does did done have has had it its it's i me my we us our you your he him his
-she her they them their this that these those there here what which who whom whose when where why how if then than
-too very can will just not no all any some one two go get got let lets s t
-""".split()
-)
 ARTICLES = ("the", "a", "an")
 NAME_PARTICLES = frozenset("de da di del della der den van von la le du dos das bin ibn ter ten".split())
 ABBREVIATIONS = frozenset("jr sr dr mr mrs ms st mt".split())  # a dot after these (or an initial) ends no sentence

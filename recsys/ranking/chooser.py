@@ -17,6 +17,7 @@ import numpy as np
 
 from ..catalog.catalog import Catalog
 from ..catalog.comentions import CoMentions
+from ..catalog.text import normalise_title, title_echoes
 from ..core.config import Settings
 from ..core.types import DialogueState, Item, Recommendation
 from ..dialogue.state import filters_for
@@ -31,6 +32,7 @@ from .scores import blend, mmr
 # recommenders named next in the ReDial train sample.
 POPULAR_EXTRAS = 300
 POPULAR_MARGIN = 0.1  # cosine below the search's last pick that such a film may be (chosen on the valid sample)
+TITLE_ECHOES = 10  # the closest candidates whose title echoes the request that are rescored without it, per turn
 Votes = Callable[[str | None, DialogueState], list[tuple[str, bool]]]
 
 
@@ -90,7 +92,24 @@ class Chooser:
             popular = [i for i in self._popular_in_dialogues[:POPULAR_EXTRAS] if i not in have]
             floor = min(s for _, s in found) - POPULAR_MARGIN if len(found) >= self.settings.candidates else -np.inf
             added += [(it, score) for it, score in self.index.score_ids(query, filters, popular) if score >= floor]
-        return Candidates(found + added, searched=len(found))
+        return Candidates(self._without_titles(query, found + added, named), searched=len(found))
+
+    def _without_titles(
+        self, query: str, found: list[tuple[Item, float]], named: Sequence[str] = ()
+    ) -> list[tuple[Item, float]]:
+        """Candidates whose title echoes a request word ("a rainy monday", Singin' in the Rain) keep the lower of
+        their two relevances, with and without the title: a request says what the film should be, and a title
+        word says little of that (a film that is about rain keeps its score from the rest of its text)."""
+        own = {w for i in named if (it := self.catalog.get(i)) for w in normalise_title(it.title).split()}
+        words = [w for w in normalise_title(query).split() if w not in own]  # "like The Godfather": its sequels
+        echo = [n for n, (item, _) in enumerate(found) if title_echoes(item.title, words)]
+        echo = sorted(echo, key=lambda n: -found[n][1])[:TITLE_ECHOES]  # each is embedded once: a turn's cost
+        if not echo:
+            return found
+        untitled = self.index.score_untitled(query, [found[n][0] for n in echo])
+        for n, score in zip(echo, untitled):
+            found[n] = (found[n][0], min(found[n][1], float(score)))
+        return found
 
     def rank(
         self,

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog.catalog import Catalog
+from ..catalog.text import item_text
 from ..core.types import Filters, Item
 from .backends import ExactIndex, VectorIndex, choose_backend
 from .cache import load_or_build_embeddings
 from .encoder import Encoder
 
 QUERY_CACHE = 256  # recent query vectors kept: "more" and "refine" turns often repeat a query
+UNTITLED_CACHE = 4096  # title-free item vectors kept (score_untitled: a few per turn at most)
 
 
 class ItemIndex:
@@ -38,6 +40,7 @@ class ItemIndex:
         self.vectors = vectors  # (N, d) unit rows, in catalog order
         self.backend: VectorIndex = backend or ExactIndex(vectors)
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._untitled: OrderedDict[str, np.ndarray] = OrderedDict()  # item id -> vector of its text without title
         self._lock = threading.Lock()
 
     @classmethod
@@ -97,6 +100,22 @@ class ItemIndex:
         else:
             scores = self.vectors[positions] @ self.encode_query(query.strip())  # (n, d) @ (d,) -> (n,)
         return [(self.catalog.items[p], float(s)) for p, s in zip(positions, scores)]
+
+    def score_untitled(self, query: str, items: Sequence[Item]) -> np.ndarray:
+        """(n,) cosine of a query to each item's text without its title (catalog.text.item_text), for items whose
+        title only echoes the request's words; those texts are embedded on demand and remembered."""
+        with self._lock:
+            known = {it.item_id: self._untitled[it.item_id] for it in items if it.item_id in self._untitled}
+        missing = [it for it in {it.item_id: it for it in items}.values() if it.item_id not in known]
+        if missing:
+            vectors = self.encoder.encode([item_text(it, titled=False) for it in missing])  # (m, d) unit rows
+            known.update((it.item_id, v) for it, v in zip(missing, vectors))
+            with self._lock:
+                self._untitled.update((it.item_id, v) for it, v in zip(missing, vectors))
+                while len(self._untitled) > UNTITLED_CACHE:
+                    self._untitled.popitem(last=False)
+        rows = np.stack([known[it.item_id] for it in items]) if items else np.zeros((0, self.encoder.dim))
+        return (rows @ self.encode_query(query.strip())).astype(np.float32)  # (n, d) @ (d,) -> (n,)
 
     def vector(self, item_id: str) -> np.ndarray:
         """(d,) unit vector of an item; KeyError for an unknown id."""
