@@ -139,3 +139,12 @@ def test_a_prompt_longer_than_the_context_is_a_model_error(gen):
     with pytest.raises(ModelError, match="too long"):
         gen.complete([{"role": "user", "content": "film " * 3000}], max_new_tokens=4)
     assert gen.complete(SKY, max_new_tokens=4)  # still usable
+
+
+@pytest.mark.slow
+def test_the_bench_counts_tokens_with_llamacpps_tokenizer(gen):
+    from recsys.bench.util import TimedGenerator, count_tokens
+
+    text = "A heist film with a twist."
+    assert count_tokens(gen, text) == gen.count_tokens(text) > 3
+    assert TimedGenerator(gen).tokens(text) == gen.count_tokens(text)  # the turn section's wrapper, as it crashed

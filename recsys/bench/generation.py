@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..bench.util import summary
+from ..bench.util import count_tokens, summary
 from ..core.config import Settings
 from ..core.paths import CHECKOUT
 
@@ -55,13 +55,6 @@ def _reply_prompts(settings: Settings, n: int) -> list[list[list[dict[str, str]]
     ]
 
 
-def _count_tokens(gen, text: str) -> int:
-    """Tokens in text, by the generator's own tokenizer (llama.cpp's or transformers')."""
-    if hasattr(gen, "count_tokens"):
-        return gen.count_tokens(text)
-    return len(gen.tokenizer(text, add_special_tokens=False).input_ids)
-
-
 def _replies(gen, replies: list) -> dict[str, Any]:
     """Milliseconds per three-film reply: its reasons one after another, as the explainer streams them."""
     from ..explain.explainer import STOP
@@ -86,7 +79,7 @@ def _stream_variant(gen, prompts: list, tokens: int) -> dict[str, Any]:
             first = first or time.perf_counter()
             text += piece
         end = time.perf_counter()
-        n = _count_tokens(gen, text)
+        n = count_tokens(gen, text)
         ttft.append((first - t0) * 1000 if first else (end - t0) * 1000)
         if first and n > 1:
             rates.append((n - 1) / (end - first))

@@ -245,7 +245,15 @@ class TimedGenerator:
 
     def tokens(self, text: str) -> int:
         """Tokens in text by the inner model's tokenizer (pieces approximate it for a remote model)."""
-        tokenizer = getattr(self.inner, "tokenizer", None)
-        if tokenizer is None:
-            return len(text.split())
-        return len(tokenizer(text, add_special_tokens=False).input_ids)
+        return count_tokens(self.inner, text)
+
+
+def count_tokens(gen, text: str) -> int:
+    """Tokens in text by a generator's own tokenizer: llama.cpp's (count_tokens), transformers', else words (a
+    remote model's pieces approximate them)."""
+    if hasattr(gen, "count_tokens"):
+        return gen.count_tokens(text)
+    tokenizer = getattr(gen, "tokenizer", None)
+    if tokenizer is None:
+        return len(text.split())
+    return len(tokenizer(text, add_special_tokens=False).input_ids)
