@@ -45,3 +45,27 @@ def test_rank_reports_relevance_and_personal_scores():
     assert [r.item.item_id for r in recs] == ["a", "b"] and recs[0].relevance == np.float32(0.9)
     assert all(r.personal == 0.0 for r in recs)
     assert redundancy(VECTORS) == [0.0, 1.0, 0.0] and redundancy(np.zeros((0, 2))) == []
+
+
+def test_a_title_that_only_echoes_the_request_loses_its_lead(tmp_path):
+    """Chooser.rank reads a top pick's relevance again without its title when a title word echoes the request."""
+    from recsys.catalog.catalog import Catalog
+    from recsys.core.config import Settings
+    from recsys.core.types import DialogueState, Filters
+    from recsys.ranking.chooser import Chooser
+    from recsys.search.index import ItemIndex
+    from tests.fakes import HashingEncoder
+
+    items = [
+        Item("r", "Monday Rain", 2001, "A heist crew robs a bank vault.", ("Crime",)),
+        Item("s", "Storm Season", 2003, "A rain storm traps a family in a comedy of errors.", ("Comedy",)),
+        Item("x", "Other", 1990, "Nothing alike at all.", ("Western",)),
+    ]
+    index = ItemIndex.build(Catalog(items), HashingEncoder(), tmp_path, progress=False)
+    chooser = Chooser(Settings(), index.catalog, index, None, None, None, lambda user, state: [])
+    query = "monday rain"
+    found = index.search(query, Filters(), 3)
+    assert found[0][0].item_id == "r"  # the title alone puts the heist film first
+    recs = chooser.rank(found, DialogueState(), 2, query=query)
+    assert recs[0].item.item_id == "s"
+    assert recs[1].relevance < dict((it.item_id, s) for it, s in found)["r"]  # lowered, not dropped

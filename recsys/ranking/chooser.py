@@ -32,7 +32,7 @@ from .scores import blend, mmr
 # recommenders named next in the ReDial train sample.
 POPULAR_EXTRAS = 300
 POPULAR_MARGIN = 0.1  # cosine below the search's last pick that such a film may be (chosen on the valid sample)
-TITLE_ECHOES = 10  # the closest candidates whose title echoes the request that are rescored without it, per turn
+ECHO_ROUNDS = 3  # times the top picks are checked for titles that echo the request (each round can lift others)
 Votes = Callable[[str | None, DialogueState], list[tuple[str, bool]]]
 
 
@@ -92,24 +92,7 @@ class Chooser:
             popular = [i for i in self._popular_in_dialogues[:POPULAR_EXTRAS] if i not in have]
             floor = min(s for _, s in found) - POPULAR_MARGIN if len(found) >= self.settings.candidates else -np.inf
             added += [(it, score) for it, score in self.index.score_ids(query, filters, popular) if score >= floor]
-        return Candidates(self._without_titles(query, found + added, named), searched=len(found))
-
-    def _without_titles(
-        self, query: str, found: list[tuple[Item, float]], named: Sequence[str] = ()
-    ) -> list[tuple[Item, float]]:
-        """Candidates whose title echoes a request word ("a rainy monday", Singin' in the Rain) keep the lower of
-        their two relevances, with and without the title: a request says what the film should be, and a title
-        word says little of that (a film that is about rain keeps its score from the rest of its text)."""
-        own = {w for i in named if (it := self.catalog.get(i)) for w in normalise_title(it.title).split()}
-        words = [w for w in normalise_title(query).split() if w not in own]  # "like The Godfather": its sequels
-        echo = [n for n, (item, _) in enumerate(found) if title_echoes(item.title, words)]
-        echo = sorted(echo, key=lambda n: -found[n][1])[:TITLE_ECHOES]  # each is embedded once: a turn's cost
-        if not echo:
-            return found
-        untitled = self.index.score_untitled(query, [found[n][0] for n in echo])
-        for n, score in zip(echo, untitled):
-            found[n] = (found[n][0], min(found[n][1], float(score)))
-        return found
+        return Candidates(found + added, searched=len(found))
 
     def rank(
         self,
@@ -130,24 +113,46 @@ class Chooser:
         vectors = self.index.vectors_for(ids)  # (C, d), unit rows
         personal, prior = self._head_scores(ids, user_id, state, query)
         liked, disliked = self._centroid(state.liked_ids), self._centroid(state.disliked_ids)
-        rows = None
-        if self._learning:
-            rows = self._features(found, state, named, relevance, vectors, query, personal, prior, liked, disliked)
-            if self.observer is not None:
-                self.observer(ids, rows)
-        if self.ranker is not None:
-            score = self.ranker.score(rows)
-        else:
-            popularity = np.array([self.catalog.popularity[self.catalog.position(i)] for i in ids])  # (C,)
-            scores = self._comention_scores(state, named)
-            comention = np.array([scores.get(i, 0.0) for i in ids], dtype=np.float32) if scores else None
-            weight = self.settings.comention_weight
-            score = blend(relevance, vectors, popularity, personal, prior, liked, disliked, comention, weight)
+        signals = (state, named, vectors, query, personal, prior, liked, disliked)
+        rows, score = self._score(found, relevance, signals)
+        read: set[int] = set()
+        for _ in range(ECHO_ROUNDS):  # scored again with those relevances lowered: a title word is not the film
+            echo = [i for i in self._title_echoes(query, named, items, np.argsort(-score)[: 2 * k]) if i not in read]
+            if not echo:
+                break
+            read.update(echo)
+            relevance[echo] = np.minimum(relevance[echo], self.index.score_untitled(query, [items[i] for i in echo]))
+            rows, score = self._score(found, relevance, signals)
+        if self.observer is not None:
+            self.observer(ids, rows)
         panel = personal if personal is not None else np.zeros(len(items), dtype=np.float32)  # (C,) for the panel
         return [
             Recommendation(items[i], float(score[i]), float(relevance[i]), personal=float(panel[i]))
             for i in mmr(score, vectors, k, state.diversity(self.settings.mmr_lambda))
         ]
+
+    def _score(self, found: Sequence[tuple[Item, float]], relevance: np.ndarray, signals: tuple) -> tuple:
+        """(feature rows or None, (C,) scores): the learned ranker's, else the hand-set blend's."""
+        state, named, vectors, query, personal, prior, liked, disliked = signals
+        rows = None
+        if self._learning:
+            rows = self._features(found, state, named, relevance, vectors, query, personal, prior, liked, disliked)
+        if self.ranker is not None:
+            return rows, self.ranker.score(rows)
+        ids = [item.item_id for item, _ in found]
+        popularity = np.array([self.catalog.popularity[self.catalog.position(i)] for i in ids])  # (C,)
+        scores = self._comention_scores(state, named)
+        comention = np.array([scores.get(i, 0.0) for i in ids], dtype=np.float32) if scores else None
+        weight = self.settings.comention_weight
+        return rows, blend(relevance, vectors, popularity, personal, prior, liked, disliked, comention, weight)
+
+    def _title_echoes(self, query: str, named: Sequence[str], items: Sequence[Item], top: np.ndarray) -> list[int]:
+        """Positions among `top` (the best-scored candidates) whose title echoes a request word ("a rainy
+        monday", Singin' in the Rain): their relevance is read again without the title (a film that is about rain
+        keeps its score from the rest of its text). Only those that could be shown, since each is embedded once."""
+        own = {w for i in named if (it := self.catalog.get(i)) for w in normalise_title(it.title).split()}
+        words = [w for w in normalise_title(query).split() if w not in own]  # "like The Godfather": its sequels
+        return [int(i) for i in top if words and title_echoes(items[i].title, words)]
 
     @property
     def _learning(self) -> bool:
@@ -173,6 +178,7 @@ class Chooser:
         ids = [item.item_id for item, _ in found]
         anchors, shown = self._comention_parts(state, named)
         anchor_items = [it for it in (self.catalog.get(i) for i in anchors) if it is not None]
+        named_ids = [i for i in dict.fromkeys(named) if self.catalog.get(i) is not None]
         inputs = RankInputs(
             [item for item, _ in found],
             relevance,
@@ -187,6 +193,8 @@ class Chooser:
             anchor_items=anchor_items,
             comention=self._column(ids, anchors),
             comention_shown=self._column(ids, shown),
+            comention_named=self._column(ids, named_ids),
+            named=self.index.vectors_for(named_ids) if named_ids else None,
         )
         return candidate_features(inputs, self._static)
 

@@ -32,6 +32,8 @@ FEATURES = (
     "anchor_sim",  # highest cosine to a film liked or named (NaN: none)
     "comention",  # damped co-mention with the films liked or named
     "comention_shown",  # with films shown and not disliked
+    "comention_named",  # with the films named in this message only: what the person just asked about (NaN: none)
+    "named_sim",  # highest cosine to a film named in this message (NaN: none)
     "comention_degree",  # how many training dialogues name the film at all (log): what people recommend
     "popularity",  # the catalog's popularity prior (0..1)
     "critics",  # Rotten Tomatoes meter (0..100)
@@ -76,6 +78,8 @@ class RankInputs:
     anchor_items: Sequence[Item] = ()
     comention: np.ndarray | None = None
     comention_shown: np.ndarray | None = None
+    comention_named: np.ndarray | None = None
+    named: np.ndarray | None = None  # (M, d) vectors of the films named in this message
 
 
 def _number(value: object) -> float:
@@ -141,6 +145,10 @@ def candidate_features(x: RankInputs, static: CatalogFeatures) -> np.ndarray:
         out[:, col["disliked_sim"]] = x.vectors @ x.disliked
     out[:, col["comention"]] = x.comention if x.comention is not None else 0.0
     out[:, col["comention_shown"]] = x.comention_shown if x.comention_shown is not None else 0.0
+    if x.comention_named is not None:
+        out[:, col["comention_named"]] = x.comention_named
+    if x.named is not None and len(x.named):
+        out[:, col["named_sim"]] = (x.vectors @ x.named.T).max(axis=1)  # (C, M) -> (C,)
     out[:, [col[name] for name in STATIC]] = static.rows(x.items)
     if x.anchors is not None and len(x.anchors):
         out[:, col["anchor_sim"]] = (x.vectors @ x.anchors.T).max(axis=1)  # (C, A) -> (C,)
