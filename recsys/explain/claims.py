@@ -255,7 +255,7 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
     for title in names:  # "Easy A (2010)" as the request wrote it: that film's year, not a claim about this one
         for written in re.findall(re.escape(title) + r"\s*\(\d{4}\)", request, flags=re.IGNORECASE):
             text = re.sub(re.escape(written), title, text, flags=re.IGNORECASE)
-    problems = contradictions(text, item, request, names)
+    problems = contradictions(text, item, names)
     if guard is not None:
         titles = [item.title, *names]
         problems += [f"title {t}" for t in guard.violations(text, titles, fact_phrases([item]) + names)]

@@ -2,7 +2,7 @@
 
     guard = TitleGuard(item.title for item in catalog.items)  # once, < 1 s for 17k titles
     guard.violations(text, [item.title], fact_phrases([item]))  # catalog titles named that are not this item's
-    contradictions(text, item, request)  # genre, year or role claims the item's facts do not back
+    contradictions(text, item)  # genre, year or role claims the item's facts do not back
     is_degenerate(text), is_echo(text, request)  # empty, repetitive, leaked scaffolding; the request parroted
 
 Kept apart from explainer.py (which prompts the generator and streams the reply) so the replay and the report
@@ -253,10 +253,11 @@ def is_echo(text: str, request: str) -> bool:
     return len(novel) < 2
 
 
-def contradictions(text: str, item: Item, request: str = "", extra: Sequence[str] = ()) -> list[str]:
+def contradictions(text: str, item: Item, extra: Sequence[str] = ()) -> list[str]:
     """Claims in `text` that the facts do not back: genre words the item lacks, years or decades other than its
-    own, and capitalised names (people, places) that appear in neither the facts, the request nor `extra` (names
-    the evidence gives, such as a liked film's title)."""
+    own, and capitalised names (people, places) that appear in neither the facts nor `extra` (names the evidence
+    gives, such as a liked film's title). The request backs no name: "set in Paris" must be the film's, and an
+    injected "HACKED" is nobody's."""
     known = " ".join((item.title, item.text, " ".join(item.tags))).lower()
     tags = {t.lower() for t in item.tags}
     wrong = [
@@ -271,7 +272,7 @@ def contradictions(text: str, item: Item, request: str = "", extra: Sequence[str
         wrong += [
             m.group() for m in re.finditer(r"\b(?:1[89]|20)?(\d)0s\b", text) if int(m.group(1)) != item.year // 10 % 10
         ]
-    facts = [item.title, item.text, request, *item.tags, *TEMPLATE_WORDS, *extra]
+    facts = [item.title, item.text, *item.tags, *TEMPLATE_WORDS, *extra]
     facts += [p for role in FACT_ROLES for p in item.people(role)]
     vocabulary = set(normalise_title(" ".join(facts)).split())
     wrong += [
