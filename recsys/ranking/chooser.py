@@ -115,9 +115,10 @@ class Chooser:
         liked, disliked = self._centroid(state.liked_ids), self._centroid(state.disliked_ids)
         signals = (state, named, vectors, query, personal, prior, liked, disliked)
         rows, score = self._score(found, relevance, signals)
-        read: set[int] = set()
+        words, read = self._request_words(query, named), set()
         for _ in range(ECHO_ROUNDS):  # scored again with those relevances lowered: a title word is not the film
-            echo = [i for i in self._title_echoes(query, named, items, np.argsort(-score)[: 2 * k]) if i not in read]
+            top = np.argsort(-score)[: 2 * k]  # only those that could be shown: each echo is embedded once
+            echo = [int(i) for i in top if i not in read and words and title_echoes(items[i].title, words)]
             if not echo:
                 break
             read.update(echo)
@@ -146,13 +147,12 @@ class Chooser:
         weight = self.settings.comention_weight
         return rows, blend(relevance, vectors, popularity, personal, prior, liked, disliked, comention, weight)
 
-    def _title_echoes(self, query: str, named: Sequence[str], items: Sequence[Item], top: np.ndarray) -> list[int]:
-        """Positions among `top` (the best-scored candidates) whose title echoes a request word ("a rainy
-        monday", Singin' in the Rain): their relevance is read again without the title (a film that is about rain
-        keeps its score from the rest of its text). Only those that could be shown, since each is embedded once."""
+    def _request_words(self, query: str, named: Sequence[str]) -> list[str]:
+        """The request's words a title may echo ("a rainy monday", Singin' in the Rain), so that such a pick's
+        relevance is read again without its title (a film about rain keeps its score from the rest of its text).
+        The named films' own title words are left out: "like The Godfather" may get its sequels."""
         own = {w for i in named if (it := self.catalog.get(i)) for w in normalise_title(it.title).split()}
-        words = [w for w in normalise_title(query).split() if w not in own]  # "like The Godfather": its sequels
-        return [int(i) for i in top if words and title_echoes(items[i].title, words)]
+        return [w for w in normalise_title(query).split() if w not in own]
 
     @property
     def _learning(self) -> bool:
