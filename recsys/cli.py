@@ -84,13 +84,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_build_index(args: argparse.Namespace) -> int:
     """Build (or verify) the catalog cache and its embeddings, with progress."""
     from .catalog.sources import load_catalog
-    from .search.encoder import SentenceEncoder
+    from .search.embedder import encoder_for
     from .search.index import ItemIndex
 
     settings = settings_from(args)
     t0 = time.perf_counter()
     catalog = load_catalog(settings.catalog, settings.cache, progress=True)
-    encoder = SentenceEncoder(settings.embed_model, device=settings.device)
+    encoder = encoder_for(settings)
     index = ItemIndex.build(catalog, encoder, settings.cache, progress=True)
     print(
         f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "

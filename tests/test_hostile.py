@@ -462,7 +462,7 @@ def test_port_in_use_exits_1_with_a_hint(capsys, monkeypatch):
     """The app's main() on a port another socket holds; the engine is the tiny one (this is about the port)."""
     from recsys.web.app import main
 
-    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, progress=True: tiny_engine()))
+    monkeypatch.setattr(Engine, "load", classmethod(lambda cls, settings, **kw: tiny_engine()))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

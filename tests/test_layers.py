@@ -45,8 +45,8 @@ MODULE = {
         "sources": 2,
         "graph": 2,
     },
-    "generation": {"stream": 0, "local": 1, "openai": 1, "llamacpp": 1, "gguf": 2, "llm": 3},
-    "search": {"encoder": 0, "backends": 1, "cache": 1, "index": 2},
+    "generation": {"stream": 0, "late": 0, "local": 1, "openai": 1, "llamacpp": 1, "gguf": 2, "llm": 3},
+    "search": {"encoder": 0, "backends": 1, "cache": 1, "onnx": 1, "embedder": 2, "index": 2},
     "understanding": {
         "words": 0,
         "cues": 0,
@@ -103,8 +103,10 @@ MODULE = {
     "bench": {
         "util": 0,
         "report": 0,
+        "targets": 0,
         "page_client": 0,
         "index": 1,
+        "embedding": 1,
         "turn": 1,
         "generation": 1,
         "serve": 1,

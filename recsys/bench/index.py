@@ -137,12 +137,12 @@ def _real(settings, n_queries: int, k: int, embed_texts: int, seed: int, parts=N
     `parts` = (catalog, encoder, vectors) of an engine already loaded; otherwise they are loaded here."""
     from ..catalog.sources import load_catalog
     from ..search.cache import load_or_build_embeddings
-    from ..search.encoder import SentenceEncoder
+    from ..search.embedder import encoder_for
 
     t0 = time.perf_counter()
     if parts is None:
         catalog = load_catalog(settings.catalog, settings.cache, progress=False)
-        encoder = SentenceEncoder(settings.embed_model, device=settings.device)
+        encoder = encoder_for(settings)
         vectors = None
     else:
         catalog, encoder, vectors = parts

@@ -160,6 +160,21 @@ def _adapt(r: dict[str, Any]) -> list[str]:
     )
 
 
+def _embedding(r: dict[str, Any]) -> list[str]:
+    """The embedding section: old path and new, same texts, same run."""
+    if "rows" not in r:
+        return [_fmt(r), ""]
+    return [
+        f"{r['texts']} catalog texts of {r['catalog_items']:,}; the bench's 50 requests one at a time. ONNX/torch: "
+        f"{r['throughput_ratio']}× texts/s, {r['query_p95_ratio']}× lower query p95; top-10 overlap "
+        f"{r['top10_overlap']}, min cosine {r['min_cosine']}.",
+        "",
+    ] + table(
+        ["backend", "load s", "texts/s", "full catalog s (at that rate)", "query ms (median / p95)"],
+        [[x["backend"], x["load_s"], x["texts_per_s"], x["catalog_s"], x["query_ms"]] for x in r["rows"]],
+    )
+
+
 def _generation(r: dict[str, Any]) -> list[str]:
     """The generation section."""
     if "rows" not in r:
@@ -198,8 +213,12 @@ def _startup(r: dict[str, Any]) -> list[str]:
     """The startup section (with the server's concurrency rows)."""
     keys = (
         "cold_start_s",
+        "cold_generator_ready_s",
         "cold_peak_rss_mb",
+        "warm_start_old_path_s",
         "warm_start_s",
+        "warm_start_ratio",
+        "warm_generator_ready_s",
         "idle_rss_mb",
         "peak_rss_after_generation_mb",
         "peak_rss_under_load_mb",
@@ -249,7 +268,8 @@ def markdown(report: dict[str, Any]) -> str:
         ["target", "value", "status", "note"],
         [[t["target"], t["value"], t["status"], t.get("note", "")] for t in report["targets"]],
     )
-    render = {"turn": _turn, "index": _index, "adapt": _adapt, "startup": _startup, "generation": _generation}
+    render = {"turn": _turn, "index": _index, "embedding": _embedding, "adapt": _adapt, "startup": _startup}
+    render["generation"] = _generation
     for name, result in report["results"].items():
         lines += [f"## {name} ({_fmt(result.get('section_s'))} s)", ""]
         if "error" in result:

@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..core.errors import SessionNotFound
 from ..engine import Engine
+from ..generation.late import state as generator_state
 from .accounts import login_name, own_session, user_for
 from .export import ExportFiles, export_text, session_json
 from .html import item_id_of
@@ -134,6 +135,7 @@ def health_routes(engine: Engine) -> list:
             "status": "ok" if database == "ok" else "degraded",
             "items": len(engine.catalog),
             "generator": getattr(engine.generator, "name", type(engine.generator).__name__),
+            "generator_state": generator_state(engine.generator),  # "loading": reasons are built from facts
             "database": database,
         }
         return JSONResponse(body, status_code=200 if database == "ok" else 503)

@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
         )
         accounts = parse_accounts(settings.auth, args.auth_file)
-        engine = Engine.load(settings)
+        engine = Engine.load(settings, background_generator=settings.generator_background)
     except RecsysError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     url = share_url or local_url
+    getattr(engine.generator, "start", lambda: None)()  # a generator loading in the background starts now
     log.info(
         "ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
         url,

