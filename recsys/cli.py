@@ -96,6 +96,14 @@ def cmd_build_index(args: argparse.Namespace) -> int:
         f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "
         f"(cache: {settings.cache})"
     )
+    if args.ship:
+        from .catalog.text import item_text
+        from .search.cache import embedding_fields
+        from .search.shipped import write_shipped
+
+        untitled = encoder.encode([item_text(it, titled=False) for it in catalog.items], progress=True)
+        folder = write_shipped(embedding_fields(catalog, encoder), index.vectors, untitled)
+        print(f"shipped vectors written to {folder}: commit them so first starts skip the embedding")
     return 0
 
 
@@ -174,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
     p = sub.add_parser("build-index", help="build the catalog and embedding caches with progress")
     add_common_flags(p)
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="also write the vectors (and the title-free ones) into data/embeddings/, for the checkout to ship",
+    )
     p.set_defaults(func=cmd_build_index)
     p = sub.add_parser("parse", help="parse messages (arguments or stdin) into JSON intents (stdout)")
     add_common_flags(p)

@@ -45,7 +45,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from recsys.search.cache import load_or_build_embeddings
     from recsys.search.embedder import open_encoder
 
-    print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~2 min)")
+    print(f"\nbuilding the shared model caches in {SHARED_CACHE} once, before the workers start (~1 min)")
     t0 = time.perf_counter()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     catalog = load_catalog("movies", SHARED_CACHE, progress=False)

@@ -89,6 +89,18 @@ def test_text_and_vector_queries_agree(index):
     assert text[0][0].item_id == "t2" and -1.0 <= text[-1][1] <= text[0][1] <= 1.0 + 1e-6
 
 
+def test_a_films_own_text_is_its_stored_vector(tmp_path):
+    catalog = Catalog(tiny_items())
+    encoder = CountingEncoder()
+    index = ItemIndex.build(catalog, encoder, tmp_path, progress=False)
+    embedded = encoder.calls
+    text = catalog.texts()[2]  # "more like that": the query is the referenced film's text
+    assert np.array_equal(index.encode_query(text), index.vectors[2]) and encoder.calls == embedded
+    index.encode_query(text + " but funnier")  # anything else is embedded
+    assert encoder.calls == embedded + 1
+    assert catalog.text_position("no film reads like this") is None
+
+
 def test_empty_query_ranks_by_popularity(tmp_path):
     catalog = Catalog(read_jsonl(DATA / "tiny.jsonl"))
     index = ItemIndex.build(catalog, HashingEncoder(), tmp_path, progress=False)
@@ -241,3 +253,5 @@ def test_real_encoder_ranks_by_meaning(minilm, tmp_path, items):
     assert "War" in war_first.tags
     again = ItemIndex.build(catalog, minilm, tmp_path, progress=False)  # from the cache
     assert np.array_equal(again.vectors, index.vectors)
+    text = catalog.texts()[0]
+    assert float(minilm.encode([text])[0] @ index.encode_query(text)) > 0.9999  # the stored vector is its embedding

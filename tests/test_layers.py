@@ -46,7 +46,7 @@ MODULE = {
         "graph": 2,
     },
     "generation": {"stream": 0, "late": 0, "local": 1, "openai": 1, "llamacpp": 1, "gguf": 2, "llm": 3},
-    "search": {"encoder": 0, "backends": 1, "cache": 1, "onnx": 1, "embedder": 2, "index": 2},
+    "search": {"encoder": 0, "shipped": 0, "backends": 1, "cache": 1, "onnx": 1, "embedder": 2, "index": 2},
     "understanding": {
         "words": 0,
         "cues": 0,

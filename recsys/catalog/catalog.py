@@ -59,8 +59,17 @@ class Catalog:
         return self._pos[item_id]
 
     def texts(self) -> list[str]:
-        """item_text of every item, in catalog order."""
-        return [item_text(it) for it in self.items]
+        """item_text of every item, in catalog order; built once (the cache check and the index both read it)."""
+        if getattr(self, "_texts", None) is None:
+            self._texts = [item_text(it) for it in self.items]
+        return list(self._texts)
+
+    def text_position(self, text: str) -> int | None:
+        """Row of the item whose item_text is exactly `text`, or None: a query that is one film's text ("more like
+        that") can use that film's stored vector instead of being embedded again."""
+        if getattr(self, "_text_pos", None) is None:
+            self._text_pos = {t: pos for pos, t in enumerate(self.texts())}
+        return self._text_pos.get(text)
 
     def _columns(self, names: Iterable[str]) -> list[int]:
         """Genre matrix columns of the known names (case-insensitive); unknown names are skipped."""

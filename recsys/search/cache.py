@@ -1,6 +1,7 @@
 """The embedding cache: item vectors on disk beside a manifest (model id, catalog hash, ordered ids, checksums).
 
     vectors = load_or_build_embeddings(catalog, encoder, cache_dir)   # (N, d): embeds once, then loads the cache
+                                                                      # (or takes the vectors shipped in data/)
 
 A cache is used only when every manifest field and the vectors' checksum match; anything else is rebuilt.
 """
@@ -11,7 +12,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from ..catalog.catalog import Catalog
 from ..core.errors import ModelError
 from ..core.files import atomic_write, one_builder
 from .encoder import Encoder
+from .shipped import folder_name, shipped_vectors
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ def _sha256(data: bytes) -> str:
 
 def cache_folder(cache_dir: Path, model_id: str, content_hash: str) -> Path:
     """cache_dir/embeddings/<model-id-slug>-<content hash[:16]>/."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_id).strip("-")
-    return Path(cache_dir) / "embeddings" / f"{slug}-{content_hash[:16]}"
+    return Path(cache_dir) / "embeddings" / folder_name(model_id, content_hash)
 
 
 def _load_cached(folder: Path, expected: dict[str, Any]) -> np.ndarray:
@@ -52,10 +52,10 @@ def _load_cached(folder: Path, expected: dict[str, Any]) -> np.ndarray:
     return vectors
 
 
-def load_or_build_embeddings(catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True) -> np.ndarray:
-    """(N, d) float32 unit rows for the catalog, from the cache when it is intact, else embedded and cached."""
+def embedding_fields(catalog: Catalog, encoder: Encoder) -> dict[str, Any]:
+    """What item vectors are a function of (model, catalog, item texts): the cache's and the shipped files' key."""
     texts = catalog.texts()
-    expected = {
+    return {
         "model_id": encoder.model_id,
         "content_hash": catalog.content_hash,
         "dim": int(encoder.dim),
@@ -63,13 +63,26 @@ def load_or_build_embeddings(catalog: Catalog, encoder: Encoder, cache_dir: Path
         "item_ids": [it.item_id for it in catalog.items],
         "texts_sha256": _sha256(json.dumps(texts, ensure_ascii=False).encode()),  # item_text changes rebuild too
     }
+
+
+def load_or_build_embeddings(catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True) -> np.ndarray:
+    """(N, d) float32 unit rows for the catalog: from the cache when it is intact, else from the vectors shipped
+    for the default catalog (search.shipped), else embedded; cached either way."""
+    expected = embedding_fields(catalog, encoder)
     folder = cache_folder(cache_dir, encoder.model_id, catalog.content_hash)
     vectors = _cached(folder, expected)
     if vectors is not None:
         return vectors
     with one_builder(folder):
         vectors = _cached(folder, expected, warn=False)  # a process we waited for may have built it
-        return vectors if vectors is not None else _embed_and_cache(texts, encoder, folder, expected, progress)
+        if vectors is not None:
+            return vectors
+        vectors = shipped_vectors(expected)
+        if vectors is not None:
+            log.info("using the %d item vectors shipped for this catalog", len(vectors))
+            _write_cache(vectors, folder, expected, seconds=0.0)
+            return vectors
+        return _embed_and_cache(catalog.texts(), encoder, folder, expected, progress)
 
 
 def _cached(folder: Path, expected: dict[str, Any], warn: bool = True) -> np.ndarray | None:
@@ -96,11 +109,16 @@ def _embed_and_cache(
     seconds = time.perf_counter() - t0
     if vectors.shape != (len(texts), encoder.dim):
         raise ModelError(f"{encoder.model_id} returned shape {vectors.shape}, expected {(len(texts), encoder.dim)}")
+    _write_cache(vectors, folder, expected, seconds)
+    log.info("embedded %d items in %.1f s (%.0f texts/s)", len(texts), seconds, len(texts) / max(seconds, 1e-9))
+    return vectors
+
+
+def _write_cache(vectors: np.ndarray, folder: Path, expected: dict[str, Any], seconds: float) -> None:
+    """Vectors first, manifest last: a manifest means a whole cache."""
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     data = buffer.getvalue()
-    atomic_write(folder / "vectors.npy", data)  # vectors first, manifest last: a manifest means a whole cache
+    atomic_write(folder / "vectors.npy", data)
     manifest = {**expected, "vectors_sha256": _sha256(data), "seconds": round(seconds, 2)}
     atomic_write(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
-    log.info("embedded %d items in %.1f s (%.0f texts/s)", len(texts), seconds, len(texts) / max(seconds, 1e-9))
-    return vectors

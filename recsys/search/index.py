@@ -20,8 +20,9 @@ from ..catalog.catalog import Catalog
 from ..catalog.text import item_text
 from ..core.types import Filters, Item
 from .backends import ExactIndex, VectorIndex, choose_backend
-from .cache import load_or_build_embeddings
+from .cache import embedding_fields, load_or_build_embeddings
 from .encoder import Encoder
+from .shipped import shipped_untitled
 
 QUERY_CACHE = 256  # recent query vectors kept: "more" and "refine" turns often repeat a query
 UNTITLED_CACHE = 4096  # title-free item vectors kept (score_untitled: a few per turn at most)
@@ -31,7 +32,12 @@ class ItemIndex:
     """Catalog + encoder + item vectors + a search backend: filtered semantic search over items."""
 
     def __init__(
-        self, catalog: Catalog, encoder: Encoder, vectors: np.ndarray, backend: VectorIndex | None = None
+        self,
+        catalog: Catalog,
+        encoder: Encoder,
+        vectors: np.ndarray,
+        backend: VectorIndex | None = None,
+        untitled: np.ndarray | None = None,
     ) -> None:
         if vectors.shape != (len(catalog), encoder.dim):
             raise ValueError(f"vectors have shape {vectors.shape}, expected {(len(catalog), encoder.dim)}")
@@ -40,8 +46,10 @@ class ItemIndex:
         self.vectors = vectors  # (N, d) unit rows, in catalog order
         self.backend: VectorIndex = backend or ExactIndex(vectors)
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._untitled: OrderedDict[str, np.ndarray] = OrderedDict()  # item id -> vector of its text without title
+        self.untitled = untitled  # (N, d) vectors of the texts without titles, when shipped (search.shipped)
+        self._untitled: OrderedDict[str, np.ndarray] = OrderedDict()  # else item id -> vector, embedded on demand
         self._lock = threading.Lock()
+        catalog.text_position("")  # builds the text -> row map now, not during the first turn
 
     @classmethod
     def build(
@@ -55,16 +63,20 @@ class ItemIndex:
     ) -> ItemIndex:
         """Embed the catalog (or load its cached embeddings) and index it (exact, or FAISS for big catalogs)."""
         vectors = load_or_build_embeddings(catalog, encoder, cache_dir, progress)
-        return cls(catalog, encoder, vectors, choose_backend(vectors, backend, ann_min_items, encoder=encoder))
+        untitled = shipped_untitled(embedding_fields(catalog, encoder))
+        backend_ = choose_backend(vectors, backend, ann_min_items, encoder=encoder)
+        return cls(catalog, encoder, vectors, backend_, untitled)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """(d,) unit vector of a query text (recent queries are remembered)."""
+        """(d,) unit vector of a query text (recent queries are remembered; a film's exact catalog text is its
+        stored vector)."""
         with self._lock:  # the UI serves several turns at once
             vector = self._queries.get(text)
             if vector is not None:
                 self._queries.move_to_end(text)
                 return vector
-        vector = self.encoder.encode([text])[0]  # (d,)
+        pos = self.catalog.text_position(text)  # "more like that": the film's own text, already embedded
+        vector = self.vectors[pos].copy() if pos is not None else self.encoder.encode([text])[0]  # (d,)
         vector.setflags(write=False)
         with self._lock:
             self._queries[text] = vector
@@ -103,7 +115,12 @@ class ItemIndex:
 
     def score_untitled(self, query: str, items: Sequence[Item]) -> np.ndarray:
         """(n,) cosine of a query to each item's text without its title (catalog.text.item_text), for items whose
-        title only echoes the request's words; those texts are embedded on demand and remembered."""
+        title only echoes the request's words; those texts are shipped for the default catalog, else embedded on
+        demand and remembered."""
+        if self.untitled is not None:
+            positions = [self.catalog.position(it.item_id) for it in items]
+            rows = self.untitled[positions].reshape(len(items), self.encoder.dim)
+            return (rows @ self.encode_query(query.strip())).astype(np.float32)  # (n, d) @ (d,) -> (n,)
         with self._lock:
             known = {it.item_id: self._untitled[it.item_id] for it in items if it.item_id in self._untitled}
         missing = [it for it in {it.item_id: it for it in items}.values() if it.item_id not in known]
