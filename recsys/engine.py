@@ -93,13 +93,20 @@ class Engine:
         self.chooser = Chooser(settings, catalog, index, self.personal, comentions, ranker, self._votes)
 
     @classmethod
-    def load(cls, settings: Settings, progress: bool = True, background_generator: bool = False) -> Engine:
+    def load(
+        cls, settings: Settings, progress: bool = True, background_generator: bool = False, lazy: bool = False, **opened
+    ) -> Engine:
         """Build or load every part (recsys/parts.py), logging each step; the first run builds the caches.
-        `background_generator`: the page is served while the generator loads (parts.load_parts)."""
-        p = load_parts(settings, progress=progress, background_generator=background_generator)
-        return cls(
+        `background_generator`: the page is served while the generator loads; `lazy`: the caller builds the fuzzy
+        lookup tables later (graph.prepare(), the served page does once turns can start); `opened`: a store and
+        catalog the caller has already (parts.load_parts)."""
+        p = load_parts(settings, progress=progress, background_generator=background_generator, **opened)
+        engine = cls(
             settings, p.catalog, p.index, p.generator, p.store, head=p.head, comentions=p.comentions, ranker=p.ranker
         )
+        if not lazy:
+            engine.graph.prepare()
+        return engine
 
     # --- sessions -------------------------------------------------------------------------------------------
     def new_session(self, user_id: str | None = None) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .catalog.catalog import Catalog
 from .catalog.comentions import CoMentions, load_comentions
-from .catalog.sources import load_catalog
+from .catalog.sources import open_catalog
 from .core.config import Settings
 from .explain.explainer import warm_up
 from .generation.late import LateGenerator
@@ -41,16 +41,21 @@ class Parts:
     ranker: LearnedRanker | None  # None: the hand-set blend
 
 
-def load_parts(settings: Settings, progress: bool = True, background_generator: bool = False) -> Parts:
+def load_parts(
+    settings: Settings,
+    progress: bool = True,
+    background_generator: bool = False,
+    store: Store | None = None,
+    catalog: Catalog | None = None,
+) -> Parts:
     """Build or load every part, logging each step (the first run builds caches, later runs reuse them).
     `background_generator` (the served page): a local generator loads on a thread once the caller calls its
     start() (after the page is up), so the page is served seconds sooner and its first reasons are built from facts
-    until it is ready (/healthz says)."""
+    until it is ready (/healthz says). `store` and `catalog`: already opened by the caller (the served page opens
+    them before its first response, then loads the rest on a thread)."""
     t0 = time.perf_counter()
-    store = Store(settings.database_url)  # first: a bad database URL fails in a second, not after the models
-    log.info("loading catalog %r", settings.catalog)
-    catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
-    log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
+    store = store or Store(settings.database_url)  # first: a bad database URL fails in a second, not after models
+    catalog = catalog or open_catalog(settings, progress)
     catalog.prepare_filters()  # now, not in the first turn that filters by language or person (~0.2 s at 17k)
     encoder = encoder_for(settings)
     index = ItemIndex.build(

@@ -1,9 +1,12 @@
-"""The generator loaded in the background: facts meanwhile, generated reasons once ready, a failure reported."""
+"""Loading in the background: the page first, then the engine (turns wait), then the generator (facts meanwhile)."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
+import httpx
 import pytest
 
 from recsys.core.config import Settings
@@ -85,10 +88,13 @@ def test_the_real_generator_loads_in_the_background_and_writes():
 
 
 @pytest.mark.slow
-def test_the_served_app_answers_before_its_generator_is_ready(tmp_path):
-    """app.py with the packaged model: the page is served first, /healthz turns "ready" once it has loaded."""
-    from recsys.bench.serve import _generator_ready_s, app_process
+def test_the_served_app_serves_the_page_then_loads_engine_then_generator(tmp_path):
+    """app.py with the packaged models: the page first, a turn sent at once waits for the engine and is answered,
+    /healthz says each part's state, and the generator loads last."""
+    from recsys.bench.page_client import PageClient
+    from recsys.bench.serve import ERROR_TEXT, _find, _is_history, _is_ids, _ready_s, _reply, app_process
     from recsys.core.paths import DATA
+    from recsys.web.turn import STARTING
     from tests.conftest import SHARED_CACHE
 
     env = {
@@ -97,7 +103,48 @@ def test_the_served_app_answers_before_its_generator_is_ready(tmp_path):
         "RECSYS_CATALOG": str(DATA / "catalogs" / "tiny.jsonl"),
     }
     with app_process(env, 300, tmp_path / "app.log") as (_, url, served_s):
-        ready_s = _generator_ready_s(url, served_s, 300)
-    assert isinstance(ready_s, float) and ready_s >= served_s
+        started = time.perf_counter() - served_s
+        health = httpx.get(url + "healthz", timeout=10).json()
+        assert health["engine_state"] in ("loading", "ready") and health["items"] == 16
+        with PageClient(url) as client:
+            ids = _find(client.call("new_session", ["", ""]), _is_ids)
+            reply = _reply(_find(client.call("send", "a funny sci-fi film", ids, []), _is_history) or [])
+        engine_s = _ready_s(url, started, 300, "engine")
+        ready_s = _ready_s(url, started, 300)
+    assert reply and ERROR_TEXT not in reply and reply != STARTING  # answered by the engine, not the placeholder
+    assert isinstance(engine_s, float) and isinstance(ready_s, float) and served_s <= engine_s <= ready_s
     log = (tmp_path / "app.log").read_text()
-    assert log.index("ready: open") < log.index("generator ready after")  # served first, then the generator
+    assert log.index("page served at") < log.index("engine ready after") < log.index("generator ready after")
+
+
+def test_the_page_waits_for_a_loading_engine_and_reports_a_failed_one(tmp_path):
+    from recsys.catalog.catalog import Catalog
+    from recsys.storage.store import Store
+    from recsys.web.api import health_routes
+    from recsys.web.loading import EngineNotReady, LoadingEngine
+    from tests.fakes import tiny_items
+
+    store, catalog = Store(f"sqlite:///{tmp_path / 'db.sqlite'}"), Catalog(tiny_items())
+    inner = tiny_engine(ScriptedGenerator())
+    go = threading.Event()
+    loading = LoadingEngine(Settings(), store, catalog, lambda: go.wait(30) and inner)
+    [route] = health_routes(loading)
+    assert loading.catalog is catalog and loading.store is store and loading.generator is None  # no waiting
+    loading.start()
+    body = json.loads(route.endpoint().body)
+    assert body["engine_state"] == "loading" and body["status"] == "loading" and body["generator_state"] == "loading"
+    with pytest.raises(EngineNotReady, match="loading"):
+        loading.engine(timeout=0.1)
+    go.set()
+    assert loading.new_session  # waits for the engine, then passes through
+    assert loading.ready and json.loads(route.endpoint().body)["status"] == "ok"
+
+    def broken():
+        raise OSError("head checkpoint truncated")
+
+    failed = LoadingEngine(Settings(), store, catalog, broken)
+    failed.start()
+    assert not failed.wait(30) and failed.state == "failed: OSError: head checkpoint truncated"
+    with pytest.raises(EngineNotReady, match="truncated"):
+        failed.respond  # noqa: B018
+    assert json.loads(health_routes(failed)[0].endpoint().body)["status"] == "failed"

@@ -33,7 +33,7 @@ SUBPACKAGE = {
 }
 # Modules inside each subpackage by rank ("__init__" files are docstrings only, rank 0).
 MODULE = {
-    "core": {"types": 0, "errors": 0, "paths": 0, "files": 0, "config": 1, "cli_args": 2},
+    "core": {"types": 0, "errors": 0, "paths": 0, "files": 0, "background": 0, "config": 1, "cli_args": 2},
     "storage": {"db": 0, "rows": 0, "queries": 1, "store": 2},
     "catalog": {
         "comentions": 0,
@@ -62,6 +62,7 @@ MODULE = {
     "ranking": {"scores": 0, "features": 0, "learned": 1, "chooser": 2},
     "web": {
         "accounts": 0,
+        "loading": 0,
         "html": 0,
         "layout": 0,
         "views": 1,

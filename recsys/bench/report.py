@@ -213,11 +213,13 @@ def _startup(r: dict[str, Any]) -> list[str]:
     """The startup section (with the server's concurrency rows)."""
     keys = (
         "cold_start_s",
+        "cold_engine_ready_s",
         "cold_generator_ready_s",
         "cold_peak_rss_mb",
         "warm_start_old_path_s",
         "warm_start_s",
         "warm_start_ratio",
+        "warm_engine_ready_s",
         "warm_generator_ready_s",
         "idle_rss_mb",
         "peak_rss_after_generation_mb",

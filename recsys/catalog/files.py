@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..core.errors import CatalogError
 from ..core.files import atomic_write
 from ..core.types import Item
@@ -172,6 +174,24 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "attributes": item.attributes,
     }
     return {k: v for k, v in out.items() if v is not None and v != "" and v != [] and v != {}}
+
+
+def read_own_jsonl(path: Path | str) -> list[Item]:
+    """Items from a JSONL file write_jsonl made (the built-in catalog's cache), read without checking every field
+    again, with orjson: about 3x faster than read_jsonl at 17k films (0.4 vs 1.1 s), paid at every start. Not for
+    people's files: those get read_jsonl's checks and its messages."""
+    items = []
+    for number, line in enumerate(Path(path).read_bytes().splitlines(), start=1):
+        if line:
+            try:
+                d = orjson.loads(line)
+                tags, attributes = tuple(d.get("tags", ())), dict(d.get("attributes", {}))
+                items.append(Item(str(d["id"]), str(d["title"]), d.get("year"), d.get("text", ""), tags, attributes))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:  # damaged: the caller rebuilds it
+                raise CatalogError(f"{Path(path).name} line {number}: {type(e).__name__}: {e}") from None
+    if not items:
+        raise CatalogError(f"{Path(path).name}: no items (the file is empty)")
+    return items
 
 
 def write_jsonl(items: Iterable[Item], path: Path | str) -> None:

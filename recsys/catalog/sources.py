@@ -9,9 +9,10 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ..core.config import Settings
 from ..core.errors import CatalogError
 from .catalog import Catalog
-from .files import read_csv, read_jsonl, write_jsonl
+from .files import read_csv, read_jsonl, read_own_jsonl, write_jsonl
 from .moviesdb import build_movies_catalog, movies_db_path
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def load_catalog(spec: str, cache_dir: Path, progress: bool = True) -> Catalog:
         cached = Path(cache_dir) / "catalog" / f"movies-{BUILD_VERSION}-{file_sha256(db)[:16]}.jsonl"
         if cached.is_file():
             try:
-                catalog = Catalog(read_jsonl(cached))
+                catalog = Catalog(read_own_jsonl(cached))  # written by write_jsonl below: checked then
                 log.info("loaded %d films from cached %s", len(catalog), cached)
                 return catalog
             except CatalogError as e:
@@ -51,3 +52,11 @@ def load_catalog(spec: str, cache_dir: Path, progress: bool = True) -> Catalog:
     items = read_jsonl(path) if suffix == ".jsonl" else read_csv(path)
     log.info("loaded %d items from %s", len(items), path)
     return Catalog(items)
+
+
+def open_catalog(settings: Settings, progress: bool = True) -> Catalog:
+    """The catalog the settings name (load_catalog), logged as the engine's start-up logs its parts."""
+    log.info("loading catalog %r", settings.catalog)
+    catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
+    log.info("catalog: %d items, %d genres", len(catalog), len(catalog.genres))
+    return catalog

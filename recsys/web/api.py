@@ -6,15 +6,19 @@ account: another person's session is "not found" and another person's user id is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gradio as gr
 
 from ..core.errors import SessionNotFound
-from ..engine import Engine
 from ..generation.late import state as generator_state
 from .accounts import login_name, own_session, user_for
 from .export import ExportFiles, export_text, session_json
 from .html import item_id_of
 from .views import taste_of
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 
 class Endpoints:
@@ -118,7 +122,8 @@ def add_api(engine: Engine, exports: ExportFiles | None = None) -> None:
 
 
 def health_routes(engine: Engine) -> list:
-    """GET /healthz: JSON status for load balancers and uptime checks (503 when the database does not answer)."""
+    """GET /healthz: JSON status for load balancers and uptime checks (503 while the engine loads, when it failed,
+    or when the database does not answer)."""
     from fastapi.responses import JSONResponse
     from fastapi.routing import APIRoute
 
@@ -131,13 +136,18 @@ def health_routes(engine: Engine) -> list:
             database = "ok"  # the database answered
         except Exception as exc:  # report, never raise: this is what monitors read
             database = f"error: {type(exc).__name__}"
+        engine_state = str(getattr(engine, "state", "ready"))  # "loading": the page is up, turns wait for it
+        generator = engine.generator  # None while the engine itself loads
+        name = engine.settings.generator if generator is None else getattr(generator, "name", type(generator).__name__)
+        status = "degraded" if database != "ok" else "ok" if engine_state == "ready" else engine_state.split(":")[0]
         body = {
-            "status": "ok" if database == "ok" else "degraded",
+            "status": status,
+            "engine_state": engine_state,
             "items": len(engine.catalog),
-            "generator": getattr(engine.generator, "name", type(engine.generator).__name__),
-            "generator_state": generator_state(engine.generator),  # "loading": reasons are built from facts
+            "generator": name,
+            "generator_state": generator_state(generator) if generator is not None else "loading",  # facts till then
             "database": database,
         }
-        return JSONResponse(body, status_code=200 if database == "ok" else 503)
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
 
     return [APIRoute("/healthz", healthz, methods=["GET"])]

@@ -17,22 +17,26 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.cli_args import add_common_flags, settings_from, setup_logging
 from ..core.config import Settings
 from ..core.errors import RecsysError
-from ..engine import Engine
 from .accounts import login_check, parse_accounts
 from .api import add_api, health_routes
 from .events import wire_chat, wire_controls, wire_exports, wire_sessions, wire_votes
 from .export import ExportFiles
 from .layout import CSS, build_layout
+from .loading import LoadingEngine
 from .sessions import Sessions
 from .turn import Turns
 from .updates import Screen
 from .votes import Votes
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Load the engine (building caches on first run), then serve the page until interrupted."""
+    """Serve the page, then load the engine behind it (RECSYS_BACKGROUND_LOAD, on by default: the page is up in
+    seconds and turns wait for the engine), or load it first; serve until interrupted."""
     args = parse_args(argv)
     setup_logging(args.verbose)
     try:
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
         )
         accounts = parse_accounts(settings.auth, args.auth_file)
-        engine = Engine.load(settings, background_generator=settings.generator_background)
+        engine = open_engine(settings)
     except RecsysError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -146,21 +151,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     url = share_url or local_url
-    getattr(engine.generator, "start", lambda: None)()  # a generator loading in the background starts now
-    log.info(
-        "ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
-        url,
-        url,
-        url,
-        len(engine.catalog),
-        f"login required, {len(accounts)} account(s), each sees only its own data" if auth else "no login",
-        settings.concurrency,
-    )
     try:
+        if isinstance(engine, LoadingEngine):
+            log.info("page served at %s; loading the engine (turns wait for it, /healthz says)", url)
+            engine.start()
+            if not engine.wait():
+                print(f"error: {engine.state}", file=sys.stderr)
+                demo.close()
+                return 1
+        else:
+            getattr(engine.generator, "start", lambda: None)()  # a generator loading in the background starts now
+        log.info(
+            "ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
+            url,
+            url,
+            url,
+            len(engine.catalog),
+            f"login required, {len(accounts)} account(s), each sees only its own data" if auth else "no login",
+            settings.concurrency,
+        )
         demo.block_thread()  # until Ctrl-C
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def open_engine(settings: Settings) -> Engine | LoadingEngine:
+    """The store and catalog now (a bad database URL or catalog file fails before anything is served), then the
+    rest: on a thread once the page is up (RECSYS_BACKGROUND_LOAD), else here."""
+    from ..catalog.sources import open_catalog
+    from ..engine import Engine  # imports the models' code: after the page, when loading in the background
+    from ..storage.store import Store
+
+    store = Store(settings.database_url)
+    catalog = open_catalog(settings)
+    if not settings.background_load:
+        return Engine.load(settings, store=store, catalog=catalog)
+
+    def load() -> Engine:
+        return Engine.load(settings, background_generator=True, lazy=True, store=store, catalog=catalog)
+
+    return LoadingEngine(settings, store, catalog, load)
 
 
 if __name__ == "__main__":  # python -m recsys.web.app

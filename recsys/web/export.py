@@ -10,8 +10,10 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine import Engine
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 
 def session_json(engine: Engine, session_id: str) -> dict:

@@ -9,15 +9,18 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.errors import RecsysError, SessionNotFound
-from ..engine import Engine
 from .accounts import login_name, login_user, own_session, owner_of, saved_ids
 from .export import ExportFiles, write_export
 from .html import esc, state_text
 from .updates import Screen
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 

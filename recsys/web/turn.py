@@ -7,18 +7,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.errors import SessionNotFound
 from ..core.types import TurnEvent
-from ..engine import Engine
 from ..replies import clean_text
 from .html import chat_message, state_text, why_markdown, why_message, why_rows
+from .loading import EngineNotReady
 from .updates import Screen, merged
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 
+STARTING = "One moment: I am still loading the films (a few seconds after a start)…"
+STARTING_FAILED = "Sorry, the recommender could not start; the host has been told. Please try again later."
 STREAM_EVERY_S = 0.1  # a streamed reply updates the page at most 10 times a second (each update costs a server pass)
 
 
@@ -88,6 +94,9 @@ class Turns:
         last = 0.0
         streams = self.engine.settings.explainer == "generate"  # fact-built reasons come at once: one update
         try:
+            if not getattr(self.engine, "ready", True):  # the served page is still loading the engine
+                history[-1] = chat_message("assistant", STARTING)
+                yield {p.chatbot: history, **shown_cards}
             session_id = self.screen.current(saved, request)
             for event in self.engine.respond(session_id, text):
                 if event.kind == "items" and streams:
@@ -101,6 +110,9 @@ class Turns:
                     yield {**shown_cards, **self.answered(event, history, mapping)}
         except SessionNotFound:
             history[-1] = chat_message("assistant", "This conversation no longer exists; click “New conversation”.")
+            yield {p.chatbot: history, **shown_cards}
+        except EngineNotReady:
+            history[-1] = chat_message("assistant", STARTING_FAILED)
             yield {p.chatbot: history, **shown_cards}
         except Exception:  # the UI never shows raw errors
             log.exception("send failed")

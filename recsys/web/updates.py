@@ -5,15 +5,18 @@ and the lock on sending while an answer is on its way; also which session and pe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.types import DialogueState, Item
-from ..engine import Engine
 from .accounts import login_name, own_session, owner_of, saved_ids
 from .html import card_html, session_choices, state_text, taste_view
 from .layout import Page
 from .views import WELCOME, first_visit_cards, taste_of, transcript
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 
 def merged(out: dict, extra: dict) -> dict:

@@ -7,11 +7,14 @@ Gradio-free: recsys.web.updates turns these into component updates.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from ..core.errors import RecsysError
 from ..core.types import Item
-from ..engine import Engine
 from .html import chat_message, why_markdown, why_message
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from ..core.errors import RecsysError
-from ..engine import Engine
 from .html import card_html, esc
 from .updates import Screen
+
+if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
+    from ..engine import Engine
 
 
 class Votes:
