@@ -148,3 +148,16 @@ def test_the_page_waits_for_a_loading_engine_and_reports_a_failed_one(tmp_path):
     with pytest.raises(EngineNotReady, match="truncated"):
         failed.respond  # noqa: B018
     assert json.loads(health_routes(failed)[0].endpoint().body)["status"] == "failed"
+
+
+def test_the_app_exits_with_the_cause_when_its_engine_cannot_load(tmp_path, monkeypatch, capsys):
+    from recsys.core.paths import DATA
+    from recsys.web.app import main
+    from tests.test_app import free_port
+
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path))
+    monkeypatch.setenv("RECSYS_CATALOG", str(DATA / "catalogs" / "tiny.jsonl"))
+    monkeypatch.setenv("RECSYS_HEAD", str(tmp_path / "missing-head.pt"))  # found only by the background load
+    assert main(["--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert "error: the engine could not load: ModelError" in err and "missing-head.pt" in err

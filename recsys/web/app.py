@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("page served at %s; loading the engine (turns wait for it, /healthz says)", url)
             engine.start()
             if not engine.wait():
-                print(f"error: {engine.state}", file=sys.stderr)
+                print(f"error: the engine could not load: {engine.state.removeprefix('failed: ')}", file=sys.stderr)
                 demo.close()
                 return 1
         else:
