@@ -65,10 +65,13 @@ def embedding_fields(catalog: Catalog, encoder: Encoder) -> dict[str, Any]:
     }
 
 
-def load_or_build_embeddings(catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True) -> np.ndarray:
+def load_or_build_embeddings(
+    catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True, fields: dict[str, Any] | None = None
+) -> np.ndarray:
     """(N, d) float32 unit rows for the catalog: from the cache when it is intact, else from the vectors shipped
-    for the default catalog (search.shipped), else embedded; cached either way."""
-    expected = embedding_fields(catalog, encoder)
+    for the default catalog (search.shipped), else embedded; cached either way. `fields`: embedding_fields of this
+    catalog and encoder, when the caller has them already."""
+    expected = fields or embedding_fields(catalog, encoder)
     folder = cache_folder(cache_dir, encoder.model_id, catalog.content_hash)
     vectors = _cached(folder, expected)
     if vectors is not None:

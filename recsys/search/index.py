@@ -62,8 +62,9 @@ class ItemIndex:
         ann_min_items: int = 200_000,
     ) -> ItemIndex:
         """Embed the catalog (or load its cached embeddings) and index it (exact, or FAISS for big catalogs)."""
-        vectors = load_or_build_embeddings(catalog, encoder, cache_dir, progress)
-        untitled = shipped_untitled(embedding_fields(catalog, encoder))
+        fields = embedding_fields(catalog, encoder)  # one key for the cache and the shipped files
+        vectors = load_or_build_embeddings(catalog, encoder, cache_dir, progress, fields)
+        untitled = shipped_untitled(fields)
         backend_ = choose_backend(vectors, backend, ann_min_items, encoder=encoder)
         return cls(catalog, encoder, vectors, backend_, untitled)
 
@@ -115,12 +116,15 @@ class ItemIndex:
 
     def score_untitled(self, query: str, items: Sequence[Item]) -> np.ndarray:
         """(n,) cosine of a query to each item's text without its title (catalog.text.item_text), for items whose
-        title only echoes the request's words; those texts are shipped for the default catalog, else embedded on
-        demand and remembered."""
+        title only echoes the request's words."""
+        return (self._untitled_rows(items) @ self.encode_query(query.strip())).astype(np.float32)  # (n, d) @ (d,)
+
+    def _untitled_rows(self, items: Sequence[Item]) -> np.ndarray:
+        """(n, d) vectors of the items' title-free texts: shipped for the default catalog, else embedded on demand
+        and remembered."""
         if self.untitled is not None:
             positions = [self.catalog.position(it.item_id) for it in items]
-            rows = self.untitled[positions].reshape(len(items), self.encoder.dim)
-            return (rows @ self.encode_query(query.strip())).astype(np.float32)  # (n, d) @ (d,) -> (n,)
+            return self.untitled[positions].reshape(len(items), self.encoder.dim)
         with self._lock:
             known = {it.item_id: self._untitled[it.item_id] for it in items if it.item_id in self._untitled}
         missing = [it for it in {it.item_id: it for it in items}.values() if it.item_id not in known]
@@ -131,8 +135,7 @@ class ItemIndex:
                 self._untitled.update((it.item_id, v) for it, v in zip(missing, vectors))
                 while len(self._untitled) > UNTITLED_CACHE:
                     self._untitled.popitem(last=False)
-        rows = np.stack([known[it.item_id] for it in items]) if items else np.zeros((0, self.encoder.dim))
-        return (rows @ self.encode_query(query.strip())).astype(np.float32)  # (n, d) @ (d,) -> (n,)
+        return np.stack([known[it.item_id] for it in items]) if items else np.zeros((0, self.encoder.dim))
 
     def vector(self, item_id: str) -> np.ndarray:
         """(d,) unit vector of an item; KeyError for an unknown id."""

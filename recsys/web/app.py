@@ -159,8 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: the engine could not load: {engine.state.removeprefix('failed: ')}", file=sys.stderr)
                 demo.close()
                 return 1
-        else:
-            getattr(engine.generator, "start", lambda: None)()  # a generator loading in the background starts now
         log.info(
             "ready: open %s  (health %shealthz, API %s?view=api; %d items; %s; %d turns at once, then a queue)",
             url,
