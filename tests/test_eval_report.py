@@ -127,7 +127,7 @@ def synthetic_results() -> list[ScriptResult]:
         reply=f"**{robot.title}** — better than **{heist.title}**, a 1975 film.",
         items=(robot,),
         reasons=("Better than Harbor Heist, a 1975 film.",),
-        sources=("generated",),
+        sources=("trimmed",),  # the model's sentence ended early: generated, and counted apart
         intent="recommend",
         latency_ms=40.0,
         timings_ms={"parse": 2.0, "search": 7.0, "total": 38.0},
@@ -164,6 +164,7 @@ def test_report_figures_sections_and_plots(tmp_path):
     assert h["hallucinated-title rate"] == 0.5 and "Harbor Heist" in rep.hallucinations[0]
     assert rep.claims["year"] == (1, 2)  # the template's 1985 is right, "a 1975 film" about a 1999 film is not
     assert h["generated reasons share"] == 0.5 and h["fallback rate"] == 0.5 and h["reasons shown"] == 2
+    assert h["generated trimmed share"] == 0.5 and h["generated whole share"] == 0.0
     assert h["unsupported-claim rate"] == 0.5 and "1975" in rep.unsupported[0] and "Harbor Heist" in rep.unsupported[0]
     assert h["reasons citing a request match or taste link"] == 0.5  # the honest one says "comedy, as you asked"
     assert h["recall@k (target turns)"] == 1.0 and h["catalog coverage"] == pytest.approx(2 / 12)

@@ -209,7 +209,8 @@ def test_item_prompt_holds_only_that_items_evidence():
     assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
     assert [m["role"] for m in messages[1:-1]] == ["user", "assistant"] * ((len(messages) - 2) // 2)
     last = messages[-1]["content"]
-    assert "Harbor Heist (1995)" in last and "Made by: directed by Ed Vale" in last and "a heist film" in last
+    assert "Harbor Heist (1995)" in last and "Made by: directed by Ed Vale" in last
+    assert "heist" not in last  # the request's words are not given: the model copied them ("nothing before 2000")
     assert "About" not in last and items[5].text not in last  # no description: the model would retell a plot
     assert not any(other.title in " ".join(m["content"] for m in messages) for other in items if other is not items[5])
     ev = collect(items[1], SCIFI_COMEDY, liked=[items[0]])
@@ -286,6 +287,89 @@ def test_outside_title_is_replaced_by_the_template_mid_stream():
 def test_bad_reasons_fall_back_to_the_evidence(bad):
     ex, _ = run(ScriptedGenerator([bad]), "a comedy", recs("t1"))
     assert ex.sources == ["template"] and ex.reasons == [fallback(tiny_items()[0])]
+
+
+@pytest.mark.parametrize(
+    "written, kept",
+    [
+        # a plot clause after a sound head: the head stays, the plot goes
+        (
+            "A 1985 sci-fi comedy directed by Ann Lee, about clumsy cadets lost in space.",
+            "A 1985 sci-fi comedy directed by Ann Lee.",
+        ),
+        # standing with no fact behind it, opened by "which"
+        (
+            "A 1985 sci-fi comedy from Ann Lee, as you asked, which was a huge hit worldwide.",
+            "A 1985 sci-fi comedy from Ann Lee, as you asked.",
+        ),
+        # an outside title in the last clause is never shown, and the sentence ends before it
+        (
+            "A 1985 sci-fi comedy directed by Ann Lee; better than Harbor Heist.",
+            "A 1985 sci-fi comedy directed by Ann Lee.",
+        ),
+    ],
+)
+def test_a_failing_later_clause_is_trimmed_and_the_rest_kept(written, kept):
+    ex, steps = run(ScriptedGenerator([written]), "a funny sci-fi film", recs("t1"))
+    assert ex.reasons == [kept] and ex.sources == ["trimmed"]
+    assert unsupported(kept, tiny_items()[0], collect(tiny_items()[0], SCIFI_COMEDY), "a funny sci-fi film") == []
+    assert not any("Harbor" in reply for reply, _ in steps)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "A sci-fi comedy, about clumsy cadets lost in space.",  # the head only restates the request
+        "Fun, about clumsy cadets lost in space.",  # the head says too little
+        "Directed by Ann Lee, about clumsy cadets lost in space.",  # the head cites no asked-for genre or era
+    ],
+)
+def test_a_trimmed_head_must_say_something_and_cite_the_evidence(written):
+    ex, _ = run(ScriptedGenerator([written]), "a funny sci-fi film", recs("t1"))
+    assert ex.sources == ["template"] and ex.reasons == [fallback(tiny_items()[0])]
+
+
+def test_a_sentence_stopped_right_after_a_whole_phrase_keeps_it():
+    ex, _ = run(
+        ScriptedGenerator(["A 1985 sci-fi comedy film about clumsy cadets."]), "a funny sci-fi film", recs("t1")
+    )
+    assert ex.reasons == ["A 1985 sci-fi comedy film."] and ex.sources == ["trimmed"]
+    # stopped inside a phrase ("A 1985 sci-fi| horror", the film is no horror): nothing is kept
+    ex, _ = run(ScriptedGenerator(["A 1985 sci-fi horror film."]), "a funny sci-fi film", recs("t1"))
+    assert ex.sources == ["template"]
+
+
+def test_a_person_is_not_said_to_have_directed_a_person():
+    item, ev = tiny_items()[0], collect(tiny_items()[0], SCIFI_COMEDY)
+    assert unsupported("Ann Lee, who directed Pat Star, in a 1985 sci-fi comedy.", item, ev) == [
+        "role 'directed Pat Star'"
+    ]
+    assert unsupported("A 1985 sci-fi comedy directed by Ann Lee, starring Pat Star.", item, ev) == []
+
+
+def test_a_decimal_rating_streamed_in_pieces_is_read_whole():
+    class ByCharacter(ScriptedGenerator):
+        def stream(self, messages, max_new_tokens=64, stop=()):
+            yield from "".join(super().stream(messages, max_new_tokens, stop))
+
+    base = tiny_items()[0]
+    rated = Item(base.item_id, base.title, base.year, base.text, base.tags, {**base.attributes, "imdb_rating": 7.8})
+    text = "A 1985 sci-fi comedy from Ann Lee, rated 7.8 on IMDb."
+    ex, _ = run(ByCharacter([text]), "a funny sci-fi film", [Recommendation(rated, 1, 1)])
+    assert ex.reasons == [text] and ex.sources == ["generated"]  # "rated 7." was never judged as the number 7
+
+
+def test_clause_heads_end_before_each_break_longest_first():
+    from recsys.explain.explainer import clause_heads
+
+    text = "A 1994 drama, as you asked; it shares Al Pacino with Heat, which you liked and"
+    assert clause_heads(text) == [
+        "A 1994 drama, as you asked; it shares Al Pacino with Heat, which you liked",
+        "A 1994 drama, as you asked; it shares Al Pacino with Heat",
+        "A 1994 drama, as you asked",
+        "A 1994 drama",
+    ]
+    assert clause_heads("Sci-fi at its well-made core") == []  # hyphens inside words are no break
 
 
 def test_generator_error_gives_templates_and_is_logged(caplog):
@@ -367,3 +451,6 @@ def test_a_reason_that_only_restates_the_request_is_an_echo():
     request = "a funny science fiction film, nothing with horror"
     assert is_echo("A comedy about a science fiction film, nothing with horror.", request)
     assert not is_echo("A sci-fi comedy about a young woman's life and death in wartime London.", request)
+    # the film's own year, not asked for, says which film: with "as you asked" it is a reason, not an echo
+    assert not is_echo("A 1998 war film, as you asked.", "war films please", 1998)
+    assert is_echo("A 1998 war film, as you asked.", "war films from 1998", 1998)

@@ -123,7 +123,7 @@ class Outcome:
     disliked_ids: tuple[str, ...] = ()  # the session's disliked items when known (feedback in words included)
     liked_ids: tuple[str, ...] | None = None  # the session's liked items; None when unknown (over HTTP)
     evidence: tuple[dict, ...] = ()  # per item, why it ranked (Evidence.to_dict()); empty when unknown
-    sources: tuple[str, ...] = ()  # per item, "generated" or "template" (the evidence-built fallback); or unknown
+    sources: tuple[str, ...] = ()  # per item, "generated", "trimmed" or "template" (the evidence-built fallback)
 
 
 @dataclass

@@ -97,7 +97,7 @@ def measure(
     held, checked = _expectations(results, rep)
 
     lists, ild, gdist, cover, replies, reasons, claim_tally = [], [], [], [], [], [], defaultdict(lambda: [0, 0])
-    halluc, with_items, generated = 0, 0, 0
+    halluc, with_items = 0, 0
     told: Counter = Counter()  # reasons: unsupported, citing a match or link, having one to cite, source known
     stage_ms: dict[str, list[float]] = defaultdict(list)
     for r, t, o in outcomes(results):
@@ -123,7 +123,7 @@ def measure(
         for n, (item, why) in enumerate(zip(o.items, o.reasons)):
             reasons.append(why)
             ev = Evidence.from_dict(o.evidence[n] if n < len(o.evidence) else None)
-            generated += n < len(o.sources) and o.sources[n] == "generated"
+            told["source " + (o.sources[n] if n < len(o.sources) else "unknown")] += 1  # generated/trimmed/template
             told["unsupported"] += _unsupported(rep, why, item, ev, t.message, guard)
             told["cites"] += bool(cited(why, item, ev))
             told["could cite"] += ev.cites()
@@ -159,7 +159,6 @@ def measure(
         replies,
         reasons,
         _ratio(halluc, with_items),
-        generated,
         told,
     )
     return rep
@@ -204,7 +203,6 @@ def _headline(
     replies: list,
     reasons: list,
     halluc_rate: float,
-    generated: int,
     told: Counter,
 ) -> dict[str, float]:
     """The headline figures, in the order the report shows them."""
@@ -231,8 +229,11 @@ def _headline(
         "unsupported-claim rate": _ratio(told["unsupported"], len(reasons)),
         "reasons citing a request match or taste link": _ratio(told["cites"], len(reasons)),
         "reasons with a match or link to cite": _ratio(told["could cite"], len(reasons)),
-        "generated reasons share": _ratio(generated, told["known source"]),
-        "fallback rate": _ratio(told["known source"] - generated, told["known source"]),
+        # not the fallback: the model's sentence, whole or ended at its last clause that passed the checker
+        "generated reasons share": _ratio(told["source generated"] + told["source trimmed"], told["known source"]),
+        "generated whole share": _ratio(told["source generated"], told["known source"]),
+        "generated trimmed share": _ratio(told["source trimmed"], told["known source"]),
+        "fallback rate": _ratio(told["source template"], told["known source"]),
         "reply covers its items": mean(cover),
         "distinct-1": distinct_n(reasons, 1),
         "distinct-2": distinct_n(reasons, 2),

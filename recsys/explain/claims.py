@@ -232,13 +232,18 @@ def _other_films(text: str, item: Item, titles: Sequence[str]) -> list[str]:
 
 
 def _role_holders(text: str, item: Item) -> list[str]:
-    """ "the director is ..." that names none of the item's directors ("the director is in French")."""
+    """ "the director is ..." that names none of the item's directors ("the director is in French"), and a person
+    said to have directed a person ("Clint Eastwood, who directed Clint Eastwood and Chris Penn")."""
     directors = [d.lower() for d in item.people("director")]
-    return [
+    wrong = [
         f"role '{m.group()}'"
         for m in re.finditer(r"\bdirector (?:is|was)\s+([^,.;!?]*)", text, re.IGNORECASE)
         if not any(m.group(1).lower().startswith(d) for d in directors)
     ]
+    people = [p for p in item.people("director") + item.people("cast") + item.people("top_cast") if p]
+    for m in re.finditer(r"\bdirected\s+(?!by\b)(\S.*)", text):
+        wrong += [f"role 'directed {p}'" for p in people if m.group(1).startswith(p)][:1]
+    return wrong
 
 
 def _request_titles(request: str, guard: TitleGuard | None) -> list[str]:

@@ -4,14 +4,15 @@
     run = explain(generator, "a funny sci-fi film", recs, guard)
     for reply, reasons in run:                                        # reply = whole text so far
         ...
-    run.sources                                                       # ["generated", "template", ...]
+    run.sources                                                       # ["generated", "trimmed", "template"]
 
 The small generator gets a narrow job: for each item, a few-shot prompt (prompts/) with only the evidence of why
 it ranked (evidence.py: the request's constraints it meets, what it shares with films the person liked or named,
 standing facts as support) and the request, asked for one sentence. Every piece is checked before it is shown
-(claims.py); a reason that names another catalog title, claims anything the evidence, facts or request do not
-back, or degenerates is replaced by `evidence_reason`, the same evidence as a plain sentence, and a last check of
-the whole reply falls back to that for every item.
+(claims.py). A sentence whose later clause names another catalog title, claims what the evidence, facts or
+request do not back, or degenerates ends at its last clause that holds, when that still says something and cites
+the evidence ("trimmed"); otherwise it is replaced by `evidence_reason`, the same evidence as a plain sentence.
+A last check of the whole reply falls back to that for every item.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from functools import lru_cache
 
 from ..core.paths import PROMPTS
 from ..core.types import DialogueState, Item, Recommendation
-from .claims import unsupported
+from .claims import cited, unsupported
 from .evidence import Evidence, collect, evidence_reason, made_by
 from .grounding import TitleGuard, fact_phrases, is_degenerate, is_echo, is_repetitive, title_key, words_of
 
@@ -35,6 +36,14 @@ STOP = ("\n",)  # one line per reason; sentence length is bounded by max_new_tok
 REQUEST_WORDS = 40  # the request is repeated in every item's prompt: keep the prompt (and its cost) small
 
 MAX_OPEN_WORDS = 8  # how many trailing words may still be the start of an allowed title or name
+# Where a sentence may end early: before a comma, semicolon, colon or dash, or before a word that opens a new clause.
+CLAUSE_BREAK = re.compile(r"\s*[,;:—–]\s*|\s+-\s+|\s+(?=(?:and|but|while|which|who|whose|where|that)\b)", re.I)
+MIN_TRIMMED_WORDS = 4  # a shorter head says too little to stand for the generator's sentence
+# Words that end a noun phrase: a sentence stopped just after one ("A 1979 horror film| about ...") is whole.
+PHRASE_ENDS = frozenset(
+    "film films movie movies picture feature comedy drama thriller western musical documentary romance biopic"
+    " adventure mystery fantasy horror noir".split()
+)
 
 
 # --- prompts -------------------------------------------------------------------------------------------------------
@@ -79,7 +88,10 @@ def item_messages(item: Item, request: str, evidence: Evidence | None = None) ->
 
     The prompt carries the evidence, not the whole fact sheet: a small model writes about what it is given, and
     what it is given here is only what made the film rank, plus its director and two lead actors (without real
-    names to use, it copies the few-shot examples' fictional ones)."""
+    names to use, it copies the few-shot examples' fictional ones). The shipped template leaves the request's own
+    words out ({request} is still filled for a template that asks for it): given them, SmolLM2 copied them back
+    ("nothing before 2000", "three please") and wrote plots for their topic; the Asked-for line says what of the
+    request the film meets (corpus, 320 reasons: generated share 0.69 -> 0.74, citing 0.91 -> 0.94)."""
     system, template, examples = _prompt_files()
     messages = [{"role": "system", "content": system}]
     for ex in examples:
@@ -129,6 +141,12 @@ def clean_reason(raw: str, title: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def clause_heads(text: str) -> list[str]:
+    """The text cut before each clause break, longest first ("A 1994 drama, as you asked, about a" -> "A 1994
+    drama, as you asked", "A 1994 drama"): what stays true when a later clause claims too much."""
+    return [text[: m.start()] for m in reversed(list(CLAUSE_BREAK.finditer(text))) if text[: m.start()].strip()]
+
+
 def finish(text: str) -> str:
     """End a reason with sentence punctuation."""
     text = text.rstrip(" ,;:—–-")
@@ -149,8 +167,9 @@ def line(item: Item, reason: str) -> str:
 
 class Explanation:
     """A streamed, checked reply. Iterate for (whole reply so far, reasons so far); reasons has one entry per
-    item ("" until it is written). After iterating: `reply`, `reasons`, and `sources` ("generated" or "template"
-    per item)."""
+    item ("" until it is written). After iterating: `reply`, `reasons`, and `sources` per item: "generated" (the
+    model's sentence whole), "trimmed" (the model's sentence ended at the last clause that passes, when a later one
+    failed) or "template" (built from the evidence)."""
 
     def __init__(
         self,
@@ -188,15 +207,14 @@ class Explanation:
         """The reply after every new piece: the header and template lines first, then each reason as written."""
         yield self._render()
         for i, item in enumerate(self.items):
-            finished = ""
+            finished, whole = "", False
             for text, done in self._generate(item, self.evidence[i]):
                 if done:
-                    finished = text
+                    finished, whole = text, done == "whole"
                 else:
                     self.lines[i] = line(item, text)
                     yield self._render()
-            reason = self._accept(item, self.evidence[i], finished)
-            self.sources[i] = "generated" if reason else "template"
+            reason, self.sources[i] = self._accept(item, self.evidence[i], finished, whole)
             self.reasons[i] = reason or evidence_reason(item, self.evidence[i])
             self.lines[i] = line(item, self.reasons[i])
             yield self._render()
@@ -207,9 +225,10 @@ class Explanation:
             self.lines = [line(it, r) for it, r in zip(self.items, self.reasons)]
             yield self._render()
         log.info(
-            "explained %d items: %d generated, %d from facts",
+            "explained %d items: %d generated, %d trimmed, %d from facts",
             len(self.items),
             self.sources.count("generated"),
+            self.sources.count("trimmed"),
             self.sources.count("template"),
         )
 
@@ -217,9 +236,10 @@ class Explanation:
         """Outside titles named and claims nothing backs (empty when it is fine): see claims.unsupported."""
         return self.guard.violations(text, self.allowed, self.phrases) or unsupported(text, item, ev, self.request)
 
-    def _generate(self, item: Item, ev: Evidence) -> Iterator[tuple[str, bool]]:
-        """(cleaned reason so far, False) while streaming, then (whole reason, True); stops early, with no final
-        pair, on an outside title, a contradiction or a generator error."""
+    def _generate(self, item: Item, ev: Evidence) -> Iterator[tuple[str, str | bool]]:
+        """(cleaned reason so far, False) while streaming, then (whole reason, "whole"); at the first problem (an
+        outside title, a claim nothing backs, a loop) it stops with (what was shown before it, "cut"), for
+        `_accept` to end at a clause that holds; on a generator error it stops with no final pair."""
         if self._failed:
             return
         raw, shown, pieces = "", "", None
@@ -234,7 +254,8 @@ class Explanation:
                     continue
                 problem = self._problem(item, ev, text) or ("repetitive" if is_repetitive(words_of(text)) else "")
                 if problem:
-                    log.warning("reason for %s stopped (%s); using facts", item.item_id, problem)
+                    log.warning("reason for %s stopped (%s): %r", item.item_id, problem, text)
+                    yield shown, "cut"
                     return
                 shown = text
                 yield text, False
@@ -248,35 +269,63 @@ class Explanation:
             close = getattr(pieces, "close", None)
             if close:
                 close()  # stops a local model's loop or closes the HTTP stream
-        yield clean_reason(raw, item.title), True
+        yield clean_reason(raw, item.title), "whole"
 
     def _settled(self, text: str) -> str:
         """The part of a growing reason that later pieces cannot change into something else: complete words
         only ("Heat" may yet become "Heated"), and not the start of an allowed title or name ("The Dark" may
         yet become "The Dark Knight")."""
-        text = re.sub(r"[^\W_]+$", "", text)
+        text = re.sub(r"(?:\d+(?:\.\d*)?|[^\W_]+)$", "", text)  # "rated 7." may yet become "rated 7.8"
         starts = [m.start() for m in re.finditer(r"[^\W_]+", text)]
         for start in starts[-MAX_OPEN_WORDS:]:  # the longest open tail first
             if title_key(text[start:]) in self.open_prefixes:
                 return text[:start].rstrip()
         return text.rstrip()
 
-    def _accept(self, item: Item, ev: Evidence, text: str) -> str:
-        """The finished reason, or "" when it fails a check."""
+    def _accept(self, item: Item, ev: Evidence, text: str, whole: bool) -> tuple[str, str]:
+        """(reason, source): the finished sentence when it passes every check ("generated"); else its longest head
+        ending at a clause break that passes them, says enough and cites what the evidence lets it cite
+        ("trimmed"); else ("", "template")."""
         if not text:
-            return ""
-        text = finish(text)
-        problem = (
-            "degenerate"
-            if is_degenerate(text)
-            else "echoes the request"
-            if is_echo(text, self.request)
-            else self._problem(item, ev, text)
+            return "", "template"
+        if whole:
+            problem = self._rejection(item, ev, finish(text))
+            if not problem:
+                return finish(text), "generated"
+            log.warning("reason for %s rejected (%s): %r", item.item_id, problem, finish(text))
+        heads = clause_heads(text)
+        if not whole and self._ends_phrase(item, ev, text):
+            heads.insert(0, text)  # stopped just before the failing phrase: what came before is whole
+        for head in heads:
+            head = finish(head)
+            if len(words_of(head)) < MIN_TRIMMED_WORDS:
+                break
+            if not self._rejection(item, ev, head) and (cited(head, item, ev) or not ev.cites()):
+                log.info("reason for %s ends early: %r", item.item_id, head)
+                return head, "trimmed"
+        log.warning("reason for %s has no clause that holds; using facts", item.item_id)
+        return "", "template"
+
+    @staticmethod
+    def _ends_phrase(item: Item, ev: Evidence, text: str) -> bool:
+        """Whether text ends on a word that closes a noun phrase: a kind of film, the item's year, or a whole
+        name the facts or evidence hold ("starring Tom Hanks| as the ..."), not "A 1994 crime| thriller"."""
+        words = words_of(text)
+        names = [*item.people("director"), *item.lead_cast(), *ev.names()]
+        low = text.rstrip(" .,;").lower()
+        return bool(
+            (words and words[-1] in PHRASE_ENDS)
+            or (item.year and low.endswith(str(item.year)))
+            or any(low.endswith(n.lower()) for n in names if n)
         )
-        if problem:
-            log.warning("reason for %s rejected (%s); using facts", item.item_id, problem)
-            return ""
-        return text
+
+    def _rejection(self, item: Item, ev: Evidence, text: str) -> str:
+        """Why a finished sentence may not be shown ("" when it may)."""
+        if is_degenerate(text):
+            return "degenerate"
+        if is_echo(text, self.request, item.year):
+            return "echoes the request"
+        return ", ".join(self._problem(item, ev, text) or [])
 
 
 def warm_up(generator) -> float:

@@ -245,12 +245,14 @@ def is_degenerate(text: str) -> bool:
 ECHO_FILLER = {"film", "films", "movie", "movies", "about", "with", "this", "that", "from", "perfect", "great"}
 
 
-def is_echo(text: str, request: str) -> bool:
+def is_echo(text: str, request: str, year: int | None = None) -> bool:
     """The reason only restates the request ("A comedy about a science fiction film, nothing with horror"):
-    fewer than two content words of its own, so it tells the person nothing about the item."""
+    fewer than two content words of its own, so it tells the person nothing about the item. The item's `year`,
+    written and not asked for, counts as one: "A 1998 war film, as you asked" says which war film it is."""
     asked = set(words_of(request))
     novel = [w for w in words_of(text) if len(w) > 3 and w not in asked and w not in ECHO_FILLER]
-    return len(novel) < 2
+    dated = bool(year) and str(year) in re.findall(r"\b\d{4}\b", text) and str(year) not in request
+    return len(novel) + dated < 2
 
 
 def contradictions(text: str, item: Item, extra: Sequence[str] = ()) -> list[str]:
