@@ -334,6 +334,12 @@ def test_a_sentence_stopped_right_after_a_whole_phrase_keeps_it():
         ScriptedGenerator(["A 1985 sci-fi comedy film about clumsy cadets."]), "a funny sci-fi film", recs("t1")
     )
     assert ex.reasons == ["A 1985 sci-fi comedy film."] and ex.sources == ["trimmed"]
+    # stopped after a year inside a phrase ("... a winner of the 1985| Academy Award"): that clause is not kept
+    base = tiny_items()[0]  # with an Oscar, "a winner" is backed and the stop comes at "Academy"
+    won = Item(base.item_id, base.title, base.year, base.text, base.tags, {**base.attributes, "oscars": 1})
+    text = "A 1985 sci-fi comedy from Ann Lee, as you asked, a winner of the 1985 Academy Award."
+    ex, _ = run(ScriptedGenerator([text]), "a funny sci-fi film", [Recommendation(won, 1, 1)])
+    assert ex.reasons == ["A 1985 sci-fi comedy from Ann Lee, as you asked."]
     # stopped inside a phrase ("A 1985 sci-fi| horror", the film is no horror): nothing is kept
     ex, _ = run(ScriptedGenerator(["A 1985 sci-fi horror film."]), "a funny sci-fi film", recs("t1"))
     assert ex.sources == ["template"]

@@ -308,16 +308,13 @@ class Explanation:
 
     @staticmethod
     def _ends_phrase(item: Item, ev: Evidence, text: str) -> bool:
-        """Whether text ends on a word that closes a noun phrase: a kind of film, the item's year, or a whole
-        name the facts or evidence hold ("starring Tom Hanks| as the ..."), not "A 1994 crime| thriller"."""
-        words = words_of(text)
+        """Whether text ends on a word that closes a noun phrase: a kind of film or a whole name the facts or
+        evidence hold ("starring Tom Hanks| as the ..."), not "A 1994 crime| thriller". A year does not: "a winner
+        of the 2012| Academy Award" stopped at "Academy" would keep "a winner of the 2012"."""
+        words = re.findall(r"[^\W_]+", text.lower())
         names = [*item.people("director"), *item.lead_cast(), *ev.names()]
         low = text.rstrip(" .,;").lower()
-        return bool(
-            (words and words[-1] in PHRASE_ENDS)
-            or (item.year and low.endswith(str(item.year)))
-            or any(low.endswith(n.lower()) for n in names if n)
-        )
+        return bool((words and words[-1] in PHRASE_ENDS) or any(low.endswith(n.lower()) for n in names if n))
 
     def _rejection(self, item: Item, ev: Evidence, text: str) -> str:
         """Why a finished sentence may not be shown ("" when it may)."""
