@@ -430,7 +430,7 @@ def test_real_model_explains_three_items_naming_only_them():
     allowed = [r.item.title for r in chosen]
     assert GUARD.violations(reply, allowed) == []
     assert all(title in reply for title in allowed) and all(ex.reasons)
-    assert len(reply.split("\n")) == 4 and set(ex.sources) <= {"generated", "template"}
+    assert len(reply.split("\n")) == 4 and set(ex.sources) <= {"generated", "trimmed", "template"}
     for row in reply.split("\n")[1:]:
         assert re.fullmatch(r"\*\*.+\*\* \(\d{4}\) — .+[.!?…]", row), row
     logging.getLogger(__name__).info("3-item reply in %.1f s, sources %s", elapsed, ex.sources)
