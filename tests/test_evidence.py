@@ -135,26 +135,57 @@ def test_checker_rejects_misattributions_wrong_sources_and_other_films():
         assert unsupported(text, REPO, ev, request), text
 
 
-def test_eval_reasons_reports_precision_and_recall_on_labels(tmp_path):
-    from recsys.catalog.catalog import Catalog
-    from recsys.evaluation.reasons import check, read_labels
-    from recsys.explain.grounding import TitleGuard
+def write_labels(path, rows):
+    """Labelled reasons for Repo Man against the 80s sci-fi comedy request, plus one unlabelled row to skip."""
+    import json
 
     ev = collect(REPO, SCI_FI_COMEDY_80S, liked=[ALIEN]).to_dict()
-    rows = [
-        ("A 1984 sci-fi comedy, as you asked.", True),  # passes, grounded
-        ("A 1984 sci-fi comedy about a punk.", False),  # flagged, not grounded
-        ("A 1984 sci-fi comedy, a huge hit worldwide.", False),  # flagged (no popularity behind it), not grounded
-        ("A 1984 sci-fi comedy with heart.", False),  # passes, but labelled not grounded: a miss
-    ]
-    path = tmp_path / "reasons.jsonl"
     lines = [
         {"id": f"r{i}", "request": "a funny sci-fi film from the 80s", "item_id": "repo", "evidence": ev, "reason": t}
         | {"grounded": g}
         for i, (t, g) in enumerate(rows)
     ]
-    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in lines) + '{"id": "x", "grounded": null}\n')
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"id": "x", "grounded": null}\n')
+    return path
+
+
+LABELLED = [
+    ("A 1984 sci-fi comedy, as you asked.", True),  # passes, grounded
+    ("A 1984 sci-fi comedy about a punk.", False),  # flagged, not grounded
+    ("A 1984 sci-fi comedy, a huge hit worldwide.", False),  # flagged (no popularity behind it), not grounded
+    ("A 1984 sci-fi comedy with heart.", False),  # passes, but labelled not grounded: a miss
+]
+
+
+def test_eval_reasons_reports_precision_and_recall_on_labels(tmp_path):
+    from recsys.catalog.catalog import Catalog
+    from recsys.evaluation.reasons import check, read_labels
+    from recsys.explain.grounding import TitleGuard
+
+    path = write_labels(tmp_path / "reasons.jsonl", LABELLED)
     catalog = Catalog([ALIEN, REPO])
     result = check(read_labels(path), catalog, TitleGuard(it.title for it in catalog.items))
     assert result["rows"] == 4 and result["not grounded (labels)"] == 3
     assert result["precision"] == 1.0 and result["recall"] == 2 / 3 and len(result["misses"]) == 1
+
+
+def test_eval_reasons_cli_reports_each_labelled_set_and_refuses_a_missing_one(tmp_path, capsys):
+    """The development and held-out sets are reported side by side, never pooled; a wrong path is one clear line."""
+    import json
+
+    from recsys.catalog.files import write_jsonl
+    from recsys.cli import main
+
+    catalog = tmp_path / "films.jsonl"
+    write_jsonl([ALIEN, REPO], catalog)
+    dev = write_labels(tmp_path / "dev.jsonl", LABELLED)
+    held = write_labels(tmp_path / "held.jsonl", LABELLED[:2])
+    out = tmp_path / "figures.json"
+    args = ["eval", "reasons", "--catalog", str(catalog), "--data", str(dev), "--data", str(held), "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "== dev.jsonl" in printed and "== held.jsonl" in printed
+    figures = json.loads(out.read_text())
+    assert figures["dev.jsonl"]["recall"] == 2 / 3 and figures["held.jsonl"]["recall"] == 1.0
+    assert main(["eval", "reasons", "--catalog", str(catalog), "--data", str(tmp_path / "nope.jsonl")]) == 1
+    assert "no labelled reasons at" in capsys.readouterr().err

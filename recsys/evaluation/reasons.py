@@ -1,12 +1,18 @@
 """The claim checker against reasons labelled by hand: `python -m recsys eval reasons`.
 
-    python -m recsys eval reasons                                   # P/R on data/eval/reasons.jsonl
+    python -m recsys eval reasons                                   # P/R on the development and held-out sets
     python -m recsys eval reasons --sample OUT.jsonl --limit 40     # new unlabelled reasons from the generator
+    python -m recsys eval reasons --sample OUT.jsonl --skip 40      # ... from dialogues the labelled sets left out
 
 A labelled row holds what the checker sees (the request, the film, its evidence) and what the generator wrote,
 with `grounded` (true: every claim in it is backed by the evidence, the catalog facts or the request) and `why`,
 written by a person reading the reason against its facts. The report is the checker's (explain/claims.py
 `unsupported`, the product's own rule, with the catalog's title guard) precision and recall on "not grounded".
+
+Two sets: `reasons.jsonl` (corpus scripts and ReDial dialogues 1-40) is the development set the checker's rules
+were written against; `reasons_heldout.jsonl` was sampled later from the dialogues after those (`--skip 40`), with
+the product as it then was, labelled before the checker's verdicts were read, and is never tuned on. Both are
+reported; the held-out figures are the honest ones.
 
 Sampling replays dialogues with fact-built reasons (fast) and, at the last recommending turn of each, asks the
 generator for every pick's sentence exactly as the explainer prompts it, but keeps what it wrote whole (the
@@ -25,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from ..core.errors import RecsysError
 from ..core.paths import DATA
 from ..explain.claims import unsupported
 from ..explain.evidence import Evidence
@@ -34,6 +41,7 @@ from ..explain.grounding import TitleGuard
 log = logging.getLogger(__name__)
 
 LABELS = DATA / "eval" / "reasons.jsonl"
+HELDOUT = DATA / "eval" / "reasons_heldout.jsonl"
 REDIAL = DATA / "eval" / "redial" / "valid_sample.jsonl"
 SCRIPTS = DATA / "dialogues"
 REDIAL_MESSAGES = 4  # seeker messages played per ReDial dialogue (the first ones say what they want)
@@ -86,11 +94,11 @@ def script_steps(path: Path) -> list[tuple]:
     return steps
 
 
-def redial_steps(path: Path, limit: int) -> Iterator[tuple[str, list[tuple]]]:
-    """(name, steps) per ReDial dialogue: its first seeker messages, films written as titles."""
+def redial_steps(path: Path, limit: int, skip: int = 0) -> Iterator[tuple[str, list[tuple]]]:
+    """(name, steps) per ReDial dialogue after the first `skip`: its first seeker messages, films written as titles."""
     from .dialogues import SEEKER, load_conversations
 
-    for conv in load_conversations(path)[:limit]:
+    for conv in load_conversations(path)[skip : skip + limit]:
         said = [("say", t.text) for t in conv.turns if t.speaker == SEEKER and len(t.text.split()) > 2]
         if said:
             yield f"redial {conv.conversation_id}", said[:REDIAL_MESSAGES]
@@ -155,12 +163,13 @@ def sample_dialogue(engine: Any, name: str, steps: Sequence[tuple]) -> list[dict
     return rows
 
 
-def sample(settings: Any, limit: int, out: Path) -> int:
-    """Write unlabelled reasons from `limit` corpus scripts and `limit` ReDial dialogues; returns the row count."""
+def sample(settings: Any, limit: int, out: Path, skip: int = 0) -> int:
+    """Write unlabelled reasons from `limit` corpus scripts and `limit` ReDial dialogues, each after the first
+    `skip` (in name / file order); returns the row count."""
     from .replay import open_backend
 
-    dialogues = [(p.stem, script_steps(p)) for p in sorted(SCRIPTS.glob("*.yaml"))[:limit]]
-    dialogues += list(redial_steps(REDIAL, limit))
+    dialogues = [(p.stem, script_steps(p)) for p in sorted(SCRIPTS.glob("*.yaml"))[skip : skip + limit]]
+    dialogues += list(redial_steps(REDIAL, limit, skip))
     rows: list[dict] = []
     with open_backend(settings.with_overrides(explainer="template")) as backend:
         for name, steps in dialogues:
@@ -175,9 +184,14 @@ def sample(settings: Any, limit: int, out: Path) -> int:
 # --- CLI ---------------------------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `eval reasons`."""
-    p.add_argument("--data", default=str(LABELS), help="labelled reasons (JSON lines)")
+    p.add_argument(
+        "--data",
+        action="append",
+        help="labelled reasons (JSON lines); repeatable (default: the development and the held-out set)",
+    )
     p.add_argument("--sample", metavar="OUT", help="instead: write unlabelled reasons from the generator to OUT")
     p.add_argument("--limit", type=int, default=30, help="with --sample: corpus scripts and ReDial dialogues each")
+    p.add_argument("--skip", type=int, default=0, help="with --sample: start after this many of each")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
 
 
@@ -188,15 +202,22 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     if args.sample:
-        print(f"{sample(settings, args.limit, Path(args.sample))} reasons written to {args.sample}")
+        print(f"{sample(settings, args.limit, Path(args.sample), args.skip)} reasons written to {args.sample}")
         return 0
+    paths = [Path(p) for p in args.data] if args.data else [p for p in (LABELS, HELDOUT) if p.exists()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise RecsysError(f"no labelled reasons at {', '.join(missing)}")
     catalog = load_catalog(settings.catalog, settings.cache, progress=False)
-    result = check(read_labels(Path(args.data)), catalog, TitleGuard(it.title for it in catalog.items))
-    for key, value in result.items():
-        if isinstance(value, list):
-            print(f"{key} ({len(value)}):" + "".join(f"\n  {v}" for v in value))
-        else:
-            print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    guard = TitleGuard(it.title for it in catalog.items)
+    results = {p.name: check(read_labels(p), catalog, guard) for p in paths}
+    for name, result in results.items():
+        print(f"== {name}")
+        for key, value in result.items():
+            if isinstance(value, list):
+                print(f"{key} ({len(value)}):" + "".join(f"\n  {v}" for v in value))
+            else:
+                print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
