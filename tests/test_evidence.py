@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recsys.core.types import DialogueState, Item
 from recsys.explain.claims import unsupported
-from recsys.explain.evidence import Evidence, collect, evidence_reason, genre_phrase
+from recsys.explain.evidence import Evidence, collect, evidence_reason, genre_phrase, made_by
 
 ALIEN = Item(
     item_id="alien",
@@ -69,13 +69,17 @@ def test_a_film_with_nothing_to_cite_falls_back_to_its_makers():
 
 
 def test_the_fallback_passes_its_own_checker():
+    braveheart = Item("bh", "Braveheart", 1995, tags=("Biography", "War"), attributes={"oscars": 5})
+    laura = Item("laura", "Laura", 1944, tags=("Film-Noir", "Mystery"))
     for item, state, liked in [
         (REPO, SCI_FI_COMEDY_80S, [ALIEN]),
         (WAYNE, DialogueState(), []),
         (REPO, DialogueState(), []),
+        (braveheart, DialogueState(genres_include=("Biography",)), []),  # "A 1995 biopic, as you asked"
+        (laura, DialogueState(genres_include=("Film-Noir",)), []),
     ]:
         ev = collect(item, state, liked=liked)
-        assert unsupported(evidence_reason(item, ev), item, ev, "a funny sci-fi film") == []
+        assert unsupported(evidence_reason(item, ev), item, ev, "a funny sci-fi film") == [], item.title
 
 
 def test_checker_accepts_a_phrasing_of_the_evidence():
@@ -135,6 +139,33 @@ def test_checker_rejects_misattributions_wrong_sources_and_other_films():
         assert unsupported(text, REPO, ev, request), text
 
 
+def test_as_you_asked_must_close_a_phrase_that_states_what_was_asked():
+    """Like "which you liked", "as you asked" is a claim about the phrase it closes."""
+    ev = collect(WAYNE, DialogueState(genres_include=("Western",), people=("john wayne",)))
+    request = "westerns with John Wayne"
+    assert unsupported("A 1956 western, as you asked.", WAYNE, ev, request) == []
+    assert unsupported("Starring John Wayne, which you asked for.", WAYNE, ev, request) == []
+    assert unsupported("A 1956 film starring Jeffrey Hunter, as you asked.", WAYNE, ev, request)  # not what was asked
+    assert unsupported("The Searchers, which you asked for.", WAYNE, ev, request)  # the film itself was not asked for
+    assert unsupported("A 1956 western. Starring Jeffrey Hunter, as you asked.", WAYNE, ev, request)  # another phrase
+    jackson = Item("jb", "Jackie Brown", 1997, tags=("Crime",), attributes={"top_cast": ["Samuel L. Jackson"]})
+    ev = collect(jackson, DialogueState(people=("samuel l. jackson",)))
+    assert unsupported("Starring Samuel L. Jackson, as you asked.", jackson, ev, "with samuel l. jackson") == []
+
+
+def test_the_makers_line_puts_the_people_asked_for_first():
+    ryan = Item(
+        "spr",
+        "Saving Private Ryan",
+        1998,
+        tags=("War", "Drama"),
+        attributes={"director": ["Steven Spielberg"], "top_cast": ["Matt Damon", "Paul Giamatti", "Tom Hanks"]},
+    )
+    ev = collect(ryan, DialogueState(genres_include=("War",), people=("tom hanks",)))
+    assert made_by(ryan) == "directed by Steven Spielberg, starring Matt Damon and Paul Giamatti"
+    assert made_by(ryan, ev) == "directed by Steven Spielberg, starring Tom Hanks and Matt Damon"
+
+
 def write_labels(path, rows):
     """Labelled reasons for Repo Man against the 80s sci-fi comedy request, plus one unlabelled row to skip."""
     import json
@@ -187,5 +218,7 @@ def test_eval_reasons_cli_reports_each_labelled_set_and_refuses_a_missing_one(tm
     assert "== dev.jsonl" in printed and "== held.jsonl" in printed
     figures = json.loads(out.read_text())
     assert figures["dev.jsonl"]["recall"] == 2 / 3 and figures["held.jsonl"]["recall"] == 1.0
+    low, high = figures["dev.jsonl"]["recall 95% CI"]
+    assert 0.0 <= low <= 2 / 3 <= high <= 1.0 and "recall 95% CI: [" in printed
     assert main(["eval", "reasons", "--catalog", str(catalog), "--data", str(tmp_path / "nope.jsonl")]) == 1
     assert "no labelled reasons at" in capsys.readouterr().err

@@ -9,10 +9,12 @@ with `grounded` (true: every claim in it is backed by the evidence, the catalog 
 written by a person reading the reason against its facts. The report is the checker's (explain/claims.py
 `unsupported`, the product's own rule, with the catalog's title guard) precision and recall on "not grounded".
 
-Two sets: `reasons.jsonl` (corpus scripts and ReDial dialogues 1-40) is the development set the checker's rules
-were written against; `reasons_heldout.jsonl` was sampled later from the dialogues after those (`--skip 40`), with
-the product as it then was, labelled before the checker's verdicts were read, and is never tuned on. Both are
-reported; the held-out figures are the honest ones.
+Three sets, each reported on its own: `reasons.jsonl` (corpus scripts and ReDial dialogues 1-40) is the development
+set the checker's rules were written against; `reasons_heldout.jsonl` (scripts and dialogues 41-67, `--skip 40`)
+was held out until its figures showed one rule missing ("as you asked" after what was not asked), which was then
+written, so it is no longer unseen; `reasons_heldout2.jsonl` (ReDial dialogues 68-98, `--skip 67`) was sampled
+after that, labelled before the checker's verdicts were read, and is never tuned on: its figures are the honest
+ones. Intervals are bootstrapped over dialogues.
 
 Sampling replays dialogues with fact-built reasons (fast) and, at the last recommending turn of each, asks the
 generator for every pick's sentence exactly as the explainer prompts it, but keeps what it wrote whole (the
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 LABELS = DATA / "eval" / "reasons.jsonl"
 HELDOUT = DATA / "eval" / "reasons_heldout.jsonl"
+HELDOUT2 = DATA / "eval" / "reasons_heldout2.jsonl"
 REDIAL = DATA / "eval" / "redial" / "valid_sample.jsonl"
 SCRIPTS = DATA / "dialogues"
 REDIAL_MESSAGES = 4  # seeker messages played per ReDial dialogue (the first ones say what they want)
@@ -54,9 +57,10 @@ def read_labels(path: Path) -> list[dict]:
     return [r for r in rows if isinstance(r.get("grounded"), bool)]
 
 
-def check(rows: Sequence[dict], catalog: Any, guard: TitleGuard) -> dict[str, Any]:
-    """The checker on every labelled row: counts, precision and recall on "not grounded", and the disagreements."""
-    tp = fp = fn = tn = 0
+def check(rows: Sequence[dict], catalog: Any, guard: TitleGuard, draws: int = 1000) -> dict[str, Any]:
+    """The checker on every labelled row: counts, precision and recall on "not grounded" with 95% bootstrap
+    intervals over dialogues (one dialogue's reasons share a request and repeat each other), and the disagreements."""
+    outcomes: list[tuple[str, bool, bool]] = []  # (dialogue, labelled not grounded, flagged)
     misses, false_alarms = [], []
     for r in rows:
         item = catalog.get(r["item_id"])
@@ -64,21 +68,58 @@ def check(rows: Sequence[dict], catalog: Any, guard: TitleGuard) -> dict[str, An
             continue
         problems = unsupported(r["reason"], item, Evidence.from_dict(r.get("evidence")), r.get("request", ""), guard)
         bad = not r["grounded"]
-        tp, fp = tp + (bad and bool(problems)), fp + (not bad and bool(problems))
-        fn, tn = fn + (bad and not problems), tn + (not bad and not problems)
+        outcomes.append((str(r.get("source", r["id"])).split(" #")[0], bad, bool(problems)))
         if bad and not problems:
             misses.append(f"{r['id']}: “{r['reason']}” ({r.get('why', '')})")
         elif problems and not bad:
             false_alarms.append(f"{r['id']}: {', '.join(problems)} in “{r['reason']}”")
+    tp, fp, fn, _ = _counts(outcomes)
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     return {
-        "rows": tp + fp + fn + tn,
+        "rows": len(outcomes),
+        "dialogues": len({d for d, _, _ in outcomes}),
         "not grounded (labels)": tp + fn,
         "flagged by the checker": tp + fp,
-        "precision": tp / (tp + fp) if tp + fp else float("nan"),
-        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "precision": precision,
+        "precision 95% CI": _interval(outcomes, "precision", draws),
+        "recall": recall,
+        "recall 95% CI": _interval(outcomes, "recall", draws),
         "misses": misses,
         "false alarms": false_alarms,
     }
+
+
+def _counts(outcomes: Sequence[tuple[str, bool, bool]]) -> tuple[int, int, int, int]:
+    """(true positives, false positives, false negatives, true negatives) on "not grounded"."""
+    tp = sum(bad and flagged for _, bad, flagged in outcomes)
+    fp = sum(flagged and not bad for _, bad, flagged in outcomes)
+    fn = sum(bad and not flagged for _, bad, flagged in outcomes)
+    return tp, fp, fn, len(outcomes) - tp - fp - fn
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else float("nan")
+
+
+def _interval(outcomes: Sequence[tuple[str, bool, bool]], which: str, draws: int, seed: int = 0) -> list[float]:
+    """2.5th and 97.5th percentiles of precision or recall over dialogues drawn with replacement (seeded)."""
+    import numpy as np
+
+    by_dialogue: dict[str, list[tuple[str, bool, bool]]] = {}
+    for o in outcomes:
+        by_dialogue.setdefault(o[0], []).append(o)
+    groups = list(by_dialogue.values())
+    if not groups or draws < 1:
+        return [float("nan"), float("nan")]
+    rng, values = np.random.default_rng(seed), []
+    for _ in range(draws):
+        drawn = [o for i in rng.integers(0, len(groups), len(groups)) for o in groups[i]]
+        tp, fp, fn, _ = _counts(drawn)
+        value = _ratio(tp, tp + fp) if which == "precision" else _ratio(tp, tp + fn)
+        if value == value:  # a draw with no flagged (or no ungrounded) row has none
+            values.append(value)
+    lo, hi = np.percentile(values, [2.5, 97.5]) if values else (float("nan"), float("nan"))
+    return [round(float(lo), 3), round(float(hi), 3)]
 
 
 # --- sampling new reasons -----------------------------------------------------------------------------------------
@@ -204,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sample:
         print(f"{sample(settings, args.limit, Path(args.sample), args.skip)} reasons written to {args.sample}")
         return 0
-    paths = [Path(p) for p in args.data] if args.data else [p for p in (LABELS, HELDOUT) if p.exists()]
+    paths = [Path(p) for p in args.data] if args.data else [p for p in (LABELS, HELDOUT, HELDOUT2) if p.exists()]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise RecsysError(f"no labelled reasons at {', '.join(missing)}")
@@ -214,7 +255,9 @@ def run(args: argparse.Namespace) -> int:
     for name, result in results.items():
         print(f"== {name}")
         for key, value in result.items():
-            if isinstance(value, list):
+            if key.endswith("CI"):
+                print(f"{key}: [{value[0]:.3f}, {value[1]:.3f}]")
+            elif isinstance(value, list):
                 print(f"{key} ({len(value)}):" + "".join(f"\n  {v}" for v in value))
             else:
                 print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")

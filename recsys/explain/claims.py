@@ -127,6 +127,8 @@ DENIED = re.compile(r"\b(?:not|never|isn't|is not)\s+(?:\w+\s+){0,2}?(" + "|".jo
 # Another film named as this one's maker or source ("from X-Men", "the director of Heat").
 TITLE_ROLE = r"\b(?:(director|directors|directed)(?:\s+(?:is|was|of))?|from|by|made by)\s+{}"
 NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+# A sentence's stop, not the point of an initial or abbreviation in a name ("Samuel L. Jackson", "Downey Jr.").
+STOP = re.compile(r"(?<!\b[A-Z])(?<!\bJr)(?<!\bSr)(?<!\bDr)(?<!\bMr)(?<!\bSt)[.;!?]")
 
 
 def _numbers(item: Item, ev: Evidence, request: str) -> set[str]:
@@ -191,6 +193,21 @@ def _attributions(text: str, item: Item, ev: Evidence, told: Sequence[str]) -> l
             )
             if not generic and not any(t.lower() in clause for t in titles):
                 problems.append(f"claims a {what} film it does not name")
+    return problems
+
+
+def _request_claims(text: str, item: Item, ev: Evidence, request: str) -> list[str]:
+    """ "as you asked" said of what the person did not ask for: like "which you liked", the phrase it closes (back
+    to the sentence's last stop) must state one of the request matches, so neither "starring John Hurt, as you
+    asked" (they asked for Sigourney Weaver) nor "The Lord of the Rings, which you asked" (they asked for an
+    animated film) passes."""
+    problems = []
+    for m in YOU_ASKED.finditer(text):
+        phrase = re.split(STOP, text[: m.start()])[-1]
+        said = re.sub(r"\b(?:which|that|as|just what)\s*$", "", phrase.strip()).strip(" ,").lower()
+        restated = bool(said) and said in request.lower()  # "More please, which you requested"
+        if not restated and not any(_says(phrase, c, item, ev.genres) for c in ev.asked):
+            problems.append("claims a request match it does not state")
     return problems
 
 
@@ -267,6 +284,7 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
     allowed = _numbers(item, ev, request)
     problems += [f"number {n}" for n in NUMBER.findall(text) if n not in allowed and not re.fullmatch(r"\d0", n)]
     problems += _ratings(text, item) + _title_roles(text, ev) + _attributions(text, item, ev, told)
+    problems += _request_claims(text, item, ev, request)
     problems += _other_films(text, item, [*_linked_titles(ev, ("liked", "named")), *told]) + _role_holders(text, item)
     problems += [
         f"denies '{m.group()}'" for m in DENIED.finditer(text) if set(TONE[m.group(1).lower()]) & set(item.tags)
@@ -283,8 +301,6 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
     problems += [  # the request asking for a tone does not give the film that tone: its genres must
         f"tone '{m.group()}'" for m in TONE_RE.finditer(text) if not set(TONE[m.group().lower()]) & set(item.tags)
     ]
-    if YOU_ASKED.search(text) and not ev.asked:
-        problems.append("claims a request match")
     kind = re.sub(r"\b(?:I'm|I am) (?:glad|happy)|\bI hope\b", " ", text)  # a courtesy claims nothing
     problems += [f"first person '{m.group()}'" for m in FIRST_PERSON.finditer(kind)]
 
@@ -292,7 +308,12 @@ def unsupported(text: str, item: Item, ev: Evidence, request: str = "", guard: T
 
 
 # --- what a reason cites ------------------------------------------------------------------------------------------
-GENRE_SAYINGS = {"Sci-Fi": ("sci-fi", "science fiction", "science-fiction"), "Animation": ("animat",)}
+GENRE_SAYINGS = {
+    "Sci-Fi": ("sci-fi", "science fiction", "science-fiction"),
+    "Animation": ("animat",),
+    "Biography": ("biograph", "biopic"),  # the fallback's own word (evidence.GENRE_WORDS)
+    "Film-Noir": ("noir",),
+}
 
 
 def _says(text: str, clue, item: Item, genres: Sequence[str]) -> bool:

@@ -231,10 +231,16 @@ def _kind(item: Item, ev: Evidence) -> str:
     return f"{_a(kind)} {kind}"
 
 
-def made_by(item: Item) -> str:
-    """ "directed by X, starring Y and Z": the plain facts, for a film with no clue to cite."""
-    director = (item.people("director") or [""])[0]
-    cast = " and ".join(item.lead_cast()[:2])
+def made_by(item: Item, ev: Evidence | None = None) -> str:
+    """ "directed by X, starring Y and Z": the plain facts, for a film with no clue to cite. The people the evidence
+    names come first: the prompt's two leads are what the model writes, so a request for Tom Hanks must not see
+    only Matt Damon and Paul Giamatti, the first two billed in Saving Private Ryan."""
+    named = ev.names() if ev is not None else []
+    directors, leads = item.people("director"), item.lead_cast()
+    everyone = {*leads, *item.people("cast")}
+    director = ([d for d in named if d in directors] + directors + [""])[0]
+    first = [n for n in named if n in everyone and n not in directors]
+    cast = " and ".join([*first, *(n for n in leads if n not in first)][:2])
     return ", ".join(
         p for p in (f"directed by {director}" if director else "", f"starring {cast}" if cast else "") if p
     )

@@ -116,7 +116,7 @@ def item_messages(item: Item, request: str, evidence: Evidence | None = None) ->
         item.tags[:3],
         [c.text for c in ev.asked],
         [c.text for c in ev.taste],
-        made_by(item),
+        made_by(item, ev),
         [c.text for c in ev.support],
     )
     messages.append({"role": "user", "content": content})
