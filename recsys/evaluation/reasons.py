@@ -73,53 +73,54 @@ def check(rows: Sequence[dict], catalog: Any, guard: TitleGuard, draws: int = 10
             misses.append(f"{r['id']}: “{r['reason']}” ({r.get('why', '')})")
         elif problems and not bad:
             false_alarms.append(f"{r['id']}: {', '.join(problems)} in “{r['reason']}”")
-    tp, fp, fn, _ = _counts(outcomes)
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    tp, fp, fn = _counts(outcomes)
+    (p_low, p_high), (r_low, r_high) = _intervals(outcomes, draws)
     return {
         "rows": len(outcomes),
         "dialogues": len({d for d, _, _ in outcomes}),
         "not grounded (labels)": tp + fn,
         "flagged by the checker": tp + fp,
-        "precision": precision,
-        "precision 95% CI": _interval(outcomes, "precision", draws),
-        "recall": recall,
-        "recall 95% CI": _interval(outcomes, "recall", draws),
+        "precision": _ratio(tp, tp + fp),
+        "precision 95% CI": [p_low, p_high],
+        "recall": _ratio(tp, tp + fn),
+        "recall 95% CI": [r_low, r_high],
         "misses": misses,
         "false alarms": false_alarms,
     }
 
 
-def _counts(outcomes: Sequence[tuple[str, bool, bool]]) -> tuple[int, int, int, int]:
-    """(true positives, false positives, false negatives, true negatives) on "not grounded"."""
+def _counts(outcomes: Sequence[tuple[str, bool, bool]]) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) on "not grounded"."""
     tp = sum(bad and flagged for _, bad, flagged in outcomes)
     fp = sum(flagged and not bad for _, bad, flagged in outcomes)
     fn = sum(bad and not flagged for _, bad, flagged in outcomes)
-    return tp, fp, fn, len(outcomes) - tp - fp - fn
+    return tp, fp, fn
 
 
 def _ratio(num: int, den: int) -> float:
     return num / den if den else float("nan")
 
 
-def _interval(outcomes: Sequence[tuple[str, bool, bool]], which: str, draws: int, seed: int = 0) -> list[float]:
-    """2.5th and 97.5th percentiles of precision or recall over dialogues drawn with replacement (seeded)."""
+def _intervals(outcomes: Sequence[tuple[str, bool, bool]], draws: int, seed: int = 0) -> list[tuple[float, float]]:
+    """[(low, high) of precision, (low, high) of recall]: the 2.5th and 97.5th percentiles over the same seeded
+    draws of dialogues with replacement."""
+    import math
+
     import numpy as np
 
     by_dialogue: dict[str, list[tuple[str, bool, bool]]] = {}
     for o in outcomes:
         by_dialogue.setdefault(o[0], []).append(o)
     groups = list(by_dialogue.values())
-    if not groups or draws < 1:
-        return [float("nan"), float("nan")]
-    rng, values = np.random.default_rng(seed), []
-    for _ in range(draws):
-        drawn = [o for i in rng.integers(0, len(groups), len(groups)) for o in groups[i]]
-        tp, fp, fn, _ = _counts(drawn)
-        value = _ratio(tp, tp + fp) if which == "precision" else _ratio(tp, tp + fn)
-        if value == value:  # a draw with no flagged (or no ungrounded) row has none
-            values.append(value)
-    lo, hi = np.percentile(values, [2.5, 97.5]) if values else (float("nan"), float("nan"))
-    return [round(float(lo), 3), round(float(hi), 3)]
+    values: list[list[float]] = [[], []]  # precision, recall per draw
+    rng = np.random.default_rng(seed)
+    for _ in range(draws if groups else 0):
+        tp, fp, fn = _counts([o for i in rng.integers(0, len(groups), len(groups)) for o in groups[i]])
+        for kept, value in zip(values, (_ratio(tp, tp + fp), _ratio(tp, tp + fn))):
+            if not math.isnan(value):  # a draw with no flagged (or no ungrounded) row has none
+                kept.append(value)
+    nan = (float("nan"), float("nan"))
+    return [tuple(round(float(v), 3) for v in np.percentile(kept, [2.5, 97.5])) if kept else nan for kept in values]
 
 
 # --- sampling new reasons -----------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         action="append",
-        help="labelled reasons (JSON lines); repeatable (default: the development and the held-out set)",
+        help="labelled reasons (JSON lines); repeatable (default: the development and both held-out sets)",
     )
     p.add_argument("--sample", metavar="OUT", help="instead: write unlabelled reasons from the generator to OUT")
     p.add_argument("--limit", type=int, default=30, help="with --sample: corpus scripts and ReDial dialogues each")
