@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+QUEUE_MAX = 256  # turns waiting beyond Settings.concurrency running ones; past it a send is refused at once
 EXPORT_TTL_S = 600  # exports hold people's words: written on a download click, gone 10-20 minutes later
 
 
@@ -57,6 +58,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
     exports = ExportFiles()
     # delete_cache: export files (they hold people's words) leave Gradio's cache EXPORT_TTL_S after a download
     with gr.Blocks(title="recsys — films for your mood", delete_cache=(EXPORT_TTL_S, EXPORT_TTL_S)) as demo:
+        # The queue is set before any component: gradio rebuilds its whole FastAPI app on each queue() call
+        # (~0.3 s with this page's 80 endpoints), and it builds it again on leaving this block and in launch().
+        demo.queue(default_concurrency_limit=engine.settings.concurrency, max_size=QUEUE_MAX)
         page = build_layout(engine.settings, list(engine.catalog.genres))
         screen = Screen(engine, page)
         sessions = Sessions(engine, screen, exports)
@@ -130,7 +134,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     demo = build_demo(engine)
-    demo.queue(default_concurrency_limit=settings.concurrency, max_size=256)  # the rest wait, up to 256
     auth = login_check(accounts) if accounts else None
     try:
         _, local_url, share_url = demo.launch(
@@ -178,15 +181,20 @@ def open_engine(settings: Settings) -> Engine | LoadingEngine:
     """The store and catalog now (a bad database URL or catalog file fails before anything is served), then the
     rest: on a thread once the page is up (RECSYS_BACKGROUND_LOAD), else here."""
     from ..catalog.sources import open_catalog
-    from ..engine import Engine  # imports the models' code: after the page, when loading in the background
     from ..storage.store import Store
 
     store = Store(settings.database_url)
     catalog = open_catalog(settings)
     if not settings.background_load:
+        from ..engine import Engine
+
         return Engine.load(settings, store=store, catalog=catalog)
 
     def load() -> Engine:
+        # the engine module imports torch, onnxruntime and lightgbm (~1.5 s): on the loader's thread, so the page
+        # is served without them
+        from ..engine import Engine
+
         return Engine.load(settings, background_generator=True, lazy=True, store=store, catalog=catalog)
 
     return LoadingEngine(settings, store, catalog, load)
