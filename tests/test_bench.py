@@ -236,3 +236,20 @@ def test_embedding_section_measures_both_backends_on_real_texts(tmp_path):
     assert next(c for c in checks if "overlap" in c["target"])["status"] == "met"
     assert "top-10 overlap" in "\n".join(_embedding(result))
     assert {c["status"] for c in bench_targets._embedding_targets({})} == {"n/a"}
+
+
+def test_server_burst_has_both_limits_and_turn_both_targets():
+    """A 32-session burst through the server is checked at 4× and at 8× one session's p95 (6× meets only the
+    second); the non-generation turn at 60 ms and 20 ms."""
+    one = {"sessions": 1, "errors": 0, "latency_ms": {"p95": 50.0}}
+    many = {"sessions": 32, "errors": 0, "latency_ms": {"p95": 300.0}}
+    rows = bench_targets._concurrency_targets({"startup": {"server_without_generation": [one, many]}})
+    burst = {t["target"]: t["status"] for t in rows if "server, burst" in t["target"]}
+    assert burst == {
+        "32 sessions (server, burst): p95 ≤ 4× one session, no errors": "missed",
+        "32 sessions (server, burst): p95 ≤ 8× one session, no errors": "met",
+    }
+    turn = {"turn": {"catalog_items": 17470, "without_generation": {"turn_total": {"p95": 25.0}}}}
+    status = {t["target"]: t["status"] for t in bench_targets.targets({"results": turn})}
+    assert status["non-generation turn p95 ≤ 60 ms (17k items)"] == "met"
+    assert status["non-generation turn p95 ≤ 20 ms (the fast-path target)"] == "missed"

@@ -45,14 +45,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     r = report["results"]
     items = _get(r, "turn", "catalog_items")
     at = f"catalog of {items:,} items" if isinstance(items, int) else ""
+    turn_p95 = _get(r, "turn", "without_generation", "turn_total", "p95")
     out = [
-        _check(
-            "non-generation turn p95 ≤ 60 ms (17k items)",
-            _get(r, "turn", "without_generation", "turn_total", "p95"),
-            60,
-            "ms",
-            note=at,
-        )
+        _check("non-generation turn p95 ≤ 60 ms (17k items)", turn_p95, 60, "ms", note=at),
+        _check("non-generation turn p95 ≤ 20 ms (the fast-path target)", turn_p95, 20, "ms", note=at),
     ]
     out += _index_targets(r)
     out += _embedding_targets(r)
@@ -208,21 +204,16 @@ def _concurrency_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     ):
         rows = _get(r, *key)
         one, many = _row(rows, "sessions", 1), _row(rows, "sessions", 32)
-        if one and many and _get(one, "latency_ms", "p95"):
-            ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
-            out.append(
-                _check(
-                    f"32 sessions ({where}): p95 ≤ 4× one session, no errors",
-                    ratio,
-                    4,
-                    "×",
-                    note=f"errors: {many['errors']}",
-                )
-            )
-            if many["errors"]:
-                out[-1]["status"] = "missed"
-        else:
-            out.append(_check(f"32 sessions ({where}): p95 ≤ 4× one session, no errors", None, 4, "×"))
+        limits = (4, 8) if where == "server, burst" else (4,)  # a burst through the server also has the 8× target
+        for limit in limits:
+            name = f"32 sessions ({where}): p95 ≤ {limit}× one session, no errors"
+            if one and many and _get(one, "latency_ms", "p95"):
+                ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
+                out.append(_check(name, ratio, limit, "×", note=f"errors: {many['errors']}"))
+                if many["errors"]:
+                    out[-1]["status"] = "missed"
+            else:
+                out.append(_check(name, None, limit, "×"))
     return out
 
 
