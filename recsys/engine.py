@@ -226,9 +226,10 @@ class Engine:
             yield from self._canned(info, text, reply, intent, state)
             return
         t = time.perf_counter()
-        recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs)
+        votes = self._votes(info.user_id, state)  # read once: the head and the reasons' liked films both use them
+        recs = self.rank(found, state, state.count, user_id=info.user_id, query=query, named=refs, votes=votes)
         timings["rank"] = _ms(t)
-        evidence = self._evidence(info, state, recs, comparison_titles(text, intent.titles))
+        evidence = self._evidence(state, recs, comparison_titles(text, intent.titles), votes)
         vectors = self.index.vectors_for([r.item.item_id for r in recs])  # (k, d), unit rows
         details = panel(len(found), state, vectors, state.diversity(self.settings.mmr_lambda), evidence)
         yield TurnEvent("items", items=tuple(recs), intent=intent, details=details)
@@ -278,13 +279,17 @@ class Engine:
         )
 
     def _evidence(
-        self, info: SessionInfo, state: DialogueState, recs: Sequence[Recommendation], compared: Sequence[str]
+        self,
+        state: DialogueState,
+        recs: Sequence[Recommendation],
+        compared: Sequence[str],
+        votes: Sequence[tuple[str, bool]],
     ) -> list[Evidence]:
         """Why each pick ranked (explain/evidence.py): the request's constraints it meets, what it shares with the
         films this message compares to ("like Heat": `compared`, as written) and the person's liked films (newest
         first), the head's score. A title only mentioned ("also mention Titanic") or pointed at ("the second one")
         is no link: a reason that names it would say the person asked for it."""
-        liked_ids = [i for i, v in latest_votes(self._votes(info.user_id, state)) if v]
+        liked_ids = [i for i, v in latest_votes(list(votes)) if v]
         liked = self.references.items(liked_ids[::-1][:LIKED_LINKS])
         named = self.references.items([i for i in (self.graph.match_title(t, fuzzy=False) for t in compared) if i])
         return [collect(r.item, state, liked, named, r.personal) for r in recs]
@@ -297,9 +302,10 @@ class Engine:
         user_id: str | None = None,
         query: str = "",
         named: Sequence[str] = (),
+        votes: Sequence[tuple[str, bool]] | None = None,
     ) -> list[Recommendation]:
-        """The k recommendations among the candidates (ranking/chooser.py)."""
-        return self.chooser.rank(found, state, k, user_id=user_id, query=query, named=named)
+        """The k recommendations among the candidates (ranking/chooser.py); `votes` as _votes gives them, if read."""
+        return self.chooser.rank(found, state, k, user_id=user_id, query=query, named=named, votes=votes)
 
     def candidates(self, state: DialogueState, query: str, named: Sequence[str] = ()) -> list[tuple[Item, float]]:
         """What the ranking chooses from: the search under the hard filters plus co-mentions (ranking/chooser.py)."""

@@ -102,16 +102,18 @@ class Chooser:
         user_id: str | None = None,
         query: str = "",
         named: Sequence[str] = (),
+        votes: Sequence[tuple[str, bool]] | None = None,
     ) -> list[Recommendation]:
         """The k recommendations: each candidate scored, then MMR with this session's λ.
 
         The head's support set is the user's votes in the store (every session); without a user id, the session's.
+        `votes`: those votes when the caller has read them already this turn (the engine's reasons read them too).
         """
         items = [item for item, _ in found]
         ids = [it.item_id for it in items]
         relevance = np.array([score for _, score in found], dtype=np.float32)  # (C,)
         vectors = self.index.vectors_for(ids)  # (C, d), unit rows
-        personal, prior = self._head_scores(ids, user_id, state, query)
+        personal, prior = self._head_scores(ids, user_id, state, query, votes)
         liked, disliked = self._centroid(state.liked_ids), self._centroid(state.disliked_ids)
         signals = (state, named, vectors, query, personal, prior, liked, disliked)
         rows, score = self._score(found, relevance, signals)
@@ -224,13 +226,19 @@ class Chooser:
         return np.array([scores.get(i, 0.0) for i in ids], dtype=np.float32)
 
     def _head_scores(
-        self, ids: Sequence[str], user_id: str | None, state: DialogueState, query: str
+        self,
+        ids: Sequence[str],
+        user_id: str | None,
+        state: DialogueState,
+        query: str,
+        votes: Sequence[tuple[str, bool]] | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The head's scores (C,) adapted to this person's votes, and before them (the prior); (None, None) without
-        a head."""
+        """The head's scores (C,) adapted to this person's votes (read now unless given), and before them (the
+        prior); (None, None) without a head."""
         if self.personal is None:
             return None, None
-        params = self.personal.params_for(user_id or "", self.votes(user_id, state))
+        votes = self.votes(user_id, state) if votes is None else list(votes)
+        params = self.personal.params_for(user_id or "", votes)
         request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
         personal = personal_score(self.personal.scores(params, ids, request))
         if params is self.personal.init:  # no votes yet: the prior is the same prediction
