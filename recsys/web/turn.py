@@ -72,7 +72,36 @@ class Turns:
         text, history = self.with_echo(text, history)
         yield from self.turn(text, saved, history, shown_ids, mapping, on_screen, request)
 
+    def wire(self, out: dict) -> dict:
+        """An update as Gradio sends it: each plain value through its component's own postprocess, here.
+
+        The turn's events run with postprocess=False (events.py): Gradio would otherwise hand every output to a
+        worker thread of its own, a dozen thread switches per update (ten card slots), and on 2 cores those
+        switches cost the server more than the turn's ranking. Updates (gr.update, gr.skip) and State values go
+        as they are, as Gradio sends them."""
+        sent = {}
+        for comp, value in out.items():
+            if not (comp.stateful or (isinstance(value, dict) and "update" in value.get("__type__", ""))):
+                value = comp.postprocess(value)
+                value = value.model_dump() if hasattr(value, "model_dump") else value  # Chatbot: its data model
+            sent[comp] = value
+        return sent
+
     def turn(
+        self,
+        text: str,
+        saved: list,
+        history: list,
+        shown_ids: list,
+        mapping: dict,
+        on_screen: list,
+        request: gr.Request,
+    ) -> Iterator[dict]:
+        """Stream one turn into a history that already ends with its echo (see updates), as Gradio sends it."""
+        for out in self.updates(text, saved, history, shown_ids, mapping, on_screen, request):
+            yield self.wire(out)
+
+    def updates(
         self,
         text: str,
         saved: list,
