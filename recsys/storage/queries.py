@@ -124,9 +124,9 @@ _SESSION_BY_ID = _sessions_where(DbSession.session_id)
 _SESSIONS_OF_USER = _sessions_where(DbSession.user_id)
 
 
-def session_infos(s: Session, by: str, key: str) -> list[SessionInfo]:
+def session_infos(conn: Connection, by: str, key: str) -> list[SessionInfo]:
     """SessionInfo for one session (`by` "session") or a user's sessions ("user"), most recently active first."""
-    rows = s.connection().execute(_SESSION_BY_ID if by == "session" else _SESSIONS_OF_USER, {"key": key})
+    rows = conn.execute(_SESSION_BY_ID if by == "session" else _SESSIONS_OF_USER, {"key": key})
     return [
         SessionInfo(session_id, user_id, title, utc(created), utc(updated), read_state(state, session_id), count)
         for session_id, user_id, title, created, updated, state, count in rows

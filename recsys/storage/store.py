@@ -21,6 +21,7 @@ from contextlib import nullcontext
 from typing import TypeVar
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -91,6 +92,7 @@ class Store:
         self._write_lock = threading.RLock() if self.is_sqlite else nullcontext()
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(writer, expire_on_commit=False)
+        self._writer = writer  # Core transactions (core=True in _tx) for what every turn runs
         try:
             applied = migrate(writer)
         except DBAPIError as exc:
@@ -99,12 +101,19 @@ class Store:
         if applied:
             log.info("database %s: applied %s", self.safe_url, ", ".join(applied))
 
-    def _tx(self, work: Callable[[Session], T], write: bool = True) -> T:
-        """Run `work` in one short transaction; retry writes on "database is locked"; DB errors become StoreError."""
-        factory = self._writes if write else self._reads
+    def _tx(
+        self, work: Callable[[Session], T] | Callable[[Connection], T], write: bool = True, core: bool = False
+    ) -> T:
+        """Run `work` in one short transaction; retry writes on "database is locked"; DB errors become StoreError.
+        `core`: work gets a Core Connection, not an ORM Session (a turn's reads and writes: the ORM's Session costs
+        ~0.1 ms of Python per transaction, and those run under the GIL every other turn waits for)."""
+        if core:
+            begin = (self._writer if write else self.engine).begin
+        else:
+            begin = (self._writes if write else self._reads).begin
         for attempt in range(WRITE_TRIES if write else 1):
             try:
-                with self._write_lock if write else nullcontext(), factory.begin() as s:
+                with self._write_lock if write else nullcontext(), begin() as s:
                     return work(s)
             except OperationalError as exc:
                 locked = "locked" in str(exc.orig) or "busy" in str(exc.orig)
@@ -153,7 +162,7 @@ class Store:
     def get_session(self, session_id: str) -> SessionInfo:
         """A session's metadata and state; SessionNotFound if absent."""
         check_id(session_id)
-        found = self._tx(lambda s: session_infos(s, "session", session_id), write=False)
+        found = self._tx(lambda conn: session_infos(conn, "session", session_id), write=False, core=True)
         if not found:
             raise missing(session_id)
         return found[0]
@@ -162,7 +171,7 @@ class Store:
         """The user's sessions, most recently active first."""
         if not is_key(user_id):
             return []
-        return self._tx(lambda s: session_infos(s, "user", user_id), write=False)
+        return self._tx(lambda conn: session_infos(conn, "user", user_id), write=False, core=True)
 
     def rename_session(self, session_id: str, title: str) -> None:
         """Give a session a new title."""
@@ -225,11 +234,10 @@ class Store:
         """Store a turn in one transaction: both messages, items in rank order (item_id, score, reason and,
         optionally, the evidence of why it ranked), new state; returns the reply's id."""
 
-        def work(s: Session) -> int:
+        def work(conn: Connection) -> int:
             """Both messages, the items shown, the new state and maybe a title, under the locked session."""
-            # Core statements on the transaction's connection: the ORM's unit of work cost ~1.5 ms of Python per
-            # turn here (half the store's time), for rows nobody reads back in this transaction.
-            conn = s.connection()
+            # Core statements: the ORM's unit of work cost ~1.5 ms of Python per turn here (half the store's
+            # time), for rows nobody reads back in this transaction.
             title = lock_title(conn, session_id)  # on servers, concurrent turns of one session queue here
             seq = next_seq(conn, session_id)
             asked = message_values(session_id, seq, "user", user_text, intent, None)
@@ -257,7 +265,7 @@ class Store:
             conn.execute(_UPDATE_SESSION, {"sid": session_id, **changes})  # SET the columns given
             return answer_id
 
-        return self._tx(work)
+        return self._tx(work, core=True)
 
     def history(self, session_id: str) -> list[MessageRow]:
         """A session's messages in order, each with the items shown in it; SessionNotFound if absent."""
@@ -304,12 +312,12 @@ class Store:
         if not is_key(user_id):
             return []
 
-        def work(s: Session) -> list[FeedbackRow]:
+        def work(conn: Connection) -> list[FeedbackRow]:
             """The user's votes, oldest first."""
-            rows = s.connection().execute(_USER_FEEDBACK, {"uid": user_id})  # columns: read each turn
+            rows = conn.execute(_USER_FEEDBACK, {"uid": user_id})  # columns: read each turn
             return [FeedbackRow(item_id, bool(liked), source, utc(created)) for item_id, liked, source, created in rows]
 
-        return self._tx(work, write=False)
+        return self._tx(work, write=False, core=True)
 
     def remove_feedback(self, user_id: str, item_id: str) -> int:
         """Delete every vote of a user on an item (taken back from the taste panel); returns how many rows went."""
