@@ -24,6 +24,9 @@ log = logging.getLogger("recsys")
 
 def serve(argv: Sequence[str]) -> int:
     """Launch the Gradio app (same as `python app.py`); the app parses its own flags."""
+    from .web.stubs import skip_stub_writer
+
+    skip_stub_writer()  # before Gradio is imported, as app.py: ~1.5 s off the start
     from .web.app import main as serve_page  # Gradio is imported only here, not by `recsys --help`
 
     return serve_page(list(argv))

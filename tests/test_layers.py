@@ -62,6 +62,7 @@ MODULE = {
     "ranking": {"scores": 0, "features": 0, "learned": 1, "chooser": 2},
     "web": {
         "accounts": 0,
+        "stubs": 0,
         "loading": 0,
         "html": 0,
         "layout": 0,

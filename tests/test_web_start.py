@@ -9,6 +9,7 @@ from recsys.core.paths import CHECKOUT, DATA
 
 PROBE = """
 import json, sys
+import app  # the entry point: skips Gradio's stub writer, then imports recsys.web.app (its main is not run)
 from recsys.core.config import Settings
 from recsys.web.app import build_demo, open_engine
 import gradio.component_meta as meta

@@ -6,10 +6,10 @@ and compares the result with the `.pyi` stub beside the file, rewriting the stub
 for Gradio's own developers (the stubs give editors the event methods); the installed package ships its stubs and
 nothing at run time reads them. On 2 cores it is ~45% of `import gradio` (3.0-3.5 s -> 1.5-2.0 s, measured here).
 
-`skip_stub_writer()` must run before the first `import gradio`: recsys/web/__init__.py calls it. It wraps the loader
-of `gradio.component_meta` alone, so the module is Gradio's own, with that one function replaced by a no-op after
-the module runs and before any component class is made. Where Gradio is imported already, or a later Gradio has no
-such function, it changes nothing.
+`skip_stub_writer()` must run before the first `import gradio`: the entry points (app.py, `recsys serve`) call it.
+It wraps the loader of `gradio.component_meta` alone, so the module is Gradio's own, with that one function
+replaced by a no-op after the module runs and before any component class is made. Where Gradio is imported
+already, or a later Gradio has no such function, it changes nothing.
 """
 
 from __future__ import annotations
