@@ -49,6 +49,7 @@ class ItemIndex:
         self.untitled = untitled  # (N, d) vectors of the texts without titles, when shipped (search.shipped)
         self._untitled: OrderedDict[str, np.ndarray] = OrderedDict()  # else item id -> vector, embedded on demand
         self._lock = threading.Lock()
+        self._last_mask: tuple[Filters | None, np.ndarray | None] = (None, None)  # see _allowed
         catalog.text_position("")  # builds the text -> row map now, not during the first turn
 
     @classmethod
@@ -87,7 +88,7 @@ class ItemIndex:
 
     def search(self, query: str | np.ndarray, filters: Filters, k: int) -> list[tuple[Item, float]]:
         """Top-k allowed items for a text or (d,) vector, best first; an empty text ranks by popularity."""
-        allowed = self.catalog.mask(filters)  # (N,) hard constraints first, then top-k
+        allowed = self._allowed(filters)  # (N,) hard constraints first, then top-k
         if isinstance(query, str) and not query.strip():
             positions = np.flatnonzero(allowed)
             order = np.lexsort((positions, -self.catalog.popularity[positions]))[: max(k, 0)]
@@ -104,7 +105,7 @@ class ItemIndex:
     def score_ids(self, query: str, filters: Filters, ids: Sequence[str]) -> list[tuple[Item, float]]:
         """The given items that pass the filters, scored as `search` scores them (cosine to the query, popularity
         for an empty one): candidates that came from elsewhere (co-mentions) join the searched ones on equal terms."""
-        allowed = self.catalog.mask(filters)  # (N,)
+        allowed = self._allowed(filters)  # (N,)
         positions = [p for p in (self.catalog.position(i) for i in ids) if allowed[p]]
         if not positions:
             return []
@@ -113,6 +114,17 @@ class ItemIndex:
         else:
             scores = self.vectors[positions] @ self.encode_query(query.strip())  # (n, d) @ (d,) -> (n,)
         return [(self.catalog.items[p], float(s)) for p, s in zip(positions, scores)]
+
+    def _allowed(self, filters: Filters) -> np.ndarray:
+        """(N,) read-only mask of the items the filters allow; the last one is kept, since a turn's search and its
+        co-mention candidates (score_ids, twice) ask for the same filters (~0.2 ms each at 17k items)."""
+        last_filters, last_mask = self._last_mask  # one tuple read: threads may replace it meanwhile
+        if last_mask is not None and last_filters == filters:
+            return last_mask
+        mask = self.catalog.mask(filters)
+        mask.setflags(write=False)
+        self._last_mask = (filters, mask)
+        return mask
 
     def score_untitled(self, query: str, items: Sequence[Item]) -> np.ndarray:
         """(n,) cosine of a query to each item's text without its title (catalog.text.item_text), for items whose
