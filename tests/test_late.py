@@ -135,8 +135,9 @@ def test_the_page_waits_for_a_loading_engine_and_reports_a_failed_one(tmp_path):
     assert body["engine_state"] == "loading" and body["status"] == "loading" and body["generator_state"] == "loading"
     with pytest.raises(EngineNotReady, match="loading"):
         loading.engine(timeout=0.1)
+    assert loading.new_session() and not loading.ready  # sessions are the store's: no wait
     go.set()
-    assert loading.new_session  # waits for the engine, then passes through
+    assert loading.respond  # waits for the engine, then passes through
     assert loading.ready and json.loads(route.endpoint().body)["status"] == "ok"
 
     def broken():

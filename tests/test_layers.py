@@ -56,7 +56,7 @@ MODULE = {
         "lexicon": 2,
         "generator_parser": 3,
     },
-    "dialogue": {"state": 0, "answers": 0, "controls": 0, "references": 1},
+    "dialogue": {"state": 0, "answers": 0, "controls": 0, "sessions": 0, "references": 1},
     "explain": {"evidence": 0, "grounding": 0, "claims": 1, "explainer": 2},
     "personal": {"mf": 0, "inputs": 0, "head": 1, "tasks": 2, "serving": 2, "meta": 3},
     "ranking": {"scores": 0, "features": 0, "learned": 1, "chooser": 2},

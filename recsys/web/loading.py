@@ -18,6 +18,7 @@ from ..catalog.catalog import Catalog
 from ..core.background import Background
 from ..core.config import Settings
 from ..core.errors import RecsysError
+from ..dialogue.sessions import SessionDesk
 from ..storage.store import Store
 
 if TYPE_CHECKING:
@@ -26,14 +27,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE_WAIT_S = 300.0  # a turn sent during the start waits this long for the engine before it is refused
+# Engine methods the page only asks for with a fallback (web/views.py: getattr(engine, name, None)). While the
+# engine loads they are missing rather than waited for, so a first visit then opens at once, with no films to rate
+# and the taste panel from the person's votes alone, instead of a page whose message box stays off until the
+# engine is ready.
+OPTIONAL_WHILE_LOADING = frozenset({"onboarding_items", "taste_profile"})
 
 
 class EngineNotReady(RecsysError):
     """The engine is still loading past ENGINE_WAIT_S, or failed to load (the message says which)."""
 
 
-class LoadingEngine(Background):
-    """Settings, store and catalog at once; every other Engine attribute once the engine has loaded."""
+class LoadingEngine(Background, SessionDesk):
+    """Settings, store, catalog and the sessions (SessionDesk: what the page's load event asks) at once; every
+    other Engine attribute once the engine has loaded."""
 
     def __init__(self, settings: Settings, store: Store, catalog: Catalog, load: Callable[[], Engine]) -> None:
         super().__init__(load, name="engine")
@@ -66,4 +73,6 @@ class LoadingEngine(Background):
         """Anything else the page asks of the engine (respond, feedback, ...), once it is ready."""
         if attr.startswith("_"):
             raise AttributeError(attr)
+        if attr in OPTIONAL_WHILE_LOADING and not self.ready:
+            raise AttributeError(f"{attr}: the engine is still loading")
         return getattr(self.engine(), attr)
