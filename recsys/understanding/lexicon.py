@@ -61,6 +61,11 @@ FILM_REQUEST_RE = re.compile(
 )
 
 
+# One compiled pattern per phrase (not one alternation: phrases may overlap, and each match counts), built once
+# rather than escaped and looked up in re's cache for every phrase of every message.
+NEGATION_PATTERNS = tuple(re.compile(r"(?<![\w'-])" + re.escape(phrase) + r"(?![\w'-])") for phrase in NEGATION_PHRASES)
+
+
 @dataclass
 class Analysis:
     """A parse with what it left unexplained: `leftover` content words decide whether the generator may help."""
@@ -198,6 +203,8 @@ class LexiconParser:
             for i, s in enumerate(starts):
                 if a <= s < b:
                     used[i] = True
+        if not drop:  # most messages: nothing more to blank (the join below tests every character)
+            return masked
         return "".join("§" if any(a <= k < b for a, b in drop) else ch for k, ch in enumerate(masked))
 
     def _genres(
@@ -318,8 +325,8 @@ class LexiconParser:
         """Per token: inside the scope of a negation cue."""
         text = " ".join(tokens)
         starts = set()
-        for phrase in NEGATION_PHRASES:
-            for m in re.finditer(r"(?<![\w'-])" + re.escape(phrase) + r"(?![\w'-])", text):
+        for pattern in NEGATION_PATTERNS:
+            for m in pattern.finditer(text):
                 starts.add(len(text[: m.end()].split()))
         for i, tok in enumerate(tokens):
             if tok in NEGATION_WORDS:
