@@ -60,8 +60,10 @@ def wire_chat(page: Page, turns: Turns) -> None:
     for chip in page.chips + page.follows:
         sends_on(chip.click(copied, [chip], [page.box], queue=False, api_visibility=PAGE).then, page, turns)
     send_inputs = [page.box, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
-    # postprocess=False: Turns.wire postprocesses the outputs in the handler's thread (see there)
-    page.api_send.click(turns.send, send_inputs, page.send_outputs, api_name="send", postprocess=False)  # /send
+    # Turns.unwire and Turns.wire pre- and postprocess in the handler's thread (see there)
+    page.api_send.click(
+        turns.send, send_inputs, page.send_outputs, api_name="send", preprocess=False, postprocess=False
+    )  # never clicked: /send
 
 
 def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
@@ -75,7 +77,7 @@ def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
         [*lock, page.chatbot, page.status, page.follow_row, page.pending],
         queue=False,
         api_visibility=PAGE,
-    ).then(turns.turn, turn_inputs, page.send_outputs, api_visibility=PAGE, postprocess=False).then(
+    ).then(turns.turn, turn_inputs, page.send_outputs, api_visibility=PAGE, preprocess=False, postprocess=False).then(
         turns.side_after_turn,
         [page.ids],
         list(dict.fromkeys([*page.side_outputs, page.status, *lock])),

@@ -69,16 +69,30 @@ class Turns:
         request: gr.Request,
     ) -> Iterator[dict]:
         """/send for API clients: one whole turn, echo included (the page runs echo, then turn)."""
-        text, history = self.with_echo(text, history)
-        yield from self.turn(text, saved, history, shown_ids, mapping, on_screen, request)
+        p = self.page
+        text, saved = self.unwire(p.box, text), self.unwire(p.ids, saved)
+        text, history = self.with_echo(text, self.unwire(p.chatbot, history))
+        for out in self.updates(text, saved, history, shown_ids, mapping, on_screen, request):
+            yield self.wire(out)
+
+    @staticmethod
+    def unwire(comp: gr.components.Component, value: object) -> object:
+        """An input as the handler would get it from Gradio: validated and preprocessed by its component, here.
+
+        The turn's events run with preprocess=False, for the reason given in `wire` (a thread switch per input)."""
+        if comp.stateful:
+            return value
+        if comp.data_model is not None and value is not None:
+            value = comp.data_model.model_validate(value, context={"validate_meta": True})
+        return comp.preprocess(value)
 
     def wire(self, out: dict) -> dict:
         """An update as Gradio sends it: each plain value through its component's own postprocess, here.
 
-        The turn's events run with postprocess=False (events.py): Gradio would otherwise hand every output to a
-        worker thread of its own, a dozen thread switches per update (ten card slots), and on 2 cores those
-        switches cost the server more than the turn's ranking. Updates (gr.update, gr.skip) and State values go
-        as they are, as Gradio sends them."""
+        The turn's events run with preprocess=False and postprocess=False (events.py): Gradio would otherwise hand
+        every input and output to a worker thread of its own, a dozen thread switches per update (ten card
+        slots), and on 2 cores those switches cost the server more than the turn's ranking. Updates (gr.update,
+        gr.skip) and State values go as they are, as Gradio sends them."""
         sent = {}
         for comp, value in out.items():
             if not (comp.stateful or (isinstance(value, dict) and "update" in value.get("__type__", ""))):
@@ -98,6 +112,7 @@ class Turns:
         request: gr.Request,
     ) -> Iterator[dict]:
         """Stream one turn into a history that already ends with its echo (see updates), as Gradio sends it."""
+        saved, history = self.unwire(self.page.ids, saved), self.unwire(self.page.chatbot, history)
         for out in self.updates(text, saved, history, shown_ids, mapping, on_screen, request):
             yield self.wire(out)
 
