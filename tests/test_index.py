@@ -255,3 +255,17 @@ def test_real_encoder_ranks_by_meaning(minilm, tmp_path, items):
     assert np.array_equal(again.vectors, index.vectors)
     text = catalog.texts()[0]
     assert float(minilm.encode([text])[0] @ index.encode_query(text)) > 0.9999  # the stored vector is its embedding
+
+
+def test_the_last_filter_mask_is_reused_only_for_the_same_filters(index):
+    """A turn's search and co-mention scoring share one mask; other filters get their own (issue 21)."""
+    comedy, drama = Filters(genres_include=("Comedy",)), Filters(genres_exclude=("Comedy",))
+    first = index._allowed(comedy)
+    assert index._allowed(Filters(genres_include=("Comedy",))) is first and not first.flags.writeable
+    assert np.array_equal(index._allowed(drama), index.catalog.mask(drama))
+    assert np.array_equal(index._allowed(comedy), index.catalog.mask(comedy))
+    for filters in (comedy, drama, comedy):  # alternating filters: each search sees its own constraints
+        assert [it.item_id for it, _ in index.search("a film", filters, 50)] == [
+            index.catalog.items[p].item_id
+            for p in index.backend.search(index.encode_query("a film"), 50, index.catalog.mask(filters))[0]
+        ]

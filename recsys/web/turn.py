@@ -86,7 +86,8 @@ class Turns:
             value = comp.data_model.model_validate(value, context={"validate_meta": True})
         return comp.preprocess(value)
 
-    def wire(self, out: dict) -> dict:
+    @staticmethod
+    def wire(out: dict) -> dict:
         """An update as Gradio sends it: each plain value through its component's own postprocess, here.
 
         The turn's events run with preprocess=False and postprocess=False (events.py): Gradio would otherwise hand

@@ -1,0 +1,31 @@
+"""Turns.wire and Turns.unwire: the turn's events skip Gradio's own pre- and postprocessing (a worker thread per
+input and output), so what the handler sends and reads must be what Gradio would have made of it."""
+
+import gradio as gr
+
+from recsys.web.turn import Turns
+
+HISTORY = [
+    {"role": "user", "content": "a  funny\n   sci-fi film"},
+    {"role": "assistant", "content": "Try these:\n\n1. **Alien**"},
+    {"role": "assistant", "content": "| film |\n|---|", "metadata": {"title": "Why these?", "status": "done"}},
+]
+
+
+def test_wire_sends_what_each_component_postprocess_gives():
+    chat, md, card, state, row = gr.Chatbot(), gr.Markdown(), gr.HTML(), gr.State(), gr.Row()
+    update = gr.update(visible=True)
+    sent = Turns.wire({chat: HISTORY, md: "  Comedy\n  after 1990", card: "<div>x</div>", state: ["tt1"], row: update})
+    assert sent[chat] == chat.postprocess(HISTORY).model_dump()
+    assert sent[md] == md.postprocess("  Comedy\n  after 1990") and sent[card] == "<div>x</div>"
+    assert sent[state] == ["tt1"] and sent[row] is update  # State values and updates go as they are
+
+
+def test_unwire_reads_what_gradio_preprocess_gives():
+    chat, box, state = gr.Chatbot(), gr.Textbox(), gr.State()
+    payload = chat.postprocess(HISTORY).model_dump()  # what the page sends back with the next message
+    assert Turns.unwire(chat, payload) == chat.preprocess(chat.data_model.model_validate(payload))
+    assert Turns.unwire(chat, None) == [] and Turns.unwire(box, 12) == "12" and Turns.unwire(box, None) is None
+    assert Turns.unwire(state, {"a": 1}) == {"a": 1}
+    # a history that went out and came back reads as one that was never sent: the next turn appends to it
+    assert Turns.unwire(chat, Turns.wire({chat: HISTORY})[chat]) == Turns.unwire(chat, payload)
