@@ -89,7 +89,7 @@ def _load_gguf_file(path: Path, settings: Settings) -> Generator:
     if backend == "llamacpp":
         gpu_layers = -1 if settings.device == "cuda" else 0  # offloads only if this llama.cpp build has CUDA
         try:
-            return LlamaCppGenerator.from_gguf(path, settings.generator_threads, gpu_layers)
+            return LlamaCppGenerator.from_gguf(path, settings.generator_threads, gpu_layers, settings.cache)
         except ModelError as e:
             if settings.generator_backend == "llamacpp":
                 raise ConfigError(f"generator_backend=llamacpp: {e}") from e
