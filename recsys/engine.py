@@ -28,6 +28,7 @@ from .core.types import DialogueState, Intent, Item, Recommendation, TurnEvent
 from .dialogue.answers import WHICH_FILM, answer_question, describe, feedback_line
 from .dialogue.controls import apply_controls, clean_controls
 from .dialogue.references import References
+from .dialogue.sessions import SessionDesk
 from .dialogue.state import apply_intent, with_vote, without_vote
 from .explain.evidence import Evidence, collect
 from .explain.explainer import explain
@@ -50,8 +51,8 @@ log = logging.getLogger(__name__)
 LIKED_LINKS = 20  # the newest liked films a reason may link to (each is compared with every pick)
 
 
-class Engine:
-    """Owns the parts; `respond` runs one turn, `feedback` records a like or dislike."""
+class Engine(SessionDesk):
+    """Owns the parts; `respond` runs one turn, `feedback` records a like or dislike (sessions: SessionDesk)."""
 
     def __init__(
         self,
@@ -109,16 +110,6 @@ class Engine:
         return engine
 
     # --- sessions -------------------------------------------------------------------------------------------
-    def new_session(self, user_id: str | None = None) -> str:
-        """A fresh session for a (possibly new) user; returns its unguessable id."""
-        user = self.store.ensure_user(user_id)
-        # The host's default list length (RECSYS_COUNT) from the first message, not only after a reset.
-        return self.store.create_session(user, title="New chat", state=DialogueState(count=self.settings.count))
-
-    def session(self, session_id: str) -> SessionInfo:
-        """Session metadata and dialogue state (SessionNotFound if absent)."""
-        return self.store.get_session(session_id)
-
     def _lock(self, session_id: str) -> threading.Lock:
         """One turn at a time per session, so state read-modify-write never interleaves."""
         with self._locks_guard:
@@ -394,10 +385,6 @@ class Engine:
             state = apply_controls(self.store.get_session(session_id).state, clean)
             self.store.save_state(session_id, state)
             return state
-
-    def history(self, session_id: str):
-        """Messages of a session, oldest first, with the items shown."""
-        return self.store.history(session_id)
 
 
 def _ms(since: float) -> float:
