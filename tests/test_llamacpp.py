@@ -177,3 +177,14 @@ def test_without_its_q8_0_copy_the_q4_1_file_still_runs(gen, tmp_path, monkeypat
     assert Path(slow.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
     assert any("Q8_0 copy failed" in r.getMessage() for r in caplog.records)
     assert slow.complete(SKY, max_new_tokens=8).strip()
+
+
+@pytest.mark.slow
+def test_requantize_false_runs_the_file_as_shipped(tmp_path):
+    """The bench's side-by-side row: the Q4_1 file itself, with no copy written."""
+    import llama_cpp
+
+    shipped = LlamaCppGenerator.from_gguf(smollm2_path(), cache=tmp_path, requantize=False)
+    assert Path(shipped.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
+    assert llama_cpp.llama_model_ftype(shipped.llm._model.model) == llamacpp_mod.FTYPE_Q4_1
+    assert shipped.complete(SKY, max_new_tokens=8).strip()

@@ -159,9 +159,10 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 )
 
 
-LLAMACPP_VARIANTS = (  # (name, threads: 0 = every core, as the product); each runs in a fresh process
-    ("llama.cpp Q4_1 GGUF, product loop, 2 threads (product default)", 0),
-    ("llama.cpp Q4_1 GGUF, product loop, 1 thread", 1),
+LLAMACPP_VARIANTS = (  # (name, threads: 0 = every core, as the product, Q8_0 copy); each in a fresh process
+    ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True),
+    ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False),
+    ("llama.cpp, Q8_0 copy, product loop, 1 thread", 1, True),
 )
 
 
@@ -170,7 +171,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("backend") == "llamacpp":
         from ..generation.llamacpp import LlamaCppGenerator
 
-        gen = LlamaCppGenerator.from_gguf(Path(spec["gguf"]), threads=spec["threads"])
+        gen = LlamaCppGenerator.from_gguf(Path(spec["gguf"]), threads=spec["threads"], requantize=spec["requantize"])
         row = _stream_variant(gen, spec["prompts"], DECODE_TOKENS)
         return {**row, **_replies(gen, spec["replies"]), "threads": gen.llm.n_threads}
     import torch
@@ -307,8 +308,9 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
     if problem:
         return [{"variant": "llama.cpp", "error": f"not measured: {problem}"[:300]}]
     rows = []
-    for name, threads in LLAMACPP_VARIANTS:
-        spec = {"backend": "llamacpp", "gguf": str(gguf), "threads": threads, "prompts": prompts, "replies": replies}
+    for name, threads, requantize in LLAMACPP_VARIANTS:
+        spec = {"backend": "llamacpp", "gguf": str(gguf), "threads": threads, "requantize": requantize}
+        spec |= {"prompts": prompts, "replies": replies}
         rows.append(_guard(name, lambda name=name, spec=spec: _in_subprocess(name, spec, "PASSIVE"), progress))
     return rows
 

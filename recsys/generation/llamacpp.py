@@ -139,16 +139,17 @@ class LlamaCppGenerator:
 
     @classmethod
     def from_gguf(
-        cls, path: Path, threads: int = 0, gpu_layers: int = 0, cache: Path | None = None
+        cls, path: Path, threads: int = 0, gpu_layers: int = 0, cache: Path | None = None, requantize: bool = True
     ) -> LlamaCppGenerator:
         """Load a GGUF file (memory-mapped, so loading is quick and the pages are shared between processes); a
-        Q4_1 file runs as its Q8_0 copy, made once under `cache` (default: Settings.from_env().cache)."""
+        Q4_1 file runs as its Q8_0 copy, made once under `cache` (default: Settings.from_env().cache), unless
+        `requantize` is False (the bench's side-by-side row of the file as shipped)."""
         try:
             import llama_cpp  # noqa: F401
         except (ImportError, OSError) as e:  # not built, or a shared library that does not load
             raise ModelError(f"llama-cpp-python is not usable ({e}); run scripts/setup.sh to build it") from e
         t0 = time.perf_counter()
-        copy = q8_path(path, cache) if gpu_layers == 0 else None  # a GPU build has Q4_1 kernels of its own
+        copy = q8_path(path, cache) if gpu_layers == 0 and requantize else None  # a GPU build has Q4_1 kernels
         llm = _load(copy if copy and copy.is_file() else path, threads, gpu_layers)
         if copy and not copy.is_file() and llama_cpp.llama_model_ftype(llm._model.model) == FTYPE_Q4_1:
             try:
