@@ -280,7 +280,7 @@ class Engine(SessionDesk):
         films this message compares to ("like Heat": `compared`, as written) and the person's liked films (newest
         first), the head's score. A title only mentioned ("also mention Titanic") or pointed at ("the second one")
         is no link: a reason that names it would say the person asked for it."""
-        liked_ids = [i for i, v in latest_votes(list(votes)) if v]
+        liked_ids = [i for i, v in latest_votes(votes) if v]
         liked = self.references.items(liked_ids[::-1][:LIKED_LINKS])
         named = self.references.items([i for i in (self.graph.match_title(t, fuzzy=False) for t in compared) if i])
         return [collect(r.item, state, liked, named, r.personal) for r in recs]
