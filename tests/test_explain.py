@@ -395,6 +395,56 @@ def test_generator_error_gives_templates_and_is_logged(caplog):
     assert "unreachable" in caplog.text
 
 
+class Together(ScriptedGenerator):
+    """A scripted generator that also writes several prompts at once (stream_many), as the llama.cpp one does."""
+
+    name = "together"
+
+    def __init__(self, replies, fail_at: int | None = None, refuse: bool = False) -> None:
+        super().__init__(replies)
+        self.fail_at, self.refuse = fail_at, refuse
+        self.batches: list[int] = []
+        self.closed: list[int] = []
+
+    def stream_many(self, prompts, max_new_tokens=64, stop=()):
+        if self.refuse:
+            raise ModelError("no room for a batch")
+        self.batches.append(len(prompts))
+        texts = [self.replies.pop(0) for _ in prompts]
+        return [self._piece_stream(i, text) for i, text in enumerate(texts)]
+
+    def _piece_stream(self, i: int, text: str):
+        try:
+            if i == self.fail_at:
+                raise ModelError("llama.cpp failed while decoding")
+            yield from re.findall(r"\S+\s*", text)
+        finally:
+            self.closed.append(i)
+
+
+def test_reasons_written_together_are_shown_in_order_and_every_stream_is_closed():
+    written = [
+        "A goofy 1985 sci-fi comedy, just what you asked for.",
+        "A 1999 sci-fi comedy directed by Bo Park, as you asked.",
+        "A sci-fi comedy from Ann Lee, as you asked.",
+    ]
+    gen = Together(list(written))
+    ex, steps = run(gen, "a funny sci-fi film", recs("t1", "t2", "t4"))
+    assert gen.batches == [3] and gen.prompts == [] and ex.reasons == written
+    shown = [reasons for _, reasons in steps]
+    assert shown.index(written[:1] + ["", ""]) < shown.index(written[:2] + [""])  # one after another
+    assert sorted(gen.closed) == [0, 1, 2]
+
+
+def test_a_failed_stream_of_a_batch_gives_templates_and_closes_the_unread_ones():
+    gen = Together(["A goofy 1985 sci-fi comedy.", "never read", "never read"], fail_at=0)
+    ex, _ = run(gen, "a funny sci-fi film", recs("t1", "t2", "t4"))
+    assert ex.sources == ["template"] * 3 and sorted(gen.closed) == [0]  # the others never started
+    refused = Together(["A sci-fi comedy, just what you asked for."] * 2, refuse=True)
+    ex, _ = run(refused, "a funny sci-fi film", recs("t1", "t2"))  # no batch: one prompt at a time
+    assert len(refused.prompts) == 2 and ex.sources == ["generated"] * 2
+
+
 def test_final_check_falls_back_to_an_all_template_reply():
     class Paranoid(TitleGuard):  # flags any whole reply (several lines), never a single reason
         def violations(self, text, allowed_titles=(), allowed_phrases=()):
@@ -422,6 +472,10 @@ def test_real_model_explains_three_items_naming_only_them():
     from tests.conftest import SHARED_CACHE
 
     gen = load_generator(Settings(home=SHARED_CACHE.parent, cache_dir=SHARED_CACHE))
+    batches: list[int] = []
+    if hasattr(gen, "stream_many"):  # llama.cpp: the three reasons are written together
+        many = gen.stream_many
+        gen.stream_many = lambda prompts, *a: batches.append(len(prompts)) or many(prompts, *a)
     chosen = recs("t1", "t2", "t4")
     t0 = time.perf_counter()
     ex, steps = run(gen, "a funny science fiction film, nothing with horror", chosen)
@@ -431,6 +485,7 @@ def test_real_model_explains_three_items_naming_only_them():
     assert GUARD.violations(reply, allowed) == []
     assert all(title in reply for title in allowed) and all(ex.reasons)
     assert len(reply.split("\n")) == 4 and set(ex.sources) <= {"generated", "trimmed", "template"}
+    assert batches in ([3], [])  # [] where llama.cpp is not built (transformers writes one at a time)
     for row in reply.split("\n")[1:]:
         assert re.fullmatch(r"\*\*.+\*\* \(\d{4}\) — .+[.!?…]", row), row
     logging.getLogger(__name__).info("3-item reply in %.1f s, sources %s", elapsed, ex.sources)

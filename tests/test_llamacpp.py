@@ -124,13 +124,20 @@ def test_a_stream_left_early_leaves_the_next_reply_unchanged(gen):
 
 @pytest.mark.slow
 def test_a_repeated_head_is_not_computed_again(gen, monkeypatch):
+    import llama_cpp
+
     gen.complete(SKY, max_new_tokens=2)
+    heads: list[int] = []
     fed: list[int] = []
-    real = gen.llm.eval
-    monkeypatch.setattr(gen.llm, "eval", lambda tokens: fed.append(len(tokens)) or real(tokens))
+    real_eval, real_decode = gen.llm.eval, llama_cpp.llama_decode
+    monkeypatch.setattr(gen.llm, "eval", lambda tokens: heads.append(len(tokens)) or real_eval(tokens))
+    monkeypatch.setattr(
+        llama_cpp, "llama_decode", lambda ctx, batch: fed.append(batch.n_tokens) or real_decode(ctx, batch)
+    )
     sea = [SKY[0], {"role": "user", "content": "Name a colour of the sea."}]
     gen.complete(sea, max_new_tokens=2)
     head, full = (gen.count_tokens(gen._render(m, last)) for m, last in ((sea[:1], False), (sea, True)))
+    assert heads == []  # SKY's head, restored
     assert fed == [full - head, 1]  # the new message's tokens only, then one a step (2 tokens: 1 step fed)
 
 
@@ -150,6 +157,11 @@ def test_the_bench_counts_tokens_with_llamacpps_tokenizer(gen):
     text = "A heist film with a twist."
     assert count_tokens(gen, text) == gen.count_tokens(text) > 3
     assert TimedGenerator(gen).tokens(text) == gen.count_tokens(text)  # the turn section's wrapper, as it crashed
+    timed = TimedGenerator(gen)
+    streams = timed.stream_many([SKY, SKY], 8)  # the bench's turns write reasons together, as the product does
+    assert ["".join(s) for s in streams] == ["".join(s) for s in gen.stream_many([SKY, SKY], 8)]
+    assert len(timed.calls) == 2 and all(c["end"] >= c["first"] >= c["start"] for c in timed.calls)
+    assert not hasattr(TimedGenerator(object()), "stream_many")
 
 
 @pytest.mark.slow
@@ -188,3 +200,58 @@ def test_requantize_false_runs_the_file_as_shipped(tmp_path):
     assert Path(shipped.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
     assert llama_cpp.llama_model_ftype(shipped.llm._model.model) == llamacpp_mod.FTYPE_Q4_1
     assert shipped.complete(SKY, max_new_tokens=8).strip()
+
+
+# --- several prompts decoded together (generation.batch) --------------------------------------------------------
+def _films(n: int) -> list[list[dict[str, str]]]:
+    """Explain's real prompts for n catalog films: one shared head, a tail per film."""
+    from recsys.catalog.sources import load_catalog
+    from recsys.explain.explainer import item_messages
+
+    settings = Settings.from_env()
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    return [item_messages(catalog.items[k * 97], "something tense") for k in range(n)]
+
+
+@pytest.mark.slow
+def test_prompts_written_together_are_whole_reasons_and_the_same_every_time(gen):
+    from recsys.explain.explainer import STOP
+
+    films = _films(5)  # more than batch.SEQUENCES: the fifth starts when a sequence is free
+    together = ["".join(s) for s in gen.stream_many(films, 24, STOP)]
+    assert all(t.strip() and "\n" not in t for t in together)
+    assert ["".join(s) for s in gen.stream_many(films, 24, STOP)] == together  # deterministic
+    alone = [gen.complete(m, 24, STOP) for m in films]
+    assert sum(a == t for a, t in zip(alone, together)) >= 2  # the same model: most agree (batched sums differ)
+    assert [gen.complete(m, 24, STOP) for m in films] == alone  # a batch leaves nothing behind
+    assert ["".join(s) for s in gen.stream_many(films[:1], 24, STOP)] == alone[:1]  # one prompt: the same path
+
+
+@pytest.mark.slow
+def test_a_reply_left_half_read_leaves_the_next_unchanged(gen):
+    from recsys.explain.explainer import STOP
+
+    films = _films(3)
+    whole = ["".join(s) for s in gen.stream_many(films, 16, STOP)]
+    streams = gen.stream_many(films, 16, STOP)
+    next(streams[0])
+    streams[1].close()  # one closed early, one never read, and the first abandoned
+    assert ["".join(s) for s in gen.stream_many(films, 16, STOP)] == whole
+    streams = gen.stream_many(films, 16, STOP)
+    first = next(streams[2])  # reading a later stream runs the earlier ones too: their pieces wait
+    assert ["".join(s) for s in streams[:2]] + [first + "".join(streams[2])] == whole
+
+
+@pytest.mark.slow
+def test_prompts_with_other_heads_or_too_long_fail_or_wait_alone(gen):
+    from recsys.core.errors import ModelError
+
+    long = [{"role": "user", "content": "film " * 3000}]
+    sky, grass = gen.complete(SKY, 8), gen.complete(GRASS, 8)
+    streams = gen.stream_many([SKY, long, GRASS, SKY], 8)
+    assert "".join(streams[0]) == sky
+    with pytest.raises(ModelError, match="too long"):
+        "".join(streams[1])
+    assert "".join(streams[2]) == grass and "".join(streams[3]) == sky  # each head alone: as written alone
+    gen.complete(SKY, 2)
+    assert streams[3].close() is None and list(gen.stream_many([SKY], 8)[0])  # an ended batch stays ended

@@ -187,13 +187,16 @@ def _generation(r: dict[str, Any]) -> list[str]:
             x.get("tokens_per_s"),
             x.get("tokens_per_s_ratio", ""),
             x.get("three_film_reply_ms", ""),
+            x.get("three_film_reply_one_by_one_ms", ""),
             x.get("error", ""),
         ]
         for x in r["rows"]
     ]
     return [
         f"Model {r['model']}, {r['prompts']} explanation prompts, {r['decode_tokens']} new tokens, "
-        f"{r['threads']} torch threads; CUDA: {r.get('cuda')}.",
+        f"{r['threads']} torch threads; CUDA: {r.get('cuda')}. A three-film reply is three reasons for one request, "
+        "as the explainer asks for them; llama.cpp writes them together (the product), and the next column times "
+        "the same prompts one after another in the same process.",
         "",
     ] + table(
         [
@@ -203,6 +206,7 @@ def _generation(r: dict[str, Any]) -> list[str]:
             "tokens/s (median / p95)",
             "× first row's tokens/s",
             "three-film reply ms (median / p95)",
+            "the same, reasons one after another",
             "error",
         ],
         rows,

@@ -11,7 +11,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,14 +220,24 @@ class TimedGenerator:
         self.name = getattr(inner, "name", "?")
         self.thread_safe = getattr(inner, "thread_safe", False)
         self.calls: list[dict[str, float | str]] = []
+        if hasattr(inner, "stream_many"):  # the explainer writes a reply's reasons together where it can
+            self.stream_many = self._stream_many
 
     def stream(
         self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Sequence[str] = ()
     ) -> Iterator[str]:
         """The inner stream, timed."""
+        return self._timed(lambda: self.inner.stream(messages, max_new_tokens, stop))
+
+    def _stream_many(self, prompts: Sequence[list[dict[str, str]]], max_new_tokens: int = 64, stop=()) -> list:
+        """The inner streams written together, each timed as it is read (the explainer reads them in order)."""
+        streams = self.inner.stream_many(prompts, max_new_tokens, stop)
+        return [self._timed(lambda s=s: s) for s in streams]
+
+    def _timed(self, open_pieces: Callable[[], Iterator[str]]) -> Iterator[str]:
         call: dict[str, float | str] = {"start": time.perf_counter(), "text": ""}
         self.calls.append(call)
-        pieces = self.inner.stream(messages, max_new_tokens, stop)
+        pieces = open_pieces()
         try:
             for piece in pieces:
                 call.setdefault("first", time.perf_counter())

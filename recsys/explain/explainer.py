@@ -206,18 +206,25 @@ class Explanation:
     def __iter__(self) -> Iterator[tuple[str, list[str]]]:
         """The reply after every new piece: the header and template lines first, then each reason as written."""
         yield self._render()
-        for i, item in enumerate(self.items):
-            finished, whole = "", False
-            for text, done in self._generate(item, self.evidence[i]):
-                if done:
-                    finished, whole = text, done == "whole"
-                else:
-                    self.lines[i] = line(item, text)
-                    yield self._render()
-            reason, self.sources[i] = self._accept(item, self.evidence[i], finished, whole)
-            self.reasons[i] = reason or evidence_reason(item, self.evidence[i])
-            self.lines[i] = line(item, self.reasons[i])
-            yield self._render()
+        streams = self._streams()
+        try:
+            for i, item in enumerate(self.items):
+                finished, whole = "", False
+                for text, done in self._generate(item, self.evidence[i], streams[i]):
+                    if done:
+                        finished, whole = text, done == "whole"
+                    else:
+                        self.lines[i] = line(item, text)
+                        yield self._render()
+                reason, self.sources[i] = self._accept(item, self.evidence[i], finished, whole)
+                self.reasons[i] = reason or evidence_reason(item, self.evidence[i])
+                self.lines[i] = line(item, self.reasons[i])
+                yield self._render()
+        finally:
+            for pieces in streams:  # the ones never read (after a generator error) free their sequences too
+                close = getattr(pieces, "close", None)
+                if close:
+                    close()
         if self.guard.violations(self.reply, self.allowed, self.phrases):  # the guarantee, whatever slipped by
             log.warning("explanation still names an outside title; using facts for every item")
             self.reasons = [evidence_reason(it, ev) for it, ev in zip(self.items, self.evidence)]
@@ -236,15 +243,31 @@ class Explanation:
         """Outside titles named and claims nothing backs (empty when it is fine): see claims.unsupported."""
         return self.guard.violations(text, self.allowed, self.phrases) or unsupported(text, item, ev, self.request)
 
-    def _generate(self, item: Item, ev: Evidence) -> Iterator[tuple[str, str | bool]]:
+    def _streams(self) -> list[Iterator[str]]:
+        """One lazy piece stream per item. A generator that decodes several prompts at once (`stream_many`: the
+        llama.cpp one) writes the reasons together, ~0.7x the time of one after another; the reply still shows
+        them in order, and the later ones are mostly written by the time their turn comes."""
+        prompts = [item_messages(it, self.request, ev) for it, ev in zip(self.items, self.evidence)]
+        many = getattr(self.generator, "stream_many", None)  # None too while a LateGenerator loads
+        if many is not None and len(prompts) > 1:
+            try:
+                return list(many(prompts, self.max_new_tokens, STOP))
+            except Exception as e:  # a planned fallback: one prompt at a time, as any generator
+                log.warning("writing reasons together failed (%s: %s); one at a time", type(e).__name__, e)
+        return [self._one(p) for p in prompts]
+
+    def _one(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """The generator's stream for one prompt, opened when first read (so a failure is the item's own)."""
+        yield from self.generator.stream(messages, self.max_new_tokens, STOP)
+
+    def _generate(self, item: Item, ev: Evidence, pieces: Iterator[str]) -> Iterator[tuple[str, str | bool]]:
         """(cleaned reason so far, False) while streaming, then (whole reason, "whole"); at the first problem (an
         outside title, a claim nothing backs, a loop) it stops with (what was shown before it, "cut"), for
         `_accept` to end at a clause that holds; on a generator error it stops with no final pair."""
         if self._failed:
             return
-        raw, shown, pieces = "", "", None
+        raw, shown = "", ""
         try:
-            pieces = self.generator.stream(item_messages(item, self.request, ev), self.max_new_tokens, STOP)
             for piece in pieces:
                 raw += piece
                 if _echo_pending(raw, item.title):
@@ -268,7 +291,7 @@ class Explanation:
         finally:
             close = getattr(pieces, "close", None)
             if close:
-                close()  # stops a local model's loop or closes the HTTP stream
+                close()  # stops a local model's loop, closes the HTTP stream, frees a batched sequence
         yield clean_reason(raw, item.title), "whole"
 
     def _settled(self, text: str) -> str:
