@@ -255,3 +255,16 @@ def test_prompts_with_other_heads_or_too_long_fail_or_wait_alone(gen):
     assert "".join(streams[2]) == grass and "".join(streams[3]) == sky  # each head alone: as written alone
     gen.complete(SKY, 2)
     assert streams[3].close() is None and list(gen.stream_many([SKY], 8)[0])  # an ended batch stays ended
+
+
+@pytest.mark.slow
+def test_a_prompt_that_renders_to_nothing_fails_alone(gen, monkeypatch):
+    from recsys.core.errors import ModelError
+
+    sky = gen.complete(SKY, 8)
+    real = gen.split
+    monkeypatch.setattr(gen, "split", lambda m: ((), []) if m is GRASS else real(m))
+    streams = gen.stream_many([GRASS, SKY], 8)
+    with pytest.raises(ModelError, match="no tokens"):
+        next(streams[0])
+    assert "".join(streams[1]) == sky

@@ -110,6 +110,9 @@ class Batch:
                 return self._startable()
         head, tail = self.split[i]
         need = len(tail) + self.max_new
+        if not tail:  # the chat template always adds the assistant's turn; a prompt with none is not one
+            self._fail(i, ModelError("the prompt rendered to no tokens after its head"))
+            return self._startable()
         if not self.seq:
             if len(head) + need > self.model.n_ctx:
                 self._fail(
