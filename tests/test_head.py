@@ -10,7 +10,7 @@ import torch
 from recsys.core.errors import ModelError
 from recsys.personal.head import DEFAULT_CHECKPOINT, Head, HeadConfig, load_head, save_head
 from recsys.personal.inputs import head_inputs, item_features, item_tags
-from recsys.personal.serving import Personalizer, latest_votes, personal_score
+from recsys.personal.serving import Personalizer, latest_votes, personal_score, rounded
 from tests.fakes import HashingEncoder, tiny_items
 
 
@@ -135,6 +135,26 @@ def test_personalizer_caches_by_vote_list_and_reads_profiles():
     assert {"War", "Comedy"} <= names and all({"name", "score", "change"} <= set(g) for g in taste["genres"])
     picks = personal.onboarding(personal.init, exclude={"t1"}, n=4)
     assert len(picks) == 4 and "t1" not in {p.item_id for p in picks} and len({p.item_id for p in picks}) == 4
+
+
+def test_rounded_is_pythons_round_half_way_points_included():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 0.5, 20000), [0.0005, 0.0015, -0.0025, 1.2345, 2.675, 0.5, -0.0, 1e-9]])
+    assert rounded(values, 3).tolist() == [round(x, 3) for x in values.tolist()]
+
+
+def test_taste_lists_the_people_the_votes_taught_most_and_least_in_order():
+    items = tiny_items()
+    vectors = HashingEncoder().encode([it.title + " " + " ".join(it.tags) for it in items])
+    personal = Personalizer(Head(HeadConfig(dim=vectors.shape[1])), items, vectors)
+    params = personal.params_for("u", [(it.item_id, k % 2 == 0) for k, it in enumerate(items[:6])])
+    everyone = personal.taste(params, people=10_000)["people"]  # all people tags, most taught first
+    assert len(everyone) >= 2 and personal.taste(personal.init)["people"] == []
+    changes = [r["change"] for r in everyone]
+    assert changes == sorted(changes, reverse=True)
+    assert personal.taste(params, people=2)["people"] == [everyone[0], everyone[-1]]  # most and least
+    genres = personal.taste(params)["genres"]
+    assert [g["score"] for g in genres] == sorted((g["score"] for g in genres), reverse=True)
 
 
 def test_collaborative_vectors_travel_with_the_checkpoint_and_reach_serving(tmp_path):

@@ -57,6 +57,10 @@ class Personalizer:
         self.init = {k: v.detach() for k, v in head.init_params().items()}
         rows = {t: r for t, r in tag_rows(self.items).items() if t.startswith("genre:") or len(r) >= PROFILE_MIN_FILMS}
         self.tag_names, tag_vectors, tag_extras = tag_prototypes(rows, vectors, self.features)
+        kinds = [name.partition(":") for name in self.tag_names]
+        self._tag_labels = [label for _, _, label in kinds]
+        self._genre_tags = [t for t, (kind, _, _) in enumerate(kinds) if kind == "genre"]
+        self._person_tags = np.array([t for t, (kind, _, _) in enumerate(kinds) if kind != "genre"], dtype=np.int64)
         with torch.no_grad():  # prototypes' body outputs never change: only the decision layers adapt
             zero = torch.zeros(vectors.shape[1])
             prototypes = torch.as_tensor(head.text_only(tag_vectors))  # a genre has no ratings of its own
@@ -111,19 +115,29 @@ class Personalizer:
 
     # --- what the UI shows ------------------------------------------------------------------------------------------
     def taste(self, params: Params, people: int = 8) -> dict[str, list[dict]]:
-        """Genres (all) and people (most and least liked) with the head's predicted rating and change from the prior."""
+        """Genres (all) and people (most and least liked) with the head's predicted rating and change from the prior.
+
+        Rows are built for what is returned only: there are thousands of people tags, and the page asks for this
+        after every turn (building them all was ~19 ms of the server's time per browser turn)."""
         with torch.no_grad():
             predicted = self.head.decide(params, self._tag_hidden).numpy()  # (T,)
         change = predicted - self._tag_init
-        genres, persons = [], []
-        for name, score, delta in zip(self.tag_names, predicted, change):
-            kind, _, label = name.partition(":")
-            row = {"name": label, "score": round(float(score), 3), "change": round(float(delta), 3)}
-            (genres if kind == "genre" else persons).append(row)
-        genres.sort(key=lambda r: -r["score"])
-        persons.sort(key=lambda r: -r["change"])  # what the votes taught, not who is famous
-        chosen = persons[: people // 2] + [p for p in persons[-(people // 2) :] if p not in persons[: people // 2]]
-        return {"genres": genres, "people": chosen if params is not self.init else []}
+
+        def row(t: int) -> dict:
+            return {
+                "name": self._tag_labels[t],
+                "score": round(float(predicted[t]), 3),
+                "change": round(float(change[t]), 3),
+            }
+
+        genres = sorted((row(t) for t in self._genre_tags), key=lambda r: -r["score"])
+        if params is self.init:
+            return {"genres": genres, "people": []}
+        # what the votes taught, not who is famous: by change as shown (3 decimals), ties in tag order
+        shown = rounded(change[self._person_tags].astype(np.float64), 3)
+        order = self._person_tags[np.argsort(-shown, kind="stable")]
+        top, bottom = list(order[: people // 2]), list(order[-(people // 2) :])
+        return {"genres": genres, "people": [row(t) for t in top + [t for t in bottom if t not in top]]}
 
     def onboarding(self, params: Params, exclude: set[str], n: int) -> list[Item]:
         """Popular films whose rating would move the weights most (gradient norm x popularity), spread by MMR."""
@@ -144,6 +158,19 @@ class Personalizer:
             chosen.append(best)
             max_sim = np.maximum(max_sim, vectors @ vectors[best])
         return [self.items[pool[i]] for i in chosen]
+
+
+def rounded(values: np.ndarray, digits: int) -> np.ndarray:
+    """Python's round(x, digits) of every value, at numpy's speed (~0.03 ms for 5,000 where the loop takes 4 ms).
+
+    numpy's round scales, rounds and divides, which agrees with Python's correctly rounded result except where the
+    scaled value lies within its own rounding error of a half: those few are rounded by Python."""
+    scaled = values * 10.0**digits
+    out = np.round(values, digits)
+    near = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+    if near.any():
+        out[near] = [round(x, digits) for x in values[near].tolist()]
+    return out
 
 
 def personal_score(predicted: np.ndarray) -> np.ndarray:
