@@ -29,3 +29,28 @@ def test_unwire_reads_what_gradio_preprocess_gives():
     assert Turns.unwire(state, {"a": 1}) == {"a": 1}
     # a history that went out and came back reads as one that was never sent: the next turn appends to it
     assert Turns.unwire(chat, Turns.wire({chat: HISTORY})[chat]) == Turns.unwire(chat, payload)
+
+
+def test_the_page_turns_updates_carry_values_as_their_postprocess_leaves_them():
+    """The page's echo, turn and side-panel events skip Gradio's postprocess, which would also postprocess the value
+    inside a gr.update (Turns.wire sends updates as they are): each such value must already be its own result."""
+    from recsys.web.layout import build_layout
+    from recsys.web.updates import Screen
+    from tests.engine_fixtures import tiny_engine
+
+    engine = tiny_engine()
+    with gr.Blocks():
+        page = build_layout(engine.settings, list(engine.catalog.genres))
+        turns = Turns(engine, Screen(engine, page))
+    session_id = engine.new_session()
+    ids = [engine.session(session_id).user_id, session_id]
+    echo = turns.echo("a funny sci-fi film", [])
+    turn = list(turns.turn("a funny sci-fi film", ids, echo[page.chatbot], [], {}, [], None))
+    side = turns.side_after_turn(ids, None)
+    updates = [(c, v) for out in [echo, *turn, side] for c, v in out.items() if isinstance(v, dict) and "__type__" in v]
+    valued = [(c, v["value"]) for c, v in updates if "value" in v]
+    assert {page.box, page.sessions} <= {c for c, _ in valued}  # the cleared box and the session list at least
+    for comp, value in valued:
+        done = comp.postprocess(value)
+        assert (done.model_dump() if hasattr(done, "model_dump") else done) == value, comp
+    assert side[page.box]["interactive"] is True and echo[page.box]["interactive"] is False

@@ -52,10 +52,12 @@ class Turns:
         """The page's first, instant step: show the message, clear and lock the box, hide the quick replies
         until the answer is there."""
         p = self.page
-        text, history = self.with_echo(text, history)
-        return merged(
-            {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text},
-            self.screen.sending(False),
+        text, history = self.with_echo(self.unwire(p.box, text), self.unwire(p.chatbot, history))
+        return self.wire(
+            merged(
+                {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text},
+                self.screen.sending(False),
+            )
         )
 
     def send(
@@ -93,7 +95,9 @@ class Turns:
         The turn's events run with preprocess=False and postprocess=False (events.py): Gradio would otherwise hand
         every input and output to a worker thread of its own, a dozen thread switches per update (ten card
         slots), and on 2 cores those switches cost the server more than the turn's ranking. Updates (gr.update,
-        gr.skip) and State values go as they are, as Gradio sends them."""
+        gr.skip) and State values go as they are, as Gradio sends them; with postprocess off Gradio leaves an
+        update's value as it is too, so a value put in an update must already be what its component's
+        postprocess makes of it (the page's are: tests/test_turn_wire.py)."""
         sent = {}
         for comp, value in out.items():
             if not (comp.stateful or (isinstance(value, dict) and "update" in value.get("__type__", ""))):
@@ -200,7 +204,8 @@ class Turns:
 
     def side_after_turn(self, saved: list, request: gr.Request) -> dict:
         """The side panels after a turn (the session may be gone: then nothing changes)."""
+        saved = self.unwire(self.page.ids, saved)
         try:
-            return merged(self.screen.side(self.screen.current(saved, request)), self.screen.sending(True))
+            return self.wire(merged(self.screen.side(self.screen.current(saved, request)), self.screen.sending(True)))
         except SessionNotFound:
-            return merged({self.page.status: gr.skip()}, self.screen.sending(True))
+            return self.wire(merged({self.page.status: gr.skip()}, self.screen.sending(True)))
