@@ -191,6 +191,25 @@ def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
     assert bench_serve._reply([{"role": "user", "content": "hi"}]) == ""
 
 
+def test_page_turns_send_what_the_browser_sends_and_time_it():
+    """The bench's browser-shaped turns against the real page on loopback: echo, turn and side panels by their
+    /config index, each message answered in one growing history."""
+    import os
+
+    from recsys.bench import serve as bench_serve
+    from recsys.bench.page_client import PageTurns
+    from tests.test_app import serve_tiny
+
+    with serve_tiny() as (engine, url):
+        row = bench_serve.page_turns(url, os.getpid(), turns=3, warm=1)
+        page = PageTurns(url, [None, engine.new_session()])
+        assert set(page.steps) == {"echo", "turn", "side_after_turn"}
+        assert page._data("turn", "hi", [])[:3] == [None, page.ids, []]  # pending (State), ids, history
+        page.close()
+    assert row["turns"] == 3 and row["latency_ms"]["n"] == 3 and row["server_cpu_ms_per_turn"] > 0
+    assert row["history_messages"] >= 8  # four messages and their answers (with why-panels)
+
+
 def test_generation_rows_side_by_side_give_ratios_targets_and_a_table():
     from recsys.bench.generation import _ratios
     from recsys.bench.report import _generation

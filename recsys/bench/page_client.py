@@ -59,3 +59,75 @@ class PageClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PageTurns:
+    """One browser tab's turns as the page itself sends them: echo (no queue), the turn, then the side panels.
+
+    These events are private (the page triggers them, the API does not list them), so they are called the way the
+    page's JavaScript calls them: by their index in /config, echo through /run/predict and the other two through
+    the queue (/queue/join, then the session's /queue/data stream until the event completes). Each input gets what
+    the page would send: the box's text, the browser-stored ids, the chat history; server-side State is None.
+    """
+
+    STEPS = ("echo", "turn", "side_after_turn")  # the main box's events (their api_name in /config)
+
+    def __init__(self, url: str, ids: list, timeout_s: float = 120.0) -> None:
+        self.base = url.rstrip("/") + "/gradio_api/"
+        self.ids = ids
+        self.session_hash = secrets.token_hex(8)
+        self.history: list = []
+        self._http = httpx.Client(timeout=timeout_s)
+        config = self._http.get(url.rstrip("/") + "/config").json()
+        types = {c["id"]: c.get("type") for c in config["components"]}
+        deps = {d.get("api_name"): (i, d) for i, d in enumerate(config["dependencies"])}
+        missing = [s for s in self.STEPS if s not in deps]
+        if missing:
+            raise ApiError(f"the page has no {', '.join(missing)} event (read from /config)")
+        self.steps = {s: (deps[s][0], [types[x] for x in deps[s][1]["inputs"]]) for s in self.STEPS}
+
+    def _data(self, step: str, text: str, history: list) -> list:
+        kinds = {"textbox": text, "browserstate": self.ids, "chatbot": history}
+        return [kinds.get(kind) for kind in self.steps[step][1]]  # State and anything else: None
+
+    def _body(self, step: str, text: str, history: list) -> dict:
+        index = self.steps[step][0]
+        return {"data": self._data(step, text, history), "fn_index": index, "session_hash": self.session_hash}
+
+    def _queued(self, step: str, text: str, history: list) -> list:
+        joined = self._http.post(self.base + "queue/join", json=self._body(step, text, history))
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        with self._http.stream("GET", f"{self.base}queue/data?session_hash={self.session_hash}") as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                    if not message.get("success", True):
+                        raise ApiError(f"{step} failed: {str(message.get('output'))[:200]}")
+                    return message["output"]["data"]
+        raise ApiError(f"{step}: the queue stream ended before the event completed")
+
+    def turn(self, text: str) -> list:
+        """One message, its three events in turn; returns the history after it."""
+        try:
+            echoed = self._http.post(self.base + "run/predict", json=self._body("echo", text, self.history))
+            echoed.raise_for_status()
+            history = _history(echoed.json()["data"]) or self.history
+            self.history = _history(self._queued("turn", text, history)) or history
+            self._queued("side_after_turn", text, self.history)
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise ApiError(f"page turn: {type(exc).__name__}: {exc}") from exc
+        return self.history
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _history(outputs: list) -> list | None:
+    """The chat history among an event's outputs (a list of role messages), if there is one."""
+    for x in outputs:
+        if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
+            return x
+    return None

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.page_client import PageClient
+from ..bench.page_client import PageClient, PageTurns
 from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
 from ..core.paths import CHECKOUT
 
@@ -231,6 +231,42 @@ def server_concurrency(
     return rows
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def page_turns(url: str, pid: int, turns: int, warm: int = 3) -> dict[str, Any]:
+    """One person's turns as the browser sends them (echo, turn, side panels; PageTurns): latency and the server's
+    CPU time per turn, which is what bounds how many people one process serves. /send, which the concurrency
+    rows use, is one event; a browser turn is three."""
+    with PageClient(url) as client:
+        ids = _find(client.call("new_session", ["", ""]), _is_ids)
+    page = PageTurns(url, ids)
+    try:
+        texts = [REQUESTS[i % len(REQUESTS)] for i in range(warm + turns)]
+        for text in texts[:warm]:  # first turns pay one-off costs (caches, the session's first rows)
+            page.turn(text)
+        latencies, cpu0 = [], _cpu_s(pid)
+        for text in texts[warm:]:
+            t0 = time.perf_counter()
+            page.turn(text)
+            latencies.append(ms_since(t0))
+        cpu = _cpu_s(pid) - cpu0
+    finally:
+        page.close()
+    return {
+        "turns": turns,
+        "latency_ms": summary(latencies),
+        "server_cpu_ms_per_turn": round(cpu / turns * 1000, 1) if cpu else None,
+        "history_messages": len(page.history),
+    }
+
+
 def _tree_rss(pid: int) -> tuple[float, float]:
     """(RSS now, peak RSS) in MB of the app process (its children are gradio helpers, counted too)."""
     now, peak = rss_mb(pid), peak_rss_mb(pid)
@@ -299,6 +335,8 @@ def run_startup(
             # template reasons), and its load would share the cores with the first timed turns
             _ready_s(url, time.perf_counter() - served_s, timeout)
             turns = 2 if quick else 5
+            out["server_page_turn"] = page_turns(url, proc.pid, 10 if quick else 30)
+            progress("startup: page turns done")
             out["server_without_generation"] = server_concurrency(url, server_levels, turns)
             # paced rows are mostly think time: twice the turns for a steadier p95 at little cost
             out["server_without_generation_paced"] = server_concurrency(url, server_levels, 2 * turns, THINK_S)
