@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,6 +19,22 @@ import httpx
 
 class ApiError(RuntimeError):
     """The server answered a call with an error event, or not at all."""
+
+
+def _find(result: Any, test: Callable[[Any], bool]) -> Any:
+    """The first output of an endpoint's result that passes `test`, or None."""
+    outputs = result if isinstance(result, (list, tuple)) else [result]
+    return next((x for x in outputs if test(x)), None)
+
+
+def _is_ids(x: Any) -> bool:
+    """[user_id, session_id]: two non-empty strings."""
+    return isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) and v for v in x)
+
+
+def _is_history(x: Any) -> bool:
+    """A chat history: a list of {"role", "content"} messages."""
+    return isinstance(x, list) and bool(x) and all(isinstance(m, dict) and "role" in m for m in x)
 
 
 class PageClient:
@@ -114,8 +131,8 @@ class PageTurns:
         try:
             echoed = self._http.post(self.base + "run/predict", json=self._body("echo", text, self.history))
             echoed.raise_for_status()
-            history = _history(echoed.json()["data"]) or self.history
-            self.history = _history(self._queued("turn", text, history)) or history
+            history = _find(echoed.json()["data"], _is_history) or self.history
+            self.history = _find(self._queued("turn", text, history), _is_history) or history
             self._queued("side_after_turn", text, self.history)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             raise ApiError(f"page turn: {type(exc).__name__}: {exc}") from exc
@@ -123,11 +140,3 @@ class PageTurns:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _history(outputs: list) -> list | None:
-    """The chat history among an event's outputs (a list of role messages), if there is one."""
-    for x in outputs:
-        if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
-            return x
-    return None

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.page_client import PageClient, PageTurns
+from ..bench.page_client import PageClient, PageTurns, _find, _is_history, _is_ids
 from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
 from ..core.paths import CHECKOUT
 
@@ -135,22 +135,6 @@ def _check_send_inputs(url: str) -> None:
             f"/send takes {len(params)} inputs, the bench sends {len(SEND_INPUTS)}: update "
             "bench_serve.SEND_INPUTS with app.py's send_inputs"
         )
-
-
-def _find(result: Any, test: Callable[[Any], bool]) -> Any:
-    """The first output of an endpoint's result that passes `test`, or None."""
-    outputs = result if isinstance(result, (list, tuple)) else [result]
-    return next((x for x in outputs if test(x)), None)
-
-
-def _is_ids(x: Any) -> bool:
-    """[user_id, session_id]: two non-empty strings."""
-    return isinstance(x, list) and len(x) == 2 and all(isinstance(v, str) and v for v in x)
-
-
-def _is_history(x: Any) -> bool:
-    """A chat history: a list of {"role", "content"} messages."""
-    return isinstance(x, list) and bool(x) and all(isinstance(m, dict) and "role" in m for m in x)
 
 
 def _reply(history: list) -> str:
