@@ -269,3 +269,27 @@ def test_a_prompt_that_renders_to_nothing_fails_alone(gen, monkeypatch):
     with pytest.raises(ModelError, match="no tokens"):
         next(streams[0])
     assert "".join(streams[1]) == sky
+
+
+@pytest.mark.slow
+def test_draft_tokens_save_steps_and_keep_the_greedy_reasons(gen):
+    """Prompt-lookup drafts (generation.draft): the reasons are the model's greedy ones, in fewer llama_decode
+    calls than tokens; a row's logits depend on its place in the batch, so a near tie may go the other way."""
+    from recsys.explain.explainer import STOP
+
+    films = _films(4)
+    with_drafts = [gen.complete(m, 24, STOP) for m in films]
+    steps = gen._batch.steps
+    made = len(gen._batch.made[0])
+    assert steps < made  # the tail's step gives one token; the rest came several to a step
+    assert [gen.complete(m, 24, STOP) for m in films] == with_drafts  # deterministic
+    gen.drafts = ()
+    try:
+        without = [gen.complete(m, 24, STOP) for m in films]
+        made_alone = len(gen._batch.made[0])
+        ended = not gen._batch.scanners[0].stopped and made_alone < 24  # the end token took a step of its own
+        assert gen._batch.steps == made_alone + ended  # one step a token
+    finally:
+        gen.drafts = llamacpp_mod.DRAFTS
+    assert sum(a == b for a, b in zip(with_drafts, without)) >= 3
+    assert all(t.strip() and "\n" not in t for t in with_drafts)

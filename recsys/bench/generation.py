@@ -177,10 +177,12 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 )
 
 
-LLAMACPP_VARIANTS = (  # (name, threads: 0 = every core, as the product, Q8_0 copy); each in a fresh process
-    ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True),
-    ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False),
-    ("llama.cpp, Q8_0 copy, product loop, 1 thread", 1, True),
+# (name, threads: 0 = every core, as the product; the Q8_0 copy; draft tokens); each runs in a fresh process
+LLAMACPP_VARIANTS = (
+    ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True, True),
+    ("llama.cpp, Q8_0 copy, product loop without draft tokens, 2 threads", 0, True, False),
+    ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False, True),
+    ("llama.cpp, Q8_0 copy, product loop, 1 thread", 1, True, True),
 )
 
 
@@ -190,6 +192,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         from ..generation.llamacpp import LlamaCppGenerator
 
         gen = LlamaCppGenerator.from_gguf(Path(spec["gguf"]), threads=spec["threads"], requantize=spec["requantize"])
+        if not spec["drafts"]:
+            gen.drafts = ()
         row = _stream_variant(gen, spec["prompts"], DECODE_TOKENS)
         return {**row, **_replies(gen, spec["replies"]), "threads": gen.llm.n_threads}
     import torch
@@ -326,8 +330,9 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
     if problem:
         return [{"variant": "llama.cpp", "error": f"not measured: {problem}"[:300]}]
     rows = []
-    for name, threads, requantize in LLAMACPP_VARIANTS:
+    for name, threads, requantize, drafts in LLAMACPP_VARIANTS:
         spec = {"backend": "llamacpp", "gguf": str(gguf), "threads": threads, "requantize": requantize}
+        spec["drafts"] = drafts
         spec |= {"prompts": prompts, "replies": replies}
         rows.append(_guard(name, lambda name=name, spec=spec: _in_subprocess(name, spec, "PASSIVE"), progress))
     return rows

@@ -26,10 +26,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from ..core.errors import ModelError
+from .draft import Lookup
 from .stream import Messages, StopScanner
 
 SEQUENCES = 4  # sequences decoded together (n_seq_max of the context): a reply's three reasons and one spare
 BATCH_TOKENS = 512  # tokens one llama_decode call may carry (= the context's n_batch)
+# Draft tokens (draft.Lookup) a running sequence adds to a step, by how many sequences the step carries: a guess
+# costs ~3.5 ms of compute, and it pays where it saves a step that few sequences share.
+DRAFTS = (2, 1, 1, 0)
 
 
 class Model(Protocol):
@@ -55,7 +59,14 @@ class Batch:
     leaves stale sequences behind.
     """
 
-    def __init__(self, model: Model, prompts: Sequence[Messages], max_new_tokens: int, stop: Sequence[str]) -> None:
+    def __init__(
+        self,
+        model: Model,
+        prompts: Sequence[Messages],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        drafts: Sequence[int] = DRAFTS,
+    ) -> None:
         import llama_cpp
 
         self.model = model
@@ -73,6 +84,9 @@ class Batch:
         self.cells: dict[int, int] = {}  # running prompt -> KV cells it may use (its tail + max_new)
         self.head: tuple[int, ...] | None = None  # the head in sequence 0 now
         self.split: dict[int, tuple[tuple[int, ...], list[int]]] = {}
+        self.drafts = tuple(drafts)
+        self.lookups: dict[int, Lookup] = {}  # running prompt -> its tokens, for drafts
+        self.steps = 0  # llama_decode calls so far (with drafts, fewer than the tokens written)
         self.lib = llama_cpp
         self.raw = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, 1)
         weakref.finalize(self, llama_cpp.llama_batch_free, self.raw)
@@ -139,6 +153,8 @@ class Batch:
             lib.llama_memory_seq_rm(mem, 0, len(head), -1)
         self.state[i], self.seq[i], self.cells[i] = "running", seq, len(tail) + self.max_new
         self.todo[i], self.pos[i] = deque(tail), len(head)
+        if any(self.drafts):
+            self.lookups[i] = Lookup((*head, *tail))
 
     def _put(self, n: int, token: int, i: int, logits: bool) -> None:
         """Slot n of the raw batch: prompt i's next position."""
@@ -147,15 +163,25 @@ class Batch:
         raw.seq_id[n][0] = self.seq[i]
         self.pos[i] += 1
 
+    def _draft(self, i: int, running: int) -> list[int]:
+        """Prompt i's guesses for this step: as many as DRAFTS allows, and none past its last allowed token."""
+        lookup = self.lookups.get(i)
+        if lookup is None or running > len(self.drafts):
+            return []
+        return lookup.draft(min(self.drafts[running - 1], self.max_new - len(self.made[i]) - 1))
+
     def _step(self) -> None:
-        """One llama_decode: every running prompt's last token, then as much of a new prompt's tail as fits (at
-        most one prompt is being read at a time; a waiting one starts when none is)."""
-        outputs: list[tuple[int, int]] = []  # (prompt, slot whose logits give its next token)
+        """One llama_decode: every running prompt's last token and its drafts, then as much of a new prompt's
+        tail as fits (at most one prompt is being read at a time; a waiting one starts when none is)."""
+        outputs: list[tuple[int, list[int], list[int]]] = []  # (prompt, slots whose logits give tokens, drafts)
         n = 0
         for i, token in self.feed.items():
-            self._put(n, token, i, True)
-            outputs.append((i, n))
-            n += 1
+            draft = self._draft(i, len(self.feed))
+            slots = list(range(n, n + 1 + len(draft)))
+            for slot, t in zip(slots, (token, *draft), strict=True):
+                self._put(slot, t, i, True)
+            outputs.append((i, slots, draft))
+            n += len(slots)
         self.feed = {}
         if not self.todo:
             i = self._startable()
@@ -170,11 +196,12 @@ class Batch:
                 n += 1
             if not todo:
                 del self.todo[i]
-                outputs.append((i, n - 1))
+                outputs.append((i, [n - 1], []))
         if n == 0:
             return
         self.raw.n_tokens = n
         code = self.lib.llama_decode(self.model.llm._ctx.ctx, self.raw)
+        self.steps += 1
         if code != 0:
             error = ModelError(f"llama.cpp failed while decoding (llama_decode returned {code})")
             for i in list(self.seq):
@@ -182,14 +209,29 @@ class Batch:
             self.model.load_head(())  # the next call starts from an empty cache
             self.head = None
             return
-        for i, slot in outputs:
-            self._took(i, self.model.argmax(slot))
+        for i, slots, draft in outputs:
+            self._check(i, slots, draft)
+
+    def _check(self, i: int, slots: list[int], draft: list[int]) -> None:
+        """Take prompt i's tokens from its slots: the first, then one more for each draft token that was the
+        model's own choice; the KV cells of the drafts after the first wrong one are dropped."""
+        first = self.pos[i] - len(slots)  # the position of the token in slots[0]
+        for j, slot in enumerate(slots):
+            token = self.model.argmax(slot)
+            self._took(i, token)
+            if self.state[i] != "running" or j == len(draft) or token != draft[j]:
+                break
+        if self.state[i] == "running" and j < len(draft):
+            self.pos[i] = first + j + 1  # the next token fed goes where the first wrong draft was
+            self.lib.llama_memory_seq_rm(self.model.llm._ctx.memory, self.seq[i], self.pos[i], -1)
 
     def _took(self, i: int, token: int) -> None:
         """Prompt i's next token: queue the text it adds, and stop it at the end token, a stop string or the cap."""
         scanner = self.scanners[i]
         if not self.model.is_end(token):
             self.made[i].append(token)
+            if i in self.lookups:
+                self.lookups[i].append(token)
             text = self.model.llm.detokenize(self.made[i]).decode("utf-8", errors="replace")
             piece = scanner.feed(text)
             if piece:
@@ -213,6 +255,7 @@ class Batch:
         self.todo.pop(i, None)
         self.pos.pop(i, None)
         self.cells.pop(i, None)
+        self.lookups.pop(i, None)
         seq = self.seq.pop(i, None)
         if seq is not None and self.head is not None:
             mem = self.model.llm._ctx.memory

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..core.errors import ModelError
 from ..core.files import one_builder
-from .batch import SEQUENCES, Batch
+from .batch import DRAFTS, SEQUENCES, Batch
 from .stream import Messages, join_stream
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class LlamaCppGenerator:
         self.is_end = lambda token: bool(self._lib.llama_vocab_is_eog(vocab, token))
         self.n_ctx = N_CTX
         self._batch: Batch | None = None  # the reply being decoded (batch.Batch)
+        self.drafts: tuple[int, ...] = DRAFTS  # draft tokens a step checks (batch.DRAFTS); () decodes without
         self._heads: OrderedDict[tuple[int, ...], bytes] = OrderedDict()  # head ids -> KV state of sequence 0
         self._kv_head: tuple[int, ...] | None = None  # the head the KV cache holds now, computed the cached way
 
@@ -281,7 +282,7 @@ class LlamaCppGenerator:
         time of one after another. Nothing runs until a stream is read; starting another call ends this one."""
         if self._batch is not None:
             self._batch.end()
-        self._batch = Batch(self, prompts, max_new_tokens, stop)
+        self._batch = Batch(self, prompts, max_new_tokens, stop, self.drafts)
         return self._batch.streams()
 
     def complete(self, messages: Messages, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> str:
