@@ -67,6 +67,19 @@ def test_exact_index_edges():
     assert ties.search(np.ones(4, dtype=np.float32) / 2, 3)[0].tolist() == [0, 1, 2]  # ties in catalog order
     with pytest.raises(ValueError):
         index.search(query, 3, np.ones(4, dtype=bool))
+    with pytest.raises(ValueError, match="shape"):  # checked before FAISS's C loop reads past the query
+        index.search(np.ones(3, dtype=np.float32), 3)
+
+
+def test_exact_scores_are_faiss_simd_loop_over_a_read_only_memory_map(tmp_path):
+    """The kernel (FAISS's, which the suite installs) gives numpy's scores on the mmap'ed matrix a start loads."""
+    pytest.importorskip("faiss")
+    np.save(tmp_path / "v.npy", unit_rows(3000, 384))
+    vectors = np.load(tmp_path / "v.npy", mmap_mode="r")
+    index, query = ExactIndex(vectors), unit_rows(1, 384, seed=5)[0]
+    assert index._kernel.__module__ == "recsys.search.backends" and index._kernel.__name__ == "faiss_kernel"
+    np.testing.assert_allclose(index.scores(query), np.einsum("nd,d->n", vectors, query), atol=1e-6)
+    assert index.search(query, 10)[0].tolist() == np.argsort(-(vectors @ query), kind="stable")[:10].tolist()
 
 
 # --- ItemIndex ------------------------------------------------------------------------------------------------
