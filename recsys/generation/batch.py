@@ -16,6 +16,11 @@ the schedule. A row's logits depend on where it sits in a batch (the matrix kern
 reason written beside others can differ from the one written alone where two tokens nearly tie (6 of the bench's
 30 reasons; on the replay corpus the share of generated reasons went 0.750 -> 0.738, unsupported claims 0 both).
 The schedule is a function of the prompts, so the same request still gives the same reply.
+
+Each running sequence may also put draft tokens in a step (draft.Lookup: what followed the latest earlier
+occurrence of its newest tokens in its prompt and reply), as many as DRAFTS allows for the number of sequences in
+the step. The logits of every draft's slot are read; the run of drafts the model would have picked is kept, with
+the token after it, and the other drafts' KV cells are removed. One reason alone is written ~1.4x as fast.
 """
 
 from __future__ import annotations
