@@ -45,7 +45,17 @@ MODULE = {
         "sources": 2,
         "graph": 2,
     },
-    "generation": {"stream": 0, "late": 0, "local": 1, "openai": 1, "batch": 1, "gguf": 2, "llamacpp": 3, "llm": 4},
+    "generation": {
+        "stream": 0,
+        "draft": 0,
+        "late": 0,
+        "local": 1,
+        "openai": 1,
+        "batch": 1,
+        "gguf": 2,
+        "llamacpp": 3,
+        "llm": 4,
+    },
     "search": {"encoder": 0, "shipped": 0, "backends": 1, "cache": 1, "onnx": 1, "embedder": 2, "index": 2},
     "understanding": {
         "words": 0,
