@@ -10,7 +10,8 @@ of its prompt: the film's year, genres, people, and the few-shot examples' phras
 tokens that followed the latest earlier occurrence of the newest few tokens are often the ones the model picks
 next. batch.Batch feeds them after the sequence's token; the logits check each one, the run of right guesses is
 kept and the rest is dropped from the KV cache. Greedy decoding stays greedy: a guess only ever saves a step.
-On the bench's reasons two guesses a step make ~2.4 tokens a step where a guess is found.
+On the bench's 13 explanation prompts, written one at a time, the reasons took 1.65 tokens a step after the first
+(283 tokens in 171 steps), and decoded ~1.3x as fast.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ rest of the server for long (scripts/setup.sh builds without OpenMP, whose threa
 call, like torch's did: config.py sets OMP_WAIT_POLICY=PASSIVE for that). Generation calls are serialised by
 the engine, so one reply at a time uses the threads: `threads=0` means all cores for the prompt (one burst) and
 for decoding (see decode_threads). Within a reply, the explainer's prompts for its films run as sequences of one
-context (stream_many): every stream, a single one included, goes through batch.Batch's loop.
+context (stream_many): every stream, a single one included, goes through batch.Batch's loop, whose steps also
+check draft tokens looked up in the prompt (draft.py; `drafts = ()` turns them off, as the bench's side-by-side
+row does).
 """
 
 from __future__ import annotations
