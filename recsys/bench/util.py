@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..generation.stream import close_stream
+
 # Fifty requests, in ten five-turn dialogues: constraints accumulate across a dialogue as they do for people.
 REQUESTS: tuple[str, ...] = (
     "A funny science fiction film, nothing with horror",
@@ -245,9 +247,7 @@ class TimedGenerator:
                 yield piece
         finally:
             call["end"] = time.perf_counter()
-            close = getattr(pieces, "close", None)
-            if close:
-                close()
+            close_stream(pieces)
 
     def complete(self, messages: list[dict[str, str]], max_new_tokens: int = 64, stop: Sequence[str] = ()) -> str:
         """The whole reply, through the timed stream."""

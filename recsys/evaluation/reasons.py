@@ -39,6 +39,7 @@ from ..explain.claims import unsupported
 from ..explain.evidence import Evidence
 from ..explain.explainer import STOP, clean_reason, finish, item_messages
 from ..explain.grounding import TitleGuard
+from ..generation.stream import close_stream
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,7 @@ def raw_reason(generator: Any, item: Any, request: str, ev: Evidence, max_new_to
     try:
         return finish(clean_reason("".join(pieces), item.title))
     finally:
-        close = getattr(pieces, "close", None)
-        if close:
-            close()
+        close_stream(pieces)
 
 
 def sample_dialogue(engine: Any, name: str, steps: Sequence[tuple]) -> list[dict]:

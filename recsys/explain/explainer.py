@@ -26,6 +26,7 @@ from functools import lru_cache
 
 from ..core.paths import PROMPTS
 from ..core.types import DialogueState, Item, Recommendation
+from ..generation.stream import close_stream
 from .claims import cited, unsupported
 from .evidence import Evidence, collect, evidence_reason, made_by
 from .grounding import TitleGuard, fact_phrases, is_degenerate, is_echo, is_repetitive, title_key, words_of
@@ -222,9 +223,7 @@ class Explanation:
                 yield self._render()
         finally:
             for pieces in streams:  # the ones never read (after a generator error) free their sequences too
-                close = getattr(pieces, "close", None)
-                if close:
-                    close()
+                close_stream(pieces)
         if self.guard.violations(self.reply, self.allowed, self.phrases):  # the guarantee, whatever slipped by
             log.warning("explanation still names an outside title; using facts for every item")
             self.reasons = [evidence_reason(it, ev) for it, ev in zip(self.items, self.evidence)]
@@ -289,9 +288,7 @@ class Explanation:
             self._failed = True
             return
         finally:
-            close = getattr(pieces, "close", None)
-            if close:
-                close()  # stops a local model's loop, closes the HTTP stream, frees a batched sequence
+            close_stream(pieces)
         yield clean_reason(raw, item.title), "whole"
 
     def _settled(self, text: str) -> str:
@@ -365,9 +362,7 @@ def warm_up(generator) -> float:
     try:
         next(iter(pieces), None)
     finally:
-        close = getattr(pieces, "close", None)
-        if close:
-            close()
+        close_stream(pieces)
     seconds = time.perf_counter() - t0
     log.info("generator warmed up in %.2f s", seconds)
     return seconds

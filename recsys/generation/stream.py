@@ -67,6 +67,14 @@ class StopScanner:
         return piece
 
 
+def close_stream(pieces: Iterator[str]) -> None:
+    """Close a piece stream where it can be closed: that stops a local model's loop, closes an HTTP stream or
+    frees a batched sequence; a plain iterator has nothing to close."""
+    close = getattr(pieces, "close", None)
+    if close:
+        close()
+
+
 def join_stream(gen: Generator, messages: Messages, max_new_tokens: int, stop: Sequence[str]) -> str:
     """Join a generator's stream (shared by every backend's `complete`)."""
     return "".join(gen.stream(messages, max_new_tokens, stop))
