@@ -331,9 +331,15 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
         return [{"variant": "llama.cpp", "error": f"not measured: {problem}"[:300]}]
     rows = []
     for name, threads, requantize, drafts in LLAMACPP_VARIANTS:
-        spec = {"backend": "llamacpp", "gguf": str(gguf), "threads": threads, "requantize": requantize}
-        spec["drafts"] = drafts
-        spec |= {"prompts": prompts, "replies": replies}
+        spec = {
+            "backend": "llamacpp",
+            "gguf": str(gguf),
+            "threads": threads,
+            "requantize": requantize,
+            "drafts": drafts,
+            "prompts": prompts,
+            "replies": replies,
+        }
         rows.append(_guard(name, lambda name=name, spec=spec: _in_subprocess(name, spec, "PASSIVE"), progress))
     return rows
 

@@ -274,7 +274,7 @@ class LlamaCppGenerator:
 
     # --- the generator protocol -------------------------------------------------------------------------------
     def stream(self, messages: Messages, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> Iterator[str]:
-        """Greedy decoding, one token per step; stops at an end-of-generation token or a stop string."""
+        """Greedy decoding (one prompt through stream_many); stops at an end-of-generation token or a stop string."""
         yield from self.stream_many([messages], max_new_tokens, stop)[0]
 
     def stream_many(
