@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -81,8 +81,8 @@ class Engine(SessionDesk):
 
             self.parser = MergedParser(self.parser, LLMParser(generator, catalog.genres))
         self.guard = TitleGuard(item.title for item in catalog.items)
-        # A local model computes one reply at a time anyway; serialising avoids thread-unsafe generate calls.
-        self._gen_lock = nullcontext() if getattr(generator, "thread_safe", False) else threading.Lock()
+        # For a generator that cannot take calls from several threads (transformers'): one call at a time.
+        self._gen_lock = threading.Lock()
         # Weak values: a lock lives while a call holds it, so ids sent once (or junk ids) never pile up here.
         self._session_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
@@ -108,6 +108,12 @@ class Engine(SessionDesk):
         if not lazy:
             engine.graph.prepare()
         return engine
+
+    def _generating(self) -> AbstractContextManager:
+        """What a generator call holds: nothing for a generator that takes concurrent calls (llama.cpp's, which
+        writes other sessions' reasons in the same steps; a server), else the engine's one-call-at-a-time lock.
+        Asked at each call: a generator loaded in the background says what it is only once it is ready."""
+        return nullcontext() if getattr(self.generator, "thread_safe", False) else self._gen_lock
 
     # --- sessions -------------------------------------------------------------------------------------------
     def _lock(self, session_id: str) -> threading.Lock:
@@ -163,7 +169,7 @@ class Engine(SessionDesk):
         if len(text) > limit:
             yield from self._canned(info, text, REPLIES["too_long"].format(limit=limit), None)
             return
-        with self._gen_lock if self._parser_gen else nullcontext():
+        with self._generating() if self._parser_gen else nullcontext():
             intent = self.parser.parse(text)
         timings["parse"] = _ms(t0)
         state = info.state
@@ -234,7 +240,7 @@ class Engine(SessionDesk):
             if generate
             else facts_only(recs, evidence)
         )
-        with self._gen_lock if generate else nullcontext():
+        with self._generating() if generate else nullcontext():
             for reply, reasons in explanation:  # noqa: B007 (the last reasons are kept after the loop)
                 reply = f"{ack}\n\n{reply}" if ack else reply
                 timings.setdefault("first_text", _ms(t0))

@@ -121,9 +121,12 @@ def test_quick_bench_on_a_tiny_catalog_writes_json_and_markdown(tmp_path):
     levels = [r["sessions"] for r in results["concurrency"]["engine_without_generation"]]
     assert levels == [1, 8, 32]
     assert all(r["errors"] == 0 for r in results["concurrency"]["engine_without_generation"])
+    generated = results["concurrency"]["engine_with_generation"]  # the scripted generator's words replace facts
+    assert all(r["errors"] == 0 and 0 < r["first_words_ms"]["max"] <= r["latency_ms"]["max"] for r in generated)
+    assert all("first_words_ms" not in r for r in results["concurrency"]["engine_without_generation"])
     assert {t["status"] for t in data["targets"]} <= {"met", "missed", "n/a"}
     text = md_path.read_text()
-    for heading in ("## Targets", "## turn", "## index", "## adapt", "## concurrency"):
+    for heading in ("## Targets", "## turn", "## index", "## adapt", "## concurrency", "first generated words ms"):
         assert heading in text
     assert json_path.name.endswith("-quick-test.json") and md_path.suffix == ".md"
 

@@ -154,6 +154,48 @@ def test_a_second_message_sent_during_a_turn_starts_from_its_state():
     assert [m.role for m in engine.history(sid)] == ["user", "assistant"] * 2
 
 
+@pytest.mark.parametrize("thread_safe", [True, False])
+def test_two_sessions_generate_at_once_only_with_a_generator_that_takes_concurrent_calls(thread_safe):
+    """llama.cpp's generator writes other sessions' reasons in the same steps (thread_safe): the engine lets two
+    sessions' turns call it at once. transformers' cannot: their calls wait for each other. The engine asks when it
+    calls, since a generator loaded in the background (here, loaded after the engine was built) says what it is
+    only once it is ready."""
+    import threading
+
+    from recsys.generation.late import LateGenerator
+
+    class Meeting(ScriptedGenerator):
+        """Each session's first call waits (up to 3 s) for the other's to be inside too."""
+
+        def __init__(self):
+            super().__init__()
+            self.thread_safe = thread_safe
+            self.meet, self.met, self.seen = threading.Barrier(2, timeout=3), [], set()
+
+        def stream(self, *a, **k):
+            if threading.get_ident() not in self.seen:
+                self.seen.add(threading.get_ident())
+                try:
+                    self.met.append(self.meet.wait() >= 0)
+                except threading.BrokenBarrierError:  # the other could not come in while this one was inside
+                    self.met.append(False)
+            yield from super().stream(*a, **k)
+
+    gen = Meeting()
+    late = LateGenerator(lambda: gen, start=False)
+    engine = tiny_engine(generator=late)
+    late.start()
+    assert late.wait(10)
+    sessions = [engine.new_session() for _ in range(2)]
+    threads = [threading.Thread(target=run, args=(engine, sid, "a comedy")) for sid in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert gen.met == ([True, True] if thread_safe else [False, False])
+    assert all(len(engine.history(sid)) == 2 for sid in sessions)
+
+
 def test_done_carries_the_stored_state():
     engine = tiny_engine()
     sid = engine.new_session()

@@ -213,17 +213,27 @@ def _films(n: int) -> list[list[dict[str, str]]]:
     return [item_messages(catalog.items[k * 97], "something tense") for k in range(n)]
 
 
+def _alone(gen, messages, tokens: int) -> tuple[str, int, int, bool]:
+    """One prompt written alone: (text, tokens made, llama_decode steps taken, stopped at a stop string)."""
+    from recsys.explain.explainer import STOP
+
+    steps = gen._batch.steps
+    stream = gen.stream_many([messages], tokens, STOP)[0]
+    text = "".join(stream)
+    return text, len(stream.job.made), gen._batch.steps - steps, stream.job.scanner.stopped
+
+
 @pytest.mark.slow
 def test_prompts_written_together_are_whole_reasons_and_the_same_every_time(gen):
     from recsys.explain.explainer import STOP
 
-    films = _films(5)  # more than batch.SEQUENCES: the fifth starts when a sequence is free
+    films = _films(10)  # more than batch.SEQUENCES: the ninth starts when a sequence is free
     together = ["".join(s) for s in gen.stream_many(films, 12, STOP)]
     assert all(t.strip() and "\n" not in t for t in together)
     assert ["".join(s) for s in gen.stream_many(films, 12, STOP)] == together  # deterministic
     alone = [gen.complete(m, 12, STOP) for m in films]
     assert sum(a == t for a, t in zip(alone, together)) >= 2  # the same model: most agree (batched sums differ)
-    gen.stream_many(films, 12, STOP)[0].close()  # a batch left at once leaves nothing behind
+    gen.stream_many(films, 12, STOP)[0].close()  # streams closed or dropped unread leave nothing behind
     assert gen.complete(films[1], 12, STOP) == alone[1]
     assert ["".join(s) for s in gen.stream_many(films[:1], 12, STOP)] == alone[:1]  # one prompt: the same path
 
@@ -237,10 +247,44 @@ def test_a_reply_left_half_read_leaves_the_next_unchanged(gen):
     streams = gen.stream_many(films, 16, STOP)
     next(streams[0])
     streams[1].close()  # one closed early, one never read, and the first abandoned
+    del streams  # dropped: they stop at the next step, as a closed one does
     assert ["".join(s) for s in gen.stream_many(films, 16, STOP)] == whole
     streams = gen.stream_many(films, 16, STOP)
     first = next(streams[2])  # reading a later stream runs the earlier ones too: their pieces wait
     assert ["".join(s) for s in streams[:2]] + [first + "".join(streams[2])] == whole
+
+
+@pytest.mark.slow
+def test_replies_of_two_sessions_at_once_run_together_and_leave_nothing_behind(gen):
+    """Two callers at once (two sessions' turns, on the engine's threads): their prompts join one batch, so each
+    reply has its first piece before either is finished (one at a time, the second would wait for the whole
+    first); each is whole reasons, and what runs next alone is as before."""
+    import threading
+
+    from recsys.explain.explainer import STOP
+
+    films = _films(6)
+    replies = [films[:3], films[3:]]
+    alone = [["".join(s) for s in gen.stream_many(r, 16, STOP)] for r in replies]
+    start, written, events = threading.Barrier(2), [[], []], []
+
+    def write(k: int) -> None:
+        start.wait(timeout=60)
+        streams = gen.stream_many(replies[k], 16, STOP)
+        first = next(streams[0])
+        events.append(("first piece", k))
+        written[k] = [first + "".join(streams[0]), *("".join(s) for s in streams[1:])]
+        events.append(("done", k))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(events[:2]) == [("first piece", 0), ("first piece", 1)], events
+    assert all(t.strip() and "\n" not in t for reply in written for t in reply)
+    print("equal to alone:", sum(a == w for r, x in zip(alone, written) for a, w in zip(r, x)), "of 6")
+    assert ["".join(s) for s in gen.stream_many(replies[1], 16, STOP)] == alone[1]
 
 
 @pytest.mark.slow
@@ -255,7 +299,7 @@ def test_prompts_with_other_heads_or_too_long_fail_or_wait_alone(gen):
         "".join(streams[1])
     assert "".join(streams[2]) == grass and "".join(streams[3]) == sky  # each head alone: as written alone
     gen.complete(SKY, 2)
-    assert streams[3].close() is None and list(gen.stream_many([SKY], 8)[0])  # an ended batch stays ended
+    assert streams[3].close() is None and list(gen.stream_many([SKY], 8)[0])  # closing a finished one: nothing
 
 
 @pytest.mark.slow
@@ -275,21 +319,17 @@ def test_a_prompt_that_renders_to_nothing_fails_alone(gen, monkeypatch):
 def test_draft_tokens_save_steps_and_keep_the_greedy_reasons(gen):
     """Prompt-lookup drafts (generation.draft): the reasons are the model's greedy ones, in fewer llama_decode
     calls than tokens; a row's logits depend on its place in the batch, so a near tie may go the other way."""
-    from recsys.explain.explainer import STOP
-
     films = _films(4)
-    with_drafts = [gen.complete(m, 24, STOP) for m in films]
-    steps = gen._batch.steps
-    made = len(gen._batch.made[0])
-    assert steps < made  # the tail's step gives one token; the rest came several to a step
-    assert [gen.complete(m, 24, STOP) for m in films] == with_drafts  # deterministic
+    with_drafts = [_alone(gen, m, 24) for m in films]
+    assert all(steps < made for _, made, steps, _ in with_drafts)  # the tail's step gives one token, then several
+    assert [_alone(gen, m, 24) for m in films] == with_drafts  # deterministic
     gen.drafts = ()
     try:
-        without = [gen.complete(m, 24, STOP) for m in films]
-        made_alone = len(gen._batch.made[0])
-        ended = not gen._batch.scanners[0].stopped and made_alone < 24  # the end token took a step of its own
-        assert gen._batch.steps == made_alone + ended  # one step a token
+        without = [_alone(gen, m, 24) for m in films]
+        for _, made, steps, stopped in without:
+            assert steps == made + (not stopped and made < 24)  # one step a token (the end token takes one too)
     finally:
         gen.drafts = llamacpp_mod.DRAFTS
+    with_drafts, without = [w[0] for w in with_drafts], [w[0] for w in without]
     assert sum(a == b for a, b in zip(with_drafts, without)) >= 3
     assert all(t.strip() and "\n" not in t for t in with_drafts)

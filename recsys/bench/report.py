@@ -42,9 +42,10 @@ def _stages(title: str, stages: Any) -> list[str]:
 
 
 def _concurrency(title: str, rows: Any) -> list[str]:
-    """Sessions-at-once rows."""
+    """Sessions-at-once rows; with generation, also when each turn's first generated words appeared."""
     if not isinstance(rows, list):
         return [f"{title}: {_fmt(rows)}", ""]
+    words = any("first_words_ms" in r for r in rows)
     body = [
         [
             r["sessions"],
@@ -53,10 +54,16 @@ def _concurrency(title: str, rows: Any) -> list[str]:
             r.get("turns_per_s"),
             _fmt(r["latency_ms"].get("median")),
             _fmt(r["latency_ms"].get("p95")),
+            *(
+                [f"{_fmt(r.get('first_words_ms', {}).get('median'))} / {_fmt(r.get('first_words_ms', {}).get('p95'))}"]
+                if words
+                else []
+            ),
         ]
         for r in rows
     ]
-    return [f"**{title}**", ""] + table(["sessions", "turns", "errors", "turns/s", "median ms", "p95 ms"], body)
+    head = ["sessions", "turns", "errors", "turns/s", "median ms", "p95 ms"]
+    return [f"**{title}**", ""] + table(head + (["first generated words ms (median / p95)"] if words else []), body)
 
 
 def _turn(r: dict[str, Any]) -> list[str]:

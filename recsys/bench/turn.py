@@ -218,10 +218,11 @@ def run_adapt(engine: Engine | None, quick: bool, progress: Callable[[str], None
 
 def _session_worker(
     engine: Engine, turns: int, texts: tuple[str, ...], barrier: threading.Barrier, think_s: float = 0.0, seed: int = 0
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, list[float]]:
     """One simulated person: a new session, then `turns` turns, each after a random pause averaging `think_s`
-    (0 = all sessions send at the same instant); (latencies ms, errors)."""
-    latencies, errors = [], 0
+    (0 = all sessions send at the same instant); (latencies ms, errors, ms to the first change of the reply after
+    its first text: the first generated words, where reasons are generated)."""
+    latencies, errors, changed = [], 0, []
     rng = np.random.default_rng(seed)
     try:
         sid = engine.new_session()
@@ -230,13 +231,21 @@ def _session_worker(
             if think_s:
                 time.sleep(rng.exponential(think_s))
             t0 = time.perf_counter()
-            events = list(engine.respond(sid, text))
+            shown, event, change = None, None, None
+            for event in engine.respond(sid, text):  # noqa: B007 (the last event is read after the loop)
+                if event.kind != "text":
+                    continue
+                if shown is None:
+                    shown = event.text  # the header and the films with fact lines, before any generation
+                elif change is None and event.text != shown:
+                    change = ms_since(t0)
             latencies.append(ms_since(t0))
-            errors += events[-1].text == REPLIES["error"]
+            changed += [change] if change is not None else []
+            errors += event is None or event.text == REPLIES["error"]
     except Exception:
         log.exception("concurrent session failed")
         errors += 1
-    return latencies, errors
+    return latencies, errors, changed
 
 
 def engine_concurrency(
@@ -259,8 +268,9 @@ def engine_concurrency(
             ]
             results = [f.result() for f in futures]
         wall = time.perf_counter() - t0
-        latencies = [x for lat, _ in results for x in lat]
-        errors = sum(e for _, e in results)
+        latencies = [x for lat, _, _ in results for x in lat]
+        changed = [x for _, _, ch in results for x in ch]
+        errors = sum(e for _, e, _ in results)
         rows.append(
             {
                 "sessions": n,
@@ -270,6 +280,7 @@ def engine_concurrency(
                 "wall_s": round(wall, 2),
                 "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
                 "latency_ms": summary(latencies),
+                **({"first_words_ms": summary(changed)} if changed else {}),
             }
         )
     return rows

@@ -350,9 +350,9 @@ def warm_up(generator) -> float:
 
     Run at load so the first person's first reason does not pay for the shared prompt head (system prompt and
     examples, ~270 tokens) or torch's first-call set-up: ~0.5 s of their first token on 2 CPU cores. Only a
-    local model warms up; a remote server is not called before anyone asks.
+    model run in this process (one with a tokenizer) warms up; a remote server is not called before anyone asks.
     """
-    if getattr(generator, "thread_safe", False) or not hasattr(generator, "tokenizer"):
+    if not hasattr(generator, "tokenizer"):
         return 0.0
     _, _, examples = _prompt_files()
     ex = examples[0]

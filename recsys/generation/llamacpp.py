@@ -12,12 +12,12 @@ read ~1.8x as fast on CPU).
 Threads and waiting. ggml's worker threads spin at the barriers inside one token's forward pass (a few ms) and
 are gone between tokens and between calls, so an idle generator costs nothing and a busy one does not starve the
 rest of the server for long (scripts/setup.sh builds without OpenMP, whose threads would stay spinning after a
-call, like torch's did: config.py sets OMP_WAIT_POLICY=PASSIVE for that). Generation calls are serialised by
-the engine, so one reply at a time uses the threads: `threads=0` means all cores for the prompt (one burst) and
-for decoding (see decode_threads). Within a reply, the explainer's prompts for its films run as sequences of one
-context (stream_many): every stream, a single one included, goes through batch.Batch's loop, whose steps also
-check draft tokens looked up in the prompt (draft.py; `drafts = ()` turns them off, as the bench's side-by-side
-row does).
+call, like torch's did: config.py sets OMP_WAIT_POLICY=PASSIVE for that). One step runs at a time and uses the
+threads: `threads=0` means all cores for the prompt (one burst) and for decoding (see decode_threads). The
+explainer's prompts for a reply's films, and those of other sessions' turns that arrive meanwhile, run as
+sequences of one context (stream_many): every stream, a single one included, goes through batch.Batch's loop, so
+the engine need not serialise calls (thread_safe). Its steps also check draft tokens looked up in the prompt
+(draft.py; `drafts = ()` turns them off, as the bench's side-by-side row does).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def fast_copy(gguf: Path, target: Path) -> Path:
 class LlamaCppGenerator:
     """A llama.cpp context over one GGUF file with a greedy token loop and saved KV states of prompt heads."""
 
-    thread_safe = False  # one context, one call at a time; the engine serialises calls
+    thread_safe = True  # calls from several threads share one batch.Batch, whose lock guards the context
 
     def __init__(self, llm, name: str) -> None:
         import jinja2.sandbox
@@ -151,10 +151,10 @@ class LlamaCppGenerator:
         vocab = llm._model.vocab
         self.is_end = lambda token: bool(self._lib.llama_vocab_is_eog(vocab, token))
         self.n_ctx = N_CTX
-        self._batch: Batch | None = None  # the reply being decoded (batch.Batch)
         self.drafts: tuple[int, ...] = DRAFTS  # draft tokens a step checks (batch.DRAFTS); () decodes without
         self._heads: OrderedDict[tuple[int, ...], bytes] = OrderedDict()  # head ids -> KV state of sequence 0
         self._kv_head: tuple[int, ...] | None = None  # the head the KV cache holds now, computed the cached way
+        self._batch = Batch(self)  # every call's prompts, decoded together; its lock guards the context
 
     @property
     def _lib(self):
@@ -281,11 +281,9 @@ class LlamaCppGenerator:
         self, prompts: Sequence[Messages], max_new_tokens: int = 64, stop: Sequence[str] = ()
     ) -> list[Iterator[str]]:
         """One greedy piece stream per prompt, decoded together (batch.Batch): a reply's reasons in ~0.7x the
-        time of one after another. Nothing runs until a stream is read; starting another call ends this one."""
-        if self._batch is not None:
-            self._batch.end()
-        self._batch = Batch(self, prompts, max_new_tokens, stop, self.drafts)
-        return self._batch.streams()
+        time of one after another, and beside those of other calls still running (other sessions' turns).
+        Nothing runs until a stream is read; closing (or dropping) a stream stops its prompt."""
+        return list(self._batch.add(prompts, max_new_tokens, stop))
 
     def complete(self, messages: Messages, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> str:
         """The whole greedy reply."""
