@@ -275,3 +275,22 @@ def test_server_burst_has_both_limits_and_turn_both_targets():
     status = {t["target"]: t["status"] for t in bench_targets.targets({"results": turn})}
     assert status["non-generation turn p95 ≤ 60 ms (17k items)"] == "met"
     assert status["non-generation turn p95 ≤ 20 ms (the fast-path target)"] == "missed"
+
+
+def test_the_one_reply_at_a_time_row_runs_the_same_engine_behind_its_lock():
+    """The side-by-side row for a generator that takes concurrent calls (llama.cpp's shared batch): the same turns
+    with the engine serialising the calls, as it did before; both rows answer every turn."""
+    from recsys.bench.turn import _one_at_a_time, engine_concurrency
+    from tests.fakes import ScriptedGenerator
+
+    class Concurrent(ScriptedGenerator):
+        thread_safe = True
+
+    engine = tiny_engine(generator=Concurrent())
+    serial = _one_at_a_time(engine)
+    assert serial.generator.thread_safe is False and serial.generator.name == "scripted"
+    assert serial.store is engine.store and engine.generator.thread_safe is True
+    for e in (engine, serial):
+        rows = engine_concurrency(e, (1, 3), 1)
+        assert [r["turns"] for r in rows] == [1, 3] and all(r["errors"] == 0 for r in rows)
+        assert all(r["first_words_ms"]["n"] == r["turns"] for r in rows)

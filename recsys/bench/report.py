@@ -307,6 +307,11 @@ def markdown(report: dict[str, Any]) -> str:
                 result.get("engine_without_generation_paced"),
             )
             lines += _concurrency("Engine, with generation (1 turn each)", result.get("engine_with_generation"))
+            if "engine_with_generation_one_at_a_time" in result:
+                lines += _concurrency(
+                    "Engine, with generation, one reply at a time (the engine's lock, as before the shared batch)",
+                    result["engine_with_generation_one_at_a_time"],
+                )
             if isinstance(result.get("server"), str):
                 lines += [f"Server: {result['server']}", ""]
         elif name in render:

@@ -307,7 +307,8 @@ def run_startup(
             time.sleep(2.0)
             out["idle_rss_mb"], _ = _tree_rss(proc.pid)
             progress("startup: warm start done")
-            rows = server_concurrency(url, (1,), 2, single_turns=2)  # two turns with generation: the usual peak
+            # two turns with generation, one person, then as many at once as the page computes (Settings.concurrency)
+            rows = server_concurrency(url, (1, settings.concurrency), 2, single_turns=2)
             out["server_with_generation"] = rows
             out["peak_rss_after_generation_mb"] = _tree_rss(proc.pid)[1]
         with app_process({**env, "RECSYS_EXPLAINER": "template"}, timeout, workdir / "app-template.log") as (

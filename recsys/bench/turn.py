@@ -60,6 +60,26 @@ def _fast(engine: Engine) -> Engine | None:
     return clone
 
 
+class _OneAtATime:
+    """The engine's generator as if it could not take concurrent calls, so that the engine writes one reply at a
+    time, as it did before llama.cpp's batch took other sessions' prompts: the side-by-side row."""
+
+    thread_safe = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.inner, attr)
+
+
+def _one_at_a_time(engine: Engine) -> Engine:
+    """The same engine, its generator calls serialised by the engine's lock."""
+    clone = copy.copy(engine)  # shares everything else, the lock included
+    clone.generator = _OneAtATime(engine.generator)
+    return clone
+
+
 def _dialogues(
     engine: Engine, requests: tuple[str, ...], probe: Probe | None, gen: TimedGenerator | None, per_session: int = 5
 ) -> list[dict[str, Any]]:
@@ -298,5 +318,7 @@ def run_concurrency(engine: Engine, quick: bool, progress: Callable[[str], None]
         out["engine_without_generation"] = "not available: Settings has no explainer='template'"
     levels = (1, 2) if quick else (1, 8)  # generation is serialised on one CPU model: 32 at once only queue
     out["engine_with_generation"] = engine_concurrency(engine, levels, 1)
+    if getattr(engine.generator, "thread_safe", False):  # llama.cpp's: the same turns, one reply at a time
+        out["engine_with_generation_one_at_a_time"] = engine_concurrency(_one_at_a_time(engine), levels, 1)
     progress("concurrency: engine with generation done")
     return out
