@@ -50,7 +50,8 @@ from .draft import Lookup
 from .stream import Messages, StopScanner
 
 # Sequences decoded together (n_seq_max of the context): a reply's three reasons, and those of other sessions'
-# turns that arrive meanwhile. A step's cost grows ~3.5 ms a sequence over a fixed ~15 ms (2 cores).
+# turns that arrive meanwhile. A step costs ~11 ms plus ~3.5 ms a token it carries (2 cores): sharing it pays less
+# the more sequences it has, and the cores are shared among the replies.
 SEQUENCES = 8
 BATCH_TOKENS = 512  # tokens one llama_decode call may carry (= the context's n_batch)
 # Draft tokens (draft.Lookup) a running sequence adds to a step, by how many sequences the step carries: a guess
