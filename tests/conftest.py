@@ -9,6 +9,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CACHE = Path(os.environ.get("RECSYS_TEST_CACHE", REPO / ".recsys" / "cache"))
+GENERATOR_THREADS = 1  # llama.cpp threads in each xdist worker (see below)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers each running llama.cpp on all cores put four threads on CI's two, and ggml's threads spin at the
+    # barriers inside every step: a thread waits for one that is not running. Measured here, three replies took
+    # 5 s alone and 204 s with a second process doing the same (the replay and llama.cpp test files took ~460 s
+    # each when they met). One thread a worker has no barriers to wait at. App processes and the CLI inherit it.
+    os.environ.setdefault("RECSYS_GENERATOR_THREADS", str(GENERATOR_THREADS))
 
 
 @pytest.fixture(autouse=True)

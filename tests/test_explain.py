@@ -471,7 +471,7 @@ def test_real_model_explains_three_items_naming_only_them():
     from recsys.generation.llm import load_generator
     from tests.conftest import SHARED_CACHE
 
-    gen = load_generator(Settings(home=SHARED_CACHE.parent, cache_dir=SHARED_CACHE))
+    gen = load_generator(Settings.from_env().with_overrides(home=SHARED_CACHE.parent, cache_dir=SHARED_CACHE))
     batches: list[int] = []
     if hasattr(gen, "stream_many"):  # llama.cpp: the three reasons are written together
         many = gen.stream_many

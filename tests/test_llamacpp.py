@@ -50,6 +50,11 @@ def test_auto_picks_llamacpp_on_cpu_and_transformers_for_cuda_or_when_asked(monk
     assert backend == "transformers" and "RECSYS_GENERATOR_BACKEND" in why
 
 
+def _threads() -> int:
+    """llama.cpp threads as the settings say (tests/conftest.py gives each xdist worker one)."""
+    return Settings.from_env().generator_threads
+
+
 @pytest.fixture
 def no_llamacpp(monkeypatch):
     """llama_cpp as if it were not installed (None in sys.modules makes its import raise ImportError)."""
@@ -88,7 +93,7 @@ def gen(tmp_path_factory):
     problem = llamacpp_problem()
     if problem:
         pytest.skip(f"llama-cpp-python is not importable ({problem}); bash scripts/setup.sh builds it")
-    generator = load_generator(Settings(home=tmp_path_factory.mktemp("home")))
+    generator = load_generator(Settings.from_env().with_overrides(home=tmp_path_factory.mktemp("home")))
     assert isinstance(generator, LlamaCppGenerator)
     return generator
 
@@ -101,7 +106,7 @@ def test_streams_the_same_text_whatever_ran_before(gen):
     other = gen.complete(GRASS, max_new_tokens=16)  # another head in the KV cache
     assert other.strip() and other != "".join(first)
     assert list(gen.stream(SKY, max_new_tokens=16)) == first  # the first head restored from its saved state
-    fresh = LlamaCppGenerator.from_gguf(smollm2_path())
+    fresh = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads())
     assert list(fresh.stream(SKY, max_new_tokens=16)) == first  # and computed afresh
 
 
@@ -170,11 +175,11 @@ def test_the_q4_1_file_runs_as_a_q8_0_copy_made_once(gen, tmp_path):
 
     # issue 21: Q4_1 has no batched CPU kernel (prompts ~200 tok/s on 2 cores); its Q8_0 copy reads them ~1.8x as fast
     assert llama_cpp.llama_model_ftype(gen.llm._model.model) == llamacpp_mod.FTYPE_Q8_0
-    fresh = LlamaCppGenerator.from_gguf(smollm2_path(), cache=tmp_path)
+    fresh = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
     copy = q8_path(smollm2_path(), tmp_path)
     assert Path(fresh.llm.model_path) == copy and copy.is_file()
     made = copy.stat().st_mtime_ns
-    again = LlamaCppGenerator.from_gguf(smollm2_path(), cache=tmp_path)
+    again = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
     assert Path(again.llm.model_path) == copy and copy.stat().st_mtime_ns == made  # reused, not written again
     assert fresh.complete(SKY, max_new_tokens=16) == gen.complete(SKY, max_new_tokens=16)
 
@@ -185,7 +190,7 @@ def test_without_its_q8_0_copy_the_q4_1_file_still_runs(gen, tmp_path, monkeypat
 
     monkeypatch.setattr(llama_cpp, "llama_model_quantize", lambda *args: 1)  # as a full or read-only cache
     with caplog.at_level(logging.WARNING, logger="recsys.generation.llamacpp"):
-        slow = LlamaCppGenerator.from_gguf(smollm2_path(), cache=tmp_path)
+        slow = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
     assert Path(slow.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
     assert any("Q8_0 copy failed" in r.getMessage() for r in caplog.records)
     assert slow.complete(SKY, max_new_tokens=8).strip()
@@ -196,7 +201,7 @@ def test_requantize_false_runs_the_file_as_shipped(tmp_path):
     """The bench's side-by-side row: the Q4_1 file itself, with no copy written."""
     import llama_cpp
 
-    shipped = LlamaCppGenerator.from_gguf(smollm2_path(), cache=tmp_path, requantize=False)
+    shipped = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path, requantize=False)
     assert Path(shipped.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
     assert llama_cpp.llama_model_ftype(shipped.llm._model.model) == llamacpp_mod.FTYPE_Q4_1
     assert shipped.complete(SKY, max_new_tokens=8).strip()

@@ -48,7 +48,7 @@ class Settings:
     background_load: bool = True  # the page is served first, then the engine loads (turns wait for it), then a
     # local generator (reasons from facts until it is ready); /healthz says. Off: the page waits for both (replay
     # and eval always wait: parts.load_parts)
-    generator_threads: int = 0  # llama.cpp threads; 0 = every core (replies are one at a time: the engine's lock)
+    generator_threads: int = 0  # llama.cpp threads; 0 = every core (one decoding step at a time uses them)
     device: str = "cpu"  # "cpu", "cuda" or "auto"; CPU is what CI and most hosts have
     db_url: str = ""  # any SQLAlchemy URL; "" = SQLite file home/recsys.db (WAL mode)
     candidates: int = 100  # retrieved before reranking: enough for diversity, cheap to score
