@@ -54,11 +54,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
             r.get("turns_per_s"),
             _fmt(r["latency_ms"].get("median")),
             _fmt(r["latency_ms"].get("p95")),
-            *(
-                [f"{_fmt(r.get('first_words_ms', {}).get('median'))} / {_fmt(r.get('first_words_ms', {}).get('p95'))}"]
-                if words
-                else []
-            ),
+            *([r.get("first_words_ms")] if words else []),  # table's _fmt writes a summary as "median / p95"
         ]
         for r in rows
     ]
