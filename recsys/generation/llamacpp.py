@@ -283,7 +283,7 @@ class LlamaCppGenerator:
         """One greedy piece stream per prompt, decoded together (batch.Batch): a reply's reasons in ~0.7x the
         time of one after another, and beside those of other calls still running (other sessions' turns).
         Nothing runs until a stream is read; closing (or dropping) a stream stops its prompt."""
-        return list(self._batch.add(prompts, max_new_tokens, stop))
+        return self._batch.add(prompts, max_new_tokens, stop)
 
     def complete(self, messages: Messages, max_new_tokens: int = 64, stop: Sequence[str] = ()) -> str:
         """The whole greedy reply."""
