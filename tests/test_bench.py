@@ -194,6 +194,49 @@ def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
     assert bench_serve._reply([{"role": "user", "content": "hi"}]) == ""
 
 
+def test_the_servers_floor_page_answers_what_the_app_is_sent_and_the_rows_count_both_sides_cpu(tmp_path):
+    """The floor page (recsys/web/floor.py), started as the bench starts it: its /send takes app.py's inputs (the
+    bench checks that first), every turn gets the fixed answer, and with the server's pid a row has the CPU time
+    per turn of the server and of the client."""
+    from recsys.bench import serve as bench_serve
+    from recsys.bench.page_client import PageClient
+    from recsys.web.floor import ANSWER
+
+    with bench_serve.app_process({}, 120, tmp_path / "floor.log", module=bench_serve.FLOOR) as (proc, url, _):
+        rows = bench_serve.server_concurrency(url, (1, 3), turns=2, single_turns=3, pid=proc.pid)
+        with PageClient(url) as client:
+            ids = client.call("new_session", ["", ""])[0]
+            history = client.call("send", "something like Alien", ids, [])[2]
+    assert [(r["sessions"], r["turns"], r["errors"]) for r in rows] == [(1, 3, 0), (3, 6, 0)]
+    assert all(r["server_cpu_ms_per_turn"] > 0 and r["client_cpu_ms_per_turn"] > 0 for r in rows)
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["content"] == [{"type": "text", "text": ANSWER}]  # Gradio's message format, as app.py's
+
+
+def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets_note():
+    def row(n, p95):
+        return {
+            "sessions": n,
+            "turns": 5 * n,
+            "errors": 0,
+            "turns_per_s": 10.0,
+            "latency_ms": {"median": p95, "p95": p95},
+        }
+
+    app = [row(1, 30.0), row(32, 750.0)]
+    floor = [row(1, 10.0) | {"server_cpu_ms_per_turn": 8.0, "client_cpu_ms_per_turn": 4.0}, row(32, 300.0)]
+    startup = {"server_without_generation": app, "server_floor": floor}
+    notes = {t["target"]: t["note"] for t in bench_targets._concurrency_targets({"startup": startup})}
+    burst = notes["32 sessions (server, burst): p95 ≤ 8× one session, no errors"]
+    assert burst == "errors: 0; a page that does no work, same client, same run: 30.0 × (300 ms p95)"
+    assert "does no work" not in notes["32 sessions (server, paced): p95 ≤ 4× one session, no errors"]
+    from recsys.bench.report import _startup
+
+    text = "\n".join(_startup(startup))
+    assert "The server's floor" in text and "| server CPU ms a turn | client CPU ms a turn |" in text
+    assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text
+
+
 def test_page_turns_send_what_the_browser_sends_and_time_it():
     """The bench's browser-shaped turns against the real page on loopback: echo, turn and side panels by their
     /config index, each message answered in one growing history."""

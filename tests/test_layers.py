@@ -85,6 +85,7 @@ MODULE = {
         "votes": 3,
         "events": 4,
         "app": 5,
+        "floor": 6,  # the server bench's page: app.py's queue settings
     },
     "evaluation": {
         "quality": 0,

@@ -46,6 +46,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
     if not isinstance(rows, list):
         return [f"{title}: {_fmt(rows)}", ""]
     words = any("first_words_ms" in r for r in rows)
+    cpu = any("server_cpu_ms_per_turn" in r for r in rows)
     body = [
         [
             r["sessions"],
@@ -55,11 +56,14 @@ def _concurrency(title: str, rows: Any) -> list[str]:
             _fmt(r["latency_ms"].get("median")),
             _fmt(r["latency_ms"].get("p95")),
             *([r.get("first_words_ms")] if words else []),  # table's _fmt writes a summary as "median / p95"
+            *([r.get("server_cpu_ms_per_turn"), r.get("client_cpu_ms_per_turn")] if cpu else []),
         ]
         for r in rows
     ]
     head = ["sessions", "turns", "errors", "turns/s", "median ms", "p95 ms"]
-    return [f"**{title}**", ""] + table(head + (["first generated words ms (median / p95)"] if words else []), body)
+    head += ["first generated words ms (median / p95)"] if words else []
+    head += ["server CPU ms a turn", "client CPU ms a turn"] if cpu else []
+    return [f"**{title}**", ""] + table(head, body)
 
 
 def _turn(r: dict[str, Any]) -> list[str]:
@@ -254,6 +258,12 @@ def _startup(r: dict[str, Any]) -> list[str]:
         f"{2 * (r.get('server_turns_per_session') or 0)} turns per session",
         r.get("server_without_generation_paced"),
     )
+    if "server_floor" in r:
+        out += _concurrency(
+            "The server's floor: the same bursts against a Gradio page whose /send does no work "
+            "(recsys/web/floor.py; same client, same run)",
+            r.get("server_floor"),
+        )
     return out
 
 

@@ -1,8 +1,9 @@
 """Bench sections that start the real app (`python app.py`) as a subprocess: "startup" (first run with empty
 caches, warm start, to the page being served; idle and peak RSS) and the server half of "concurrency"
-(sessions at once through Gradio on loopback, driven by the lean HTTP client in http_api).
+(sessions at once through Gradio on loopback, driven by the lean HTTP client in page_client), and the same bursts
+against the floor page (recsys/web/floor.py: Gradio and the client alone, the app doing no work).
 
-The app runs in its own process, so this module never imports Gradio itself (http_api is the client).
+The app runs in its own process, so this module never imports Gradio itself (page_client is the client).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 APP = CHECKOUT / "app.py"
 ERROR_TEXT = "something went wrong"  # the app's friendly error reply
 THINK_S = 2.0  # as bench_turn.THINK_S (not imported: sections sit on one layer)
+FLOOR = "recsys.web.floor"  # the page whose /send does no work, run with `python -m`
 SINGLE_TURNS = 30  # turns of the one-session baseline that the concurrent levels are compared with
 
 
@@ -83,8 +85,11 @@ def _die_with_parent() -> None:
 
 
 @contextmanager
-def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterator[tuple[subprocess.Popen, str, float]]:
-    """Start app.py; yield (process, url, seconds until the page was served); stop it afterwards."""
+def app_process(
+    env: dict[str, str], timeout_s: float, log_path: Path, module: str | None = None
+) -> Iterator[tuple[subprocess.Popen, str, float]]:
+    """Start app.py (or `python -m module`, a page served the same way); yield (process, url, seconds until the
+    page was served); stop it afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     full_env = {
@@ -98,8 +103,9 @@ def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterat
     with log_path.open("w") as logf:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, str(APP)],
+            [sys.executable, *(["-m", module] if module else [str(APP)])],
             env=full_env,
+            cwd=CHECKOUT if module else None,  # where `-m` finds recsys (app.py's own folder is on its path)
             stdout=logf,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -107,9 +113,11 @@ def app_process(env: dict[str, str], timeout_s: float, log_path: Path) -> Iterat
         try:
             while not _served(url):
                 if proc.poll() is not None:
-                    raise RuntimeError(f"app.py exited with {proc.returncode}; see {log_path}")
+                    raise RuntimeError(f"{module or 'app.py'} exited with {proc.returncode}; see {log_path}")
                 if time.perf_counter() - t0 > timeout_s:
-                    raise TimeoutError(f"app.py did not serve the page in {timeout_s:.0f} s; see {log_path}")
+                    raise TimeoutError(
+                        f"{module or 'app.py'} did not serve the page in {timeout_s:.0f} s; see {log_path}"
+                    )
                 time.sleep(0.2)
             yield proc, url, time.perf_counter() - t0
         finally:
@@ -176,15 +184,24 @@ def _send_worker(
 
 
 def server_concurrency(
-    url: str, levels: tuple[int, ...], turns: int, think_s: float = 0.0, single_turns: int = SINGLE_TURNS
+    url: str,
+    levels: tuple[int, ...],
+    turns: int,
+    think_s: float = 0.0,
+    single_turns: int = SINGLE_TURNS,
+    pid: int | None = None,
 ) -> list[dict[str, Any]]:
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
-    bench_turn.engine_concurrency: 0 = a burst)."""
+    bench_turn.engine_concurrency: 0 = a burst). With the server's `pid`, also the CPU time per turn of the server
+    and of this process (the client, which shares the machine's cores with it)."""
     rows = []
     _check_send_inputs(url)
+    if pid:  # one turn first, so that the CPU time of the first level is not the server's first-call work
+        _send_worker(url, 1, REQUESTS[:1], threading.Barrier(1))
     for n in levels:
         barrier = threading.Barrier(n)
         each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
+        cpu = (_cpu_s(pid), time.process_time()) if pid else None
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
                 pool.submit(
@@ -212,6 +229,9 @@ def server_concurrency(
                 "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
             }
         )
+        if cpu and latencies:  # the sessions' opening calls included: both sides pay for them
+            rows[-1]["server_cpu_ms_per_turn"] = round((_cpu_s(pid) - cpu[0]) * 1000 / len(latencies), 1)
+            rows[-1]["client_cpu_ms_per_turn"] = round((time.process_time() - cpu[1]) * 1000 / len(latencies), 1)
     return rows
 
 
@@ -322,11 +342,15 @@ def run_startup(
             turns = 2 if quick else 5
             out["server_page_turn"] = page_turns(url, proc.pid, 10 if quick else 30)
             progress("startup: page turns done")
-            out["server_without_generation"] = server_concurrency(url, server_levels, turns)
+            out["server_without_generation"] = server_concurrency(url, server_levels, turns, pid=proc.pid)
             # paced rows are mostly think time: twice the turns for a steadier p95 at little cost
             out["server_without_generation_paced"] = server_concurrency(url, server_levels, 2 * turns, THINK_S)
             out["server_turns_per_session"] = turns
             out["peak_rss_under_load_mb"] = _tree_rss(proc.pid)[1]
             progress("concurrency: server done")
+        # the same bursts against a page that does no work (recsys/web/floor.py): Gradio's and the client's share
+        with app_process(env, timeout, workdir / "floor.log", module=FLOOR) as (proc, url, _):
+            out["server_floor"] = server_concurrency(url, (server_levels[0], server_levels[-1]), turns, pid=proc.pid)
+        progress("concurrency: the server's floor done")
     out["app_logs"] = str(workdir)
     return out

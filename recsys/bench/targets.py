@@ -205,16 +205,27 @@ def _concurrency_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         rows = _get(r, *key)
         one, many = _row(rows, "sessions", 1), _row(rows, "sessions", 32)
         limits = (4, 8) if where == "server, burst" else (4,)  # a burst through the server also has the 8× target
+        floor = _floor_note(r) if where == "server, burst" else ""
         for limit in limits:
             name = f"32 sessions ({where}): p95 ≤ {limit}× one session, no errors"
             if one and many and _get(one, "latency_ms", "p95"):
                 ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
-                out.append(_check(name, ratio, limit, "×", note=f"errors: {many['errors']}"))
+                out.append(_check(name, ratio, limit, "×", note=f"errors: {many['errors']}{floor}"))
                 if many["errors"]:
                     out[-1]["status"] = "missed"
             else:
                 out.append(_check(name, None, limit, "×"))
     return out
+
+
+def _floor_note(r: dict[str, Any]) -> str:
+    """The same burst's ratio against the page that does no work (bench serve's floor), when it was run."""
+    rows = _get(r, "startup", "server_floor")
+    one, many = _row(rows, "sessions", 1), _row(rows, "sessions", 32)
+    if not (one and many and _get(one, "latency_ms", "p95")):
+        return ""
+    ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
+    return f"; a page that does no work, same client, same run: {ratio} × ({round(many['latency_ms']['p95'])} ms p95)"
 
 
 def _s(ms: Any) -> Any:
