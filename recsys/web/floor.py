@@ -6,8 +6,9 @@ Why: a burst of sessions through the served page costs, for every turn, the HTTP
 stream and the history's JSON, whatever the app does, and on a small machine the load test's own client shares
 the cores. The bench (recsys/bench/serve.py) runs the same burst with the same client against this page in the
 same run, so its report says how much of the app's burst latency is the app's. The page has app.py's queue
-settings, its /send takes and returns the same shapes (Gradio pre- and postprocesses them; app.py's /send does that
-in its handler's thread), and each message gets the same fixed answer: a three-film reply's length.
+settings, its /send takes the same inputs and returns the history in the same shape but no cards (Gradio pre- and
+postprocesses them; app.py's /send does that in its handler's thread), and each message gets the same fixed
+answer: a three-film reply's length.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def new_session(ids: list[str]) -> list[str]:
 
 
 def send(text: str, ids: list[str], history: list[dict] | None) -> tuple[str, list[str], list[dict]]:
-    """The history with the message and the fixed answer: what app.py's /send returns first, with no work."""
+    """The box emptied, the ids, and the history with the message and the fixed answer: no work (app.py's /send
+    returns the history too, with the cards)."""
     return "", ids, [*(history or []), {"role": "user", "content": text}, {"role": "assistant", "content": ANSWER}]
 
 
