@@ -48,6 +48,7 @@ MODULE = {
     "generation": {
         "stream": 0,
         "draft": 0,
+        "threads": 0,
         "late": 0,
         "local": 1,
         "openai": 1,

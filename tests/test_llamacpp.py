@@ -142,8 +142,25 @@ def test_a_repeated_head_is_not_computed_again(gen, monkeypatch):
     sea = [SKY[0], {"role": "user", "content": "Name a colour of the sea."}]
     gen.complete(sea, max_new_tokens=2)
     head, full = (gen.count_tokens(gen._render(m, last)) for m, last in ((sea[:1], False), (sea, True)))
+    opening = gen.count_tokens("<|im_start|>user\n")  # the new message's opening is in the cached head too
     assert heads == []  # SKY's head, restored
-    assert fed == [full - head, 1]  # the new message's tokens only, then one a step (2 tokens: 1 step fed)
+    assert fed == [full - head - opening, 1]  # the new message's words on, then one a step (2 tokens: 1 step fed)
+
+
+def test_the_cached_head_ends_with_the_last_messages_opening_and_the_tokens_are_the_whole_prompts(gen):
+    """split: every film's prompt has the same head, which now ends with "<|im_start|>user\n"; head and tail
+    together are the whole prompt's tokens, whatever the message starts with (spaces and newlines at the
+    boundary included); a prompt of one message still has no head."""
+    films = _films(3)
+    heads = {gen.split(m)[0] for m in films}
+    assert len(heads) == 1
+    assert gen.llm.detokenize(list(next(iter(heads))[-3:])).decode().endswith("user\n")
+    for text in ("Name a colour of the sea.", " a space first", "\nand a newline", "<b>markup</b>", ""):
+        messages = [SKY[0], {"role": "user", "content": text}]
+        head, tail = gen.split(messages)
+        assert list(head) + tail == gen._encode(gen._render(messages, True))
+        assert head and tail
+    assert gen.split([{"role": "user", "content": "hi"}])[0] == ()
 
 
 @pytest.mark.slow
@@ -255,8 +272,35 @@ def test_a_reply_left_half_read_leaves_the_next_unchanged(gen):
     del streams  # dropped: they stop at the next step, as a closed one does
     assert ["".join(s) for s in gen.stream_many(films, 16, STOP)] == whole
     streams = gen.stream_many(films, 16, STOP)
-    first = next(streams[2])  # reading a later stream runs the earlier ones too: their pieces wait
+    first = next(streams[2])  # reading a later stream runs the earlier ones too (started first): their pieces wait
     assert ["".join(s) for s in streams[:2]] + [first + "".join(streams[2])] == whole
+
+
+@pytest.mark.slow
+def test_a_reply_goes_down_to_one_thread_while_other_processes_take_the_cores_and_is_the_same(tmp_path):
+    """Busy processes on every core: a step's calling thread then runs a fraction of its wall time, so the context
+    decodes on one thread instead of spinning at ggml's barriers for threads that are not running (threads.py),
+    and the reasons are those written alone (a row's dot products are one thread's work either way)."""
+    import os
+    import subprocess
+
+    from recsys.explain.explainer import STOP
+    from recsys.generation.gguf import smollm2_path
+    from recsys.generation.llamacpp import LlamaCppGenerator
+
+    films = _films(3)
+    two = LlamaCppGenerator.from_gguf(smollm2_path(), threads=2, cache=tmp_path)
+    alone = ["".join(s) for s in two.stream_many(films, 16, STOP)]
+    cores = len(os.sched_getaffinity(0))
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        taken = ["".join(s) for s in two.stream_many(films, 16, STOP)]
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert two.threads.contended_steps >= 1
+    assert taken == alone
 
 
 @pytest.mark.slow

@@ -26,8 +26,8 @@ running ones end, and the prompts added after it wait behind it. The model side 
 LlamaCppGenerator's; this module only owns the schedule. A row's logits depend on where it sits in a batch (the
 matrix kernels add in another order), so a reason written beside others can differ from the one written alone
 where two tokens nearly tie (6 of the bench's 30 reasons; on the replay corpus the share of generated reasons went
-0.750 -> 0.738, unsupported claims 0 both). Alone, the schedule is a function of the prompts added together and the
-order their streams are read in (the explainer's is fixed), so the same request still gives the same reply; beside
+0.750 -> 0.738, unsupported claims 0 both). Alone, the schedule is a function of the prompts added together (a call's
+prompts start in their order, whichever stream is read first), so the same request still gives the same reply; beside
 another session's turn, a near tie may go the other way (none of 6 reasons in the two-session test did).
 
 Each running sequence may also put draft tokens in a step (draft.Lookup: what followed the latest earlier
@@ -40,6 +40,7 @@ fast.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -73,6 +74,8 @@ class Model(Protocol):
     def argmax(self, index: int) -> int: ...
 
     def is_end(self, token: int) -> bool: ...
+
+    def stepped(self, wall_s: float, cpu_s: float) -> None: ...  # after each llama_decode (threads.Threads)
 
 
 class FairLock:
@@ -115,8 +118,9 @@ class FairLock:
 class Job:
     """One prompt in the schedule (waiting -> running -> done): the tokens it wrote and the pieces not yet read."""
 
-    def __init__(self, messages: Messages, max_new: int, stop: Sequence[str]) -> None:
+    def __init__(self, messages: Messages, max_new: int, stop: Sequence[str], call: object = None) -> None:
         self.messages = messages
+        self.call = call  # the add() it came from: a reply's prompts start in their order (Batch._startable)
         self.max_new = max_new
         self.scanner = StopScanner(stop)
         self.made: list[int] = []
@@ -161,7 +165,8 @@ class Batch:
 
     def add(self, prompts: Sequence[Messages], max_new_tokens: int, stop: Sequence[str]) -> list[Stream]:
         """Queue the prompts; one lazy piece iterator each. Nothing runs until a stream is read."""
-        jobs = [Job(messages, max_new_tokens, stop) for messages in prompts]
+        call = object()
+        jobs = [Job(messages, max_new_tokens, stop, call) for messages in prompts]
         with self.lock:
             self.waiting.extend(jobs)
         return [Stream(self, job) for job in jobs]
@@ -199,9 +204,12 @@ class Batch:
         """The next waiting prompt, when it may start now: a sequence is free, it has the running prompts' head
         (or none is running) and the KV cache has room for it. Prompts that cannot run at all fail here. The next
         is the first one a reader waits for, else the first: another session's first reason starts before the
-        later reasons of a reply already being written, which are not shown until its first is done."""
+        later reasons of a reply already being written, which are not shown until its first is done. Within one
+        add() call the prompts start in their order, whichever is read first: the steps, and so the text, do not
+        depend on the order a caller reads its streams in."""
         while self.waiting:
             job = next((j for j in self.waiting if j.wanted), self.waiting[0])
+            job = next(j for j in self.waiting if j.call is job.call)  # its call's first waiting prompt
             if job.abandoned:
                 self._finish(job)
                 continue
@@ -298,7 +306,9 @@ class Batch:
         if n == 0:
             return
         self.raw.n_tokens = n
+        t0, cpu0 = time.perf_counter(), time.thread_time()  # this thread is one of ggml's workers (threads.py)
         code = self.lib.llama_decode(self.model.llm._ctx.ctx, self.raw)
+        self.model.stepped(time.perf_counter() - t0, time.thread_time() - cpu0)
         self.steps += 1
         if code != 0:
             error = ModelError(f"llama.cpp failed while decoding (llama_decode returned {code})")
