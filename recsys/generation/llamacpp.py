@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 N_CTX = 2048  # prompt + reply tokens: explain's prompt is ~350, the parser's few-shot ~600; KV cache ~47 MB at f16
 HEADS_KEPT = 4  # prompt heads whose KV state is kept (explain's and the parser's are the two in use)
 FTYPE_Q4_1 = 3  # llama_ftype of a mostly-Q4_1 file (the packaged SmolLM2): no batched kernel on CPU, see fast_copy
-CONTENT_MARK = "\x00"  # rendered in place of the last message's content, to find where its opening ends (split)
 FTYPE_Q8_0 = 7  # llama_ftype the Q4_1 weights are copied to: tinyBLAS reads prompts ~1.8x as fast (same weights)
+CONTENT_MARK = "\x00"  # rendered in place of the last message's content, to find where its opening ends (split)
 
 
 def decode_threads(threads: int) -> int:
