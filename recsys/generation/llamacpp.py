@@ -157,6 +157,7 @@ class LlamaCppGenerator:
         self.threads = Threads(llm.n_threads)  # one thread while other work takes the cores (threads.py)
         self.drafts: tuple[int, ...] = DRAFTS  # draft tokens a step checks (batch.DRAFTS); () decodes without
         self._heads: OrderedDict[tuple[int, ...], bytes] = OrderedDict()  # head ids -> KV state of sequence 0
+        self._openings: OrderedDict[tuple[str, str], tuple[str, tuple[int, ...]]] = OrderedDict()  # see _opening
         self._kv_head: tuple[int, ...] | None = None  # the head the KV cache holds now, computed the cached way
         self._batch = Batch(self)  # every call's prompts, decoded together; its lock guards the context
 
@@ -232,15 +233,22 @@ class LlamaCppGenerator:
         same for every prompt, so its ~3 tokens are restored with the head instead of read with each film's tail
         (~6% of it). None where the template puts the message's content elsewhere, or where the tokens at the new
         boundary would differ from the whole prompt's."""
-        marked = self._render([*messages[:-1], {**messages[-1], "content": CONTENT_MARK}], True)
-        at = marked.find(CONTENT_MARK)
-        opening = marked[:at]
-        if at <= len(head) or not opening.startswith(head) or not full.startswith(opening):
+        key = (head, messages[-1].get("role", ""))
+        known = self._openings.get(key)
+        if known is None:  # the opening's text and ids, once per head and role (every film's prompt shares them)
+            marked = self._render([*messages[:-1], {**messages[-1], "content": CONTENT_MARK}], True)
+            opening = marked[: max(marked.find(CONTENT_MARK), 0)]
+            known = self._openings[key] = (opening, tuple(self._encode(opening)))
+            while len(self._openings) > HEADS_KEPT:
+                self._openings.popitem(last=False)
+        self._openings.move_to_end(key)
+        opening, ids = known
+        if len(opening) <= len(head) or not opening.startswith(head) or not full.startswith(opening):
             return None
-        ids, tail = self._encode(opening), self._encode(full[at:])
-        if ids + tail != self._encode(full):
+        tail = self._encode(full[len(opening) :])
+        if list(ids) + tail != self._encode(full):
             return None
-        return tuple(ids), tail
+        return ids, tail
 
     def load_head(self, key: tuple[int, ...]) -> None:
         """Leave the KV cache holding `key` alone, in sequence 0: computed once, then restored from its state."""
