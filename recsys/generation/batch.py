@@ -118,7 +118,7 @@ class FairLock:
 class Job:
     """One prompt in the schedule (waiting -> running -> done): the tokens it wrote and the pieces not yet read."""
 
-    def __init__(self, messages: Messages, max_new: int, stop: Sequence[str], call: object = None) -> None:
+    def __init__(self, messages: Messages, max_new: int, stop: Sequence[str], call: object) -> None:
         self.messages = messages
         self.call = call  # the add() it came from: a reply's prompts start in their order (Batch._startable)
         self.max_new = max_new

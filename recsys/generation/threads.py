@@ -37,7 +37,7 @@ class Threads:
         self.wait_s = PROBE_S
         self.probe_at = 0.0
         self.probing = False  # the full count is back on trial after a contended spell
-        self.contended_steps = 0  # steps that sent it down to one thread (the bench and tests read it)
+        self.contended_steps = 0  # steps that sent it down to one thread (the tests read it)
 
     def after_step(self, wall_s: float, cpu_s: float) -> int | None:
         """The count to set after a step of `wall_s` seconds in which the calling thread ran `cpu_s`; None: keep."""
