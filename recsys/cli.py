@@ -87,14 +87,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_build_index(args: argparse.Namespace) -> int:
     """Build (or verify) the catalog cache and its embeddings, with progress."""
     from .catalog.sources import load_catalog
-    from .search.embedder import encoder_for
+    from .search.embedder import catalog_encoder, encoder_for
     from .search.index import ItemIndex
 
     settings = settings_from(args)
     t0 = time.perf_counter()
     catalog = load_catalog(settings.catalog, settings.cache, progress=True)
     encoder = encoder_for(settings)
-    index = ItemIndex.build(catalog, encoder, settings.cache, progress=True)
+    bulk = None if args.ship else catalog_encoder(settings)  # shipped vectors are the query encoder's float32 ones
+    index = ItemIndex.build(catalog, encoder, settings.cache, progress=True, bulk=bulk)
     print(
         f"{len(catalog)} items, {index.vectors.shape[1]}-d embeddings, ready in {time.perf_counter() - t0:.1f} s "
         f"(cache: {settings.cache})"

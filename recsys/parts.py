@@ -20,7 +20,7 @@ from .generation.late import LateGenerator
 from .generation.llm import load_generator
 from .personal.head import DEFAULT_CHECKPOINT, Head, load_head
 from .ranking.learned import LearnedRanker, load_ranker
-from .search.embedder import encoder_for
+from .search.embedder import catalog_encoder, encoder_for
 from .search.index import ItemIndex
 from .storage.store import Store
 
@@ -65,6 +65,7 @@ def load_parts(
         progress=progress,
         backend=settings.index_backend,
         ann_min_items=settings.ann_min_items,
+        bulk=catalog_encoder(settings),
     )
     head = None
     if settings.head.lower() != "none":  # a missing or broken checkpoint is a ModelError saying what to do

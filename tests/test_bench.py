@@ -285,21 +285,30 @@ def test_generation_rows_side_by_side_give_ratios_targets_and_a_table():
 
 
 @pytest.mark.slow
-def test_embedding_section_measures_both_backends_on_real_texts(tmp_path):
-    """The real models side by side (quick: 500 texts): ratios, quality kept, targets and the table from them."""
-    from recsys.bench.embedding import run_embedding
+def test_embedding_section_measures_the_backends_on_real_texts(tmp_path):
+    """The real models side by side (quick: 500 texts): ratios, quality kept, targets and the table from them; the
+    bfloat16 row where this CPU embeds catalogs in it (AMX), its absence said otherwise."""
+    from recsys.bench.embedding import BF16, run_embedding
     from recsys.bench.report import _embedding
+    from recsys.search.embedder import has_amx
     from tests.conftest import SHARED_CACHE
 
     seen = []
     result = run_embedding(Settings(cache_dir=SHARED_CACHE), quick=True, progress=seen.append)
-    assert [r["backend"].split()[0] for r in result["rows"]] == ["torch", "onnx"] and len(seen) == 2
+    amx = has_amx()
+    backends = [r["backend"] for r in result["rows"]]
+    assert [b.split()[0] for b in backends] == ["torch", "onnx", *(["torch"] if amx else [])]
+    assert len(seen) == len(backends) and (result["catalog_backend"] == BF16) == amx
     assert result["texts"] == 500 and result["top10_overlap"] >= 0.98 and result["min_cosine"] > 0.9999
+    assert result["catalog_top10_overlap"] >= 0.98 and result["catalog_min_cosine"] > 0.999
     assert all(r["texts_per_s"] > 0 and r["query_ms"]["n"] == 50 for r in result["rows"])
+    assert result["rows"][0]["texts_per_s_ratio"] == 1.0 and "min_cosine" not in result["rows"][0]
     checks = bench_targets._embedding_targets({"embedding": result})
-    assert [c["status"] != "n/a" for c in checks] == [True, True, True]
-    assert next(c for c in checks if "overlap" in c["target"])["status"] == "met"
-    assert "top-10 overlap" in "\n".join(_embedding(result))
+    assert len(checks) == 3 + amx and all(c["status"] != "n/a" for c in checks)
+    assert all(c["status"] == "met" for c in checks if "overlap" in c["target"])
+    text = "\n".join(_embedding(result))
+    assert "top-10 overlap" in text and "A whole catalog is embedded by" in text
+    assert ("no AMX" in text) != amx
     assert {c["status"] for c in bench_targets._embedding_targets({})} == {"n/a"}
 
 

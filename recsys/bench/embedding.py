@@ -1,8 +1,10 @@
-"""Bench section "embedding": sentence-transformers (torch, the old path) against ONNX Runtime, side by side.
+"""Bench section "embedding": sentence-transformers (torch float32, the old path) against ONNX Runtime (queries) and
+torch in bfloat16 (whole catalogs, on a CPU with AMX), side by side.
 
-Both run the same packaged model on the same real catalog texts and the bench's fifty real requests, in one run:
+All run the same packaged model on the same real catalog texts and the bench's fifty real requests, in one run:
 load time, catalog throughput (texts/s, and the full catalog's time at that rate), one-query latency, and quality
-kept: the cosine of each text's two vectors and the top-10 overlap of the requests' neighbours among the sample.
+kept: the cosine of each text's vectors to the old path's and the top-10 overlap of the requests' neighbours among
+the sample.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from ..bench.util import REQUESTS, ms_since, summary
 from ..search.backends import _exact_top
 
 TOP = 10
+TORCH = "torch (sentence-transformers)"
+ONNX = "onnx (ONNX Runtime)"
+BF16 = "torch bfloat16, float32 pooling (catalog builds, AMX)"
 
 
 def _one(encoder: Any, texts: list[str], query_rounds: int) -> dict[str, Any]:
@@ -38,9 +43,21 @@ def _one(encoder: Any, texts: list[str], query_rounds: int) -> dict[str, Any]:
     }
 
 
+def _agreement(ref: dict[str, Any], row: dict[str, Any], queries: np.ndarray) -> dict[str, float]:
+    """A row's vectors against the reference (torch float32) row's: each text's cosine, and the top-10 overlap of
+    the requests' neighbours among the sample (the row's catalog vectors searched with `queries`)."""
+    a, b = ref["_vectors"], row["_vectors"]
+    top_a, top_b = _exact_top(a, ref["_queries"], TOP), _exact_top(b, queries, TOP)
+    overlap = np.mean([len(set(x) & set(y)) / TOP for x, y in zip(top_a, top_b, strict=True)])
+    return {"min_cosine": round(float(np.min(np.sum(a * b, axis=1))), 6), "top10_overlap": round(float(overlap), 4)}
+
+
 def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, Any]:
-    """The two backends' rows and the ONNX/torch ratios (needs onnxruntime; the torch row is always measured)."""
+    """The backends' rows and their ratios to torch float32 (the old path), one run: ONNX Runtime (the query
+    backend), and torch in bfloat16 where a whole catalog is embedded in it (search.embedder.catalog_precision: a CPU
+    with AMX); `catalog_ratio` is the product's catalog build against the old path."""
     from ..catalog.sources import load_catalog
+    from ..search.embedder import catalog_precision
     from ..search.encoder import SentenceEncoder
     from ..search.onnx import OnnxEncoder
 
@@ -48,28 +65,40 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
     texts = catalog.texts()
     n = min(500 if quick else 2000, len(texts))
     sample = [texts[i] for i in np.random.default_rng(0).choice(len(texts), n, replace=False)]
+    bulk = catalog_precision(settings.embed_precision, "cpu")
+    makers = {
+        TORCH: lambda: SentenceEncoder(settings.embed_model, device="cpu"),
+        ONNX: lambda: OnnxEncoder(settings.embed_model, settings.cache),
+    }
+    if bulk == "bf16":  # without AMX, bfloat16 is slower than float32 on a CPU, and no catalog is embedded in it
+        makers[BF16] = lambda: SentenceEncoder(settings.embed_model, device="cpu", precision="bf16")
     rows: dict[str, dict[str, Any]] = {}
-    for name, make in (
-        ("torch (sentence-transformers)", lambda: SentenceEncoder(settings.embed_model, device="cpu")),
-        ("onnx (ONNX Runtime)", lambda: OnnxEncoder(settings.embed_model, settings.cache)),
-    ):
+    for name, make in makers.items():
         t0 = time.perf_counter()
         encoder = make()  # the ONNX export already in the cache: its one-off export is the startup section's
         load_s = round(time.perf_counter() - t0, 2)
         rows[name] = {"load_s": load_s, **_one(encoder, sample, 1 if quick else 3)}
         rows[name]["catalog_s"] = round(len(texts) / rows[name]["texts_per_s"], 1)
         progress(f"embedding: {name} {rows[name]['texts_per_s']} texts/s")
-    torch_row, onnx_row = rows.values()
-    a, b = torch_row.pop("_vectors"), onnx_row.pop("_vectors")
-    qa, qb = torch_row.pop("_queries"), onnx_row.pop("_queries")
-    top_a, top_b = _exact_top(a, qa, TOP), _exact_top(b, qb, TOP)
-    overlap = np.mean([len(set(x) & set(y)) / TOP for x, y in zip(top_a, top_b, strict=True)])
+    torch_row, onnx_row = rows[TORCH], rows[ONNX]
+    for name, row in rows.items():
+        row["texts_per_s_ratio"] = round(row["texts_per_s"] / torch_row["texts_per_s"], 2)
+        if name != TORCH:  # catalog vectors are searched with the query backend's (ONNX) vectors, as in a turn
+            row.update(_agreement(torch_row, row, onnx_row["_queries"] if name == BF16 else row["_queries"]))
+    for row in rows.values():
+        del row["_vectors"], row["_queries"]
+    builds = BF16 if BF16 in rows else ONNX  # what embeds a whole catalog by default on this machine
     return {
         "texts": n,
         "catalog_items": len(texts),
         "rows": [{"backend": k, **v} for k, v in rows.items()],
-        "throughput_ratio": round(onnx_row["texts_per_s"] / torch_row["texts_per_s"], 2),
+        "throughput_ratio": onnx_row["texts_per_s_ratio"],
         "query_p95_ratio": round(torch_row["query_ms"]["p95"] / onnx_row["query_ms"]["p95"], 2),
-        "min_cosine": round(float(np.min(np.sum(a * b, axis=1))), 6),
-        "top10_overlap": round(float(overlap), 4),
+        "min_cosine": onnx_row["min_cosine"],
+        "top10_overlap": onnx_row["top10_overlap"],
+        "catalog_backend": builds,
+        "catalog_ratio": rows[builds]["texts_per_s_ratio"],
+        "catalog_min_cosine": rows[builds]["min_cosine"],
+        "catalog_top10_overlap": rows[builds]["top10_overlap"],
+        "bf16": "measured" if BF16 in rows else "not measured: no AMX on this CPU, so catalogs are embedded as queries",
     }

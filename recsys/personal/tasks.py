@@ -21,7 +21,7 @@ from ..catalog.sources import load_catalog
 from ..catalog.text import normalise_title
 from ..core.config import Settings
 from ..core.errors import RecsysError
-from ..search.embedder import encoder_for
+from ..search.embedder import catalog_encoder, encoder_for
 from ..search.index import ItemIndex
 from .head import Head
 from .inputs import head_inputs, item_features, tag_prototypes, tag_rows
@@ -95,7 +95,7 @@ def task_data(ratings: Ratings, catalog: Catalog, vectors: np.ndarray, min_tag_f
 def load_task_data(settings: Settings, path: Path, progress: bool = True) -> tuple[Catalog, TaskData, MappingReport]:
     """Catalog, its index vectors and the ratings at `path` mapped onto it, as TaskData (with the mapping report)."""
     catalog = load_catalog(settings.catalog, settings.cache, progress=progress)
-    index = ItemIndex.build(catalog, encoder_for(settings), settings.cache, progress)
+    index = ItemIndex.build(catalog, encoder_for(settings), settings.cache, progress, bulk=catalog_encoder(settings))
     mapped, report = map_to_catalog(load_ratings(path), catalog.items, normalise_title)
     return catalog, task_data(mapped, catalog, index.vectors), report
 

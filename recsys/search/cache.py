@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,16 @@ def embedding_fields(catalog: Catalog, encoder: Encoder) -> dict[str, Any]:
 
 
 def load_or_build_embeddings(
-    catalog: Catalog, encoder: Encoder, cache_dir: Path, progress: bool = True, fields: dict[str, Any] | None = None
+    catalog: Catalog,
+    encoder: Encoder,
+    cache_dir: Path,
+    progress: bool = True,
+    fields: dict[str, Any] | None = None,
+    bulk: Callable[[], Encoder | None] | None = None,
 ) -> np.ndarray:
     """(N, d) float32 unit rows for the catalog: from the cache when it is intact, else from the vectors shipped
-    for the default catalog (search.shipped), else embedded; cached either way. `fields`: embedding_fields of this
-    catalog and encoder, when the caller has them already."""
+    for the default catalog (search.shipped), else embedded (by bulk's encoder when it makes one: _bulk_or); cached
+    either way. `fields`: embedding_fields of this catalog and encoder, when the caller has them already."""
     expected = fields or embedding_fields(catalog, encoder)
     folder = cache_folder(cache_dir, encoder.model_id, catalog.content_hash)
     vectors = _cached(folder, expected)
@@ -85,7 +91,7 @@ def load_or_build_embeddings(
             log.info("using the %d item vectors shipped for this catalog", len(vectors))
             _write_cache(vectors, folder, expected, seconds=0.0)
             return vectors
-        return _embed_and_cache(catalog.texts(), encoder, folder, expected, progress)
+        return _embed_and_cache(catalog.texts(), _bulk_or(encoder, bulk), folder, expected, progress)
 
 
 def _cached(folder: Path, expected: dict[str, Any], warn: bool = True) -> np.ndarray | None:
@@ -102,26 +108,50 @@ def _cached(folder: Path, expected: dict[str, Any], warn: bool = True) -> np.nda
     return vectors
 
 
+def _bulk_or(encoder: Encoder, bulk: Callable[[], Encoder | None] | None) -> Encoder:
+    """The encoder to embed a whole catalog with: bulk's (search.embedder.catalog_encoder) when it makes one of the
+    same model, else `encoder`; one that fails to load is logged and `encoder` embeds instead."""
+    if bulk is None:
+        return encoder
+    try:
+        made = bulk()
+    except ModelError as e:
+        log.warning("catalog embedding: %s; embedding with %s instead", e, encoder.model_id)
+        return encoder
+    if made is None:
+        return encoder
+    if (made.model_id, made.dim) != (encoder.model_id, encoder.dim):  # the cache is keyed on the query encoder's
+        raise ModelError(f"catalog encoder {made.model_id} is not the query encoder's model {encoder.model_id}")
+    return made
+
+
 def _embed_and_cache(
     texts: list[str], encoder: Encoder, folder: Path, expected: dict[str, Any], progress: bool
 ) -> np.ndarray:
     """Embed every text and write the cache (vectors, then the manifest that makes it whole)."""
-    log.info("embedding %d items with %s (cached afterwards in %s)", len(texts), encoder.model_id, folder)
+    precision = getattr(encoder, "precision", "fp32")
+    log.info(
+        "embedding %d items with %s in %s (cached afterwards in %s)", len(texts), encoder.model_id, precision, folder
+    )
     t0 = time.perf_counter()
     vectors = np.asarray(encoder.encode(texts, progress=progress), dtype=np.float32)  # (N, d)
     seconds = time.perf_counter() - t0
     if vectors.shape != (len(texts), encoder.dim):
         raise ModelError(f"{encoder.model_id} returned shape {vectors.shape}, expected {(len(texts), encoder.dim)}")
-    _write_cache(vectors, folder, expected, seconds)
+    _write_cache(vectors, folder, expected, seconds, precision)
     log.info("embedded %d items in %.1f s (%.0f texts/s)", len(texts), seconds, len(texts) / max(seconds, 1e-9))
     return vectors
 
 
-def _write_cache(vectors: np.ndarray, folder: Path, expected: dict[str, Any], seconds: float) -> None:
-    """Vectors first, manifest last: a manifest means a whole cache."""
+def _write_cache(
+    vectors: np.ndarray, folder: Path, expected: dict[str, Any], seconds: float, precision: str = "fp32"
+) -> None:
+    """Vectors first, manifest last: a manifest means a whole cache. `precision` is what the model ran in: said, not
+    part of the key (bfloat16 and float32 vectors of one model are within 1e-4 in cosine, as the shipped float16
+    ones are)."""
     buffer = io.BytesIO()
     np.save(buffer, vectors, allow_pickle=False)
     data = buffer.getvalue()
     atomic_write(folder / "vectors.npy", data)
-    manifest = {**expected, "vectors_sha256": _sha256(data), "seconds": round(seconds, 2)}
+    manifest = {**expected, "vectors_sha256": _sha256(data), "seconds": round(seconds, 2), "precision": precision}
     atomic_write(folder / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())

@@ -1,15 +1,18 @@
-"""Which backend runs the sentence-embedding model: ONNX Runtime on CPU by default, sentence-transformers otherwise.
+"""Which backend runs the sentence-embedding model: ONNX Runtime on CPU by default, sentence-transformers otherwise;
+and which embeds a whole catalog: the same, or torch in bfloat16 where the CPU has AMX.
 
-encoder = encoder_for(settings)    # engine, CLI, bench and jobs alike (Settings.embed_backend)
+encoder = encoder_for(settings)          # engine, CLI, bench and jobs alike (Settings.embed_backend)
+bulk = catalog_encoder(settings)         # opened only when a catalog is embedded (Settings.embed_precision)
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from ..core.config import EMBED_BACKENDS
+from ..core.config import EMBED_BACKENDS, EMBED_PRECISIONS
 from ..core.errors import ModelError
 from .encoder import Encoder, SentenceEncoder
 from .onnx import OnnxEncoder
@@ -40,3 +43,34 @@ def open_encoder(spec: str, device: str = "cpu", backend: str = "auto", cache_di
 def encoder_for(settings) -> Encoder:
     """The embedding model the settings name, on the backend they choose (engine, CLI, bench and jobs alike)."""
     return open_encoder(settings.embed_model, settings.device, settings.embed_backend, settings.cache)
+
+
+def has_amx() -> bool:
+    """True where torch's matrix products can use the CPU's AMX tiles: bfloat16 ones ran ~7× float32's there (a
+    2-core Intel Xeon; without AMX, bfloat16 on the CPU is no faster than float32)."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own check, as its oneDNN uses it
+    return bool(probe and probe())
+
+
+def catalog_precision(precision: str, device: str) -> str:
+    """What a whole catalog is embedded in, "fp32" or "bf16" ("auto" = bf16 on a CPU with AMX)."""
+    if precision not in EMBED_PRECISIONS:
+        raise ModelError(f"embedding precision must be one of {', '.join(EMBED_PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device == "cpu" and has_amx() else "fp32"
+    return precision
+
+
+def catalog_encoder(settings) -> Callable[[], Encoder | None]:
+    """A maker of the encoder that embeds a whole catalog, called only when one is embedded (a cache miss): torch in
+    bfloat16 where catalog_precision says so (~3.3× float32's texts/s, cosine ≥ 0.9999 to the float32 vectors;
+    queries stay on encoder_for's float32 backend); it makes None where the query encoder embeds the catalog too."""
+
+    def make() -> Encoder | None:
+        if catalog_precision(settings.embed_precision, settings.device) == "fp32":
+            return None
+        return SentenceEncoder(settings.embed_model, device=settings.device, precision="bf16")
+
+    return make

