@@ -11,10 +11,11 @@ import pytest
 
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError
+from recsys.core.paths import CHECKOUT
 from recsys.generation import llamacpp as llamacpp_mod
 from recsys.generation import llm as llm_mod
 from recsys.generation.gguf import smollm2_path
-from recsys.generation.llamacpp import LlamaCppGenerator, decode_threads, q8_path
+from recsys.generation.llamacpp import LlamaCppGenerator, amx_build, decode_threads, q8_path
 from recsys.generation.llm import gguf_backend, llamacpp_problem, load_generator
 
 SKY = [
@@ -190,15 +191,51 @@ def test_the_bench_counts_tokens_with_llamacpps_tokenizer(gen):
 def test_the_q4_1_file_runs_as_a_q8_0_copy_made_once(gen, tmp_path):
     import llama_cpp
 
-    # issue 21: Q4_1 has no batched CPU kernel (prompts ~200 tok/s on 2 cores); its Q8_0 copy reads them ~1.8x as fast
-    assert llama_cpp.llama_model_ftype(gen.llm._model.model) == llamacpp_mod.FTYPE_Q8_0
-    fresh = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
+    # issue 21: without AMX, Q4_1 has no batched CPU kernel (prompts ~200 tok/s on 2 cores); its Q8_0 copy reads them
+    # ~1.8x as fast. With AMX, the file runs as shipped (test_the_copy_is_made_only_without_amx)
+    want = llamacpp_mod.FTYPE_Q4_1 if amx_build() else llamacpp_mod.FTYPE_Q8_0
+    assert llama_cpp.llama_model_ftype(gen.llm._model.model) == want
+    fresh = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path, requantize=True)
     copy = q8_path(smollm2_path(), tmp_path)
     assert Path(fresh.llm.model_path) == copy and copy.is_file()
     made = copy.stat().st_mtime_ns
-    again = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
+    again = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path, requantize=True)
     assert Path(again.llm.model_path) == copy and copy.stat().st_mtime_ns == made  # reused, not written again
-    assert fresh.complete(SKY, max_new_tokens=16) == gen.complete(SKY, max_new_tokens=16)
+    assert fresh.complete(SKY, max_new_tokens=16) == again.complete(SKY, max_new_tokens=16)
+    assert fresh.complete(SKY, max_new_tokens=16).strip()
+
+
+@pytest.mark.slow
+def test_the_copy_is_made_only_without_amx(tmp_path, monkeypatch):
+    """The default (requantize=None) follows the build: AMX reads Q4_1 prompts itself, else the Q8_0 copy."""
+    import llama_cpp
+
+    for amx in (True, False):
+        monkeypatch.setattr(llamacpp_mod, "amx_build", lambda amx=amx: amx)
+        made = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path / str(amx))
+        ftype = llama_cpp.llama_model_ftype(made.llm._model.model)
+        assert ftype == (llamacpp_mod.FTYPE_Q4_1 if amx else llamacpp_mod.FTYPE_Q8_0)
+        assert q8_path(smollm2_path(), tmp_path / str(amx)).exists() != amx
+    monkeypatch.undo()
+    assert isinstance(amx_build(), bool)  # what this machine's build says of itself
+
+
+def test_the_amx_patch_finds_its_one_place_and_is_idempotent(tmp_path):
+    """scripts/llamacpp_amx.py: the barrier before ggml's one tile-configuration load, once; elsewhere it refuses."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llamacpp_amx", CHECKOUT / "scripts" / "llamacpp_amx.py")
+    amx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(amx)
+    source = tmp_path / "src"
+    (source / amx.FILE).parent.mkdir(parents=True)
+    (source / amx.FILE).write_text("    tc.palette_id = 1;\n" + amx.ANCHOR + "    done = true;\n")
+    assert amx.patch(source) == "patched" and amx.patch(source) == "already patched"
+    text = (source / amx.FILE).read_text()
+    assert text.index(amx.BARRIER) < text.index(amx.ANCHOR) and text.count(amx.BARRIER) == 1
+    (source / amx.FILE).write_text("// a version whose code moved\n")
+    with pytest.raises(ValueError, match="expected 1"):
+        amx.patch(source)
 
 
 @pytest.mark.slow
@@ -207,7 +244,7 @@ def test_without_its_q8_0_copy_the_q4_1_file_still_runs(gen, tmp_path, monkeypat
 
     monkeypatch.setattr(llama_cpp, "llama_model_quantize", lambda *args: 1)  # as a full or read-only cache
     with caplog.at_level(logging.WARNING, logger="recsys.generation.llamacpp"):
-        slow = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path)
+        slow = LlamaCppGenerator.from_gguf(smollm2_path(), threads=_threads(), cache=tmp_path, requantize=True)
     assert Path(slow.llm.model_path) == smollm2_path() and not q8_path(smollm2_path(), tmp_path).exists()
     assert any("Q8_0 copy failed" in r.getMessage() for r in caplog.records)
     assert slow.complete(SKY, max_new_tokens=8).strip()
@@ -235,14 +272,33 @@ def _films(n: int) -> list[list[dict[str, str]]]:
     return [item_messages(catalog.items[k * 97], "something tense") for k in range(n)]
 
 
-def _alone(gen, messages, tokens: int) -> tuple[str, int, int, bool]:
-    """One prompt written alone: (text, tokens made, llama_decode steps taken, stopped at a stop string)."""
+def _alone(gen, messages, tokens: int, made: list | None = None) -> tuple[str, int, int, bool]:
+    """One prompt written alone: (text, tokens made, llama_decode steps taken, stopped at a stop string); the
+    token ids are appended to `made` when given."""
     from recsys.explain.explainer import STOP
 
     steps = gen._batch.steps
     stream = gen.stream_many([messages], tokens, STOP)[0]
     text = "".join(stream)
+    if made is not None:
+        made.append(list(stream.job.made))
     return text, len(stream.job.made), gen._batch.steps - steps, stream.job.scanner.stopped
+
+
+def _gaps(gen, messages, made: list[int]) -> list[float]:
+    """How far below the best logit each of `made` is, the reply fed one token at a time after its prompt (a
+    context of its own: the generator's batch keeps its state)."""
+    import numpy as np
+
+    solo = LlamaCppGenerator.from_gguf(Path(gen.llm.model_path), threads=_threads(), requantize=False).llm
+    head, tail = gen.split(messages)
+    solo.eval(list(head) + list(tail))
+    gaps = []
+    for token in made:
+        logits = np.asarray(solo.scores[solo.n_tokens - 1])
+        gaps.append(float(logits.max() - logits[token]))
+        solo.eval([token])
+    return gaps
 
 
 @pytest.mark.slow
@@ -369,7 +425,8 @@ def test_draft_tokens_save_steps_and_keep_the_greedy_reasons(gen):
     """Prompt-lookup drafts (generation.draft): the reasons are the model's greedy ones, in fewer llama_decode
     calls than tokens; a row's logits depend on its place in the batch, so a near tie may go the other way."""
     films = _films(4)
-    with_drafts = [_alone(gen, m, 24) for m in films]
+    ids: list[list[int]] = []
+    with_drafts = [_alone(gen, m, 24, ids) for m in films]
     assert all(steps < made for _, made, steps, _ in with_drafts)  # the tail's step gives one token, then several
     assert [_alone(gen, m, 24) for m in films] == with_drafts  # deterministic
     gen.drafts = ()
@@ -380,5 +437,8 @@ def test_draft_tokens_save_steps_and_keep_the_greedy_reasons(gen):
     finally:
         gen.drafts = llamacpp_mod.DRAFTS
     with_drafts, without = [w[0] for w in with_drafts], [w[0] for w in without]
-    assert sum(a == b for a, b in zip(with_drafts, without)) >= 3
+    assert sum(a == b for a, b in zip(with_drafts, without)) >= 1
     assert all(t.strip() and "\n" not in t for t in with_drafts)
+    # greedy: every drafted reason's token is the best next token, one at a time, up to the batch's rounding
+    gaps = [g for m, made in zip(films, ids) for g in _gaps(gen, m, made)]
+    assert max(gaps) < 1.0 and sum(g == 0 for g in gaps) >= 0.95 * len(gaps), sorted(gaps)[-5:]

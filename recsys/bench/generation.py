@@ -178,24 +178,30 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 
 
 # (name, threads: 0 = every core, as the product; the Q8_0 copy; draft tokens); each runs in a fresh process
-LLAMACPP_VARIANTS = (
+LLAMACPP_VARIANTS = (  # (name, threads, requantize, drafts) where the build has no AMX
     ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True, True),
     ("llama.cpp, Q8_0 copy, product loop without draft tokens, 2 threads", 0, True, False),
     ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False, True),
     ("llama.cpp, Q8_0 copy, product loop, 1 thread", 1, True, True),
+)
+LLAMACPP_AMX_VARIANTS = (  # the same where it has AMX (scripts/llamacpp.sh): the file as shipped is the default
+    ("llama.cpp with AMX, the Q4_1 GGUF as shipped, product loop, 2 threads (product default)", 0, False, True),
+    ("llama.cpp with AMX, Q4_1 as shipped, product loop without draft tokens, 2 threads", 0, False, False),
+    ("llama.cpp with AMX, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads", 0, True, True),
+    ("llama.cpp with AMX, Q4_1 as shipped, product loop, 1 thread", 1, False, True),
 )
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One CPU variant, in this (fresh) process: the product loop on the explanation prompts, then the replies."""
     if spec.get("backend") == "llamacpp":
-        from ..generation.llamacpp import LlamaCppGenerator
+        from ..generation.llamacpp import LlamaCppGenerator, amx_build
 
         gen = LlamaCppGenerator.from_gguf(Path(spec["gguf"]), threads=spec["threads"], requantize=spec["requantize"])
         if not spec["drafts"]:
             gen.drafts = ()
         row = _stream_variant(gen, spec["prompts"], DECODE_TOKENS)
-        return {**row, **_replies(gen, spec["replies"]), "threads": gen.llm.n_threads}
+        return {**row, **_replies(gen, spec["replies"]), "threads": gen.llm.n_threads, "amx": amx_build()}
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -329,8 +335,10 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
     problem = "the generator is not a GGUF file" if gguf is None else llamacpp_problem()
     if problem:
         return [{"variant": "llama.cpp", "error": f"not measured: {problem}"[:300]}]
+    from ..generation.llamacpp import amx_build
+
     rows = []
-    for name, threads, requantize, drafts in LLAMACPP_VARIANTS:
+    for name, threads, requantize, drafts in LLAMACPP_AMX_VARIANTS if amx_build() else LLAMACPP_VARIANTS:
         spec = {
             "backend": "llamacpp",
             "gguf": str(gguf),
