@@ -178,17 +178,11 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 
 
 # (name, threads: 0 = every core, as the product; the Q8_0 copy; draft tokens); each runs in a fresh process
-LLAMACPP_VARIANTS = (  # (name, threads, requantize, drafts) where the build has no AMX
+LLAMACPP_VARIANTS = (  # (name, threads, requantize, drafts); "llama.cpp" reads "llama.cpp with AMX" on such a build
     ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True, True),
     ("llama.cpp, Q8_0 copy, product loop without draft tokens, 2 threads", 0, True, False),
     ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False, True),
     ("llama.cpp, Q8_0 copy, product loop, 1 thread", 1, True, True),
-)
-LLAMACPP_AMX_VARIANTS = (  # the same where it has AMX (scripts/llamacpp.sh): the file as shipped is the default
-    ("llama.cpp with AMX, the Q4_1 GGUF as shipped, product loop, 2 threads (product default)", 0, False, True),
-    ("llama.cpp with AMX, Q4_1 as shipped, product loop without draft tokens, 2 threads", 0, False, False),
-    ("llama.cpp with AMX, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads", 0, True, True),
-    ("llama.cpp with AMX, Q4_1 as shipped, product loop, 1 thread", 1, False, True),
 )
 
 
@@ -338,7 +332,9 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
     from ..generation.llamacpp import amx_build
 
     rows = []
-    for name, threads, requantize, drafts in LLAMACPP_AMX_VARIANTS if amx_build() else LLAMACPP_VARIANTS:
+    amx = amx_build()  # scripts/llamacpp.sh builds with AMX where the CPU has it
+    for name, threads, requantize, drafts in LLAMACPP_VARIANTS:
+        name = name.replace("llama.cpp", "llama.cpp with AMX", 1) if amx else name
         spec = {
             "backend": "llamacpp",
             "gguf": str(gguf),

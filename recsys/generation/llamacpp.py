@@ -6,9 +6,8 @@
 
 The default backend for `.gguf` files and the packaged SmolLM2 on CPU (generation.llm picks it). llama-cpp-python
 is built from source by scripts/setup.sh; when it is not importable the transformers path is used instead. A Q4_1
-file (the packaged one) runs as it is where the build has AMX (ggml's AMX kernels read its prompts about as fast as
-the copy's and decode it faster), else as a Q8_0 copy written once into the cache (fast_copy: the same weights, and
-a prompt read ~1.8x as fast on CPU).
+file (the packaged one) runs as a Q8_0 copy written once into the cache (fast_copy: the same weights, and a prompt
+read ~1.8x as fast on CPU without AMX).
 
 Threads and waiting. ggml's worker threads spin at the barriers inside one token's forward pass (a few ms) and
 are gone between tokens and between calls, so an idle generator costs nothing and a busy one does not starve the
@@ -43,7 +42,7 @@ log = logging.getLogger(__name__)
 
 N_CTX = 2048  # prompt + reply tokens: explain's prompt is ~350, the parser's few-shot ~600; KV cache ~47 MB at f16
 HEADS_KEPT = 4  # prompt heads whose KV state is kept (explain's and the parser's are the two in use)
-FTYPE_Q4_1 = 3  # llama_ftype of a mostly-Q4_1 file (the packaged SmolLM2): batched CPU kernel only with AMX (fast_copy)
+FTYPE_Q4_1 = 3  # llama_ftype of a mostly-Q4_1 file (the packaged SmolLM2): no batched CPU kernel without AMX, fast_copy
 FTYPE_Q8_0 = 7  # llama_ftype the Q4_1 weights are copied to: tinyBLAS reads prompts ~1.8x as fast (same weights)
 CONTENT_MARK = "\x00"  # rendered in place of the last message's content, to find where its opening ends (split)
 
@@ -97,8 +96,7 @@ def _parallel_context(llm) -> None:
 
 
 def amx_build() -> bool:
-    """True when this llama.cpp was built with AMX (scripts/llamacpp.sh, on a CPU that has it): its AMX kernels
-    read a Q4_1 prompt as fast as the Q8_0 copy's and decode it faster (bench: generation), so no copy is made."""
+    """True when this llama.cpp was built with AMX (scripts/llamacpp.sh, on a CPU that has it; the bench says so)."""
     import llama_cpp
 
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
@@ -123,7 +121,8 @@ def fast_copy(gguf: Path, target: Path) -> Path:
     but none for Q4_1, whose prompt tokens go through the one-row dot product: on 2 cores the explain prompt's tail
     is read at ~200 tokens/s as Q4_1 and ~380 as Q8_0. Q8_0 keeps every Q4_1 weight to within 1/254 of its block's
     largest (Q4_1's own step is 1/15 of the block's range), so it is the same model, where Q4_0 would quantize it
-    again.
+    again. With AMX both read prompts alike and Q4_1 decodes ~25% faster, but the copy's reasons were usable more
+    often on the replay corpus (generated share 0.772 against 0.706), so the copy stays the default there too.
     """
     import llama_cpp
 
@@ -185,19 +184,16 @@ class LlamaCppGenerator:
         threads: int = 0,
         gpu_layers: int = 0,
         cache: Path | None = None,
-        requantize: bool | None = None,
+        requantize: bool = True,
     ) -> LlamaCppGenerator:
         """Load a GGUF file (memory-mapped, so loading is quick and the pages are shared between processes); a
-        Q4_1 file runs as its Q8_0 copy, made once under `cache` (default: Settings.from_env().cache), when
-        `requantize` is True, or None (the default) and the build has no AMX (amx_build); False runs the file as
-        shipped (the bench's side-by-side rows set it either way)."""
+        Q4_1 file runs as its Q8_0 copy, made once under `cache` (default: Settings.from_env().cache), unless
+        `requantize` is False (the bench's side-by-side row of the file as shipped)."""
         try:
             import llama_cpp  # noqa: F401
         except (ImportError, OSError) as e:  # not built, or a shared library that does not load
             raise ModelError(f"llama-cpp-python is not usable ({e}); run scripts/setup.sh to build it") from e
         t0 = time.perf_counter()
-        if requantize is None:
-            requantize = not amx_build()
         copy = q8_path(path, cache) if gpu_layers == 0 and requantize else None  # a GPU build has Q4_1 kernels
         llm = _load(copy if copy and copy.is_file() else path, threads, gpu_layers)
         if copy and not copy.is_file() and llama_cpp.llama_model_ftype(llm._model.model) == FTYPE_Q4_1:
