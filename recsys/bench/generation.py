@@ -178,7 +178,7 @@ CPU_VARIANTS = (  # (name, dtype, torch threads, OpenMP wait policy); each runs 
 
 
 # (name, threads: 0 = every core, as the product; the Q8_0 copy; draft tokens); each runs in a fresh process
-LLAMACPP_VARIANTS = (  # (name, threads, requantize, drafts); "llama.cpp" reads "llama.cpp with AMX" on such a build
+LLAMACPP_VARIANTS = (
     ("llama.cpp, Q8_0 copy of the Q4_1 GGUF, product loop, 2 threads (product default)", 0, True, True),
     ("llama.cpp, Q8_0 copy, product loop without draft tokens, 2 threads", 0, True, False),
     ("llama.cpp, the Q4_1 GGUF as shipped, product loop, 2 threads", 0, False, True),
@@ -332,7 +332,7 @@ def _llamacpp_rows(settings: Settings, prompts: list, replies: list, progress) -
     from ..generation.llamacpp import amx_build
 
     rows = []
-    amx = amx_build()  # scripts/llamacpp.sh builds with AMX where the CPU has it
+    amx = amx_build()  # scripts/llamacpp.sh builds with AMX where the CPU has it: the rows say which build ran
     for name, threads, requantize, drafts in LLAMACPP_VARIANTS:
         name = name.replace("llama.cpp", "llama.cpp with AMX", 1) if amx else name
         spec = {

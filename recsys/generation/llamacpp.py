@@ -1,6 +1,6 @@
 """A GGUF model run by llama.cpp (llama-cpp-python) in this process: greedy decoding and a cache of prompt heads.
 
-    gen = LlamaCppGenerator.from_gguf(smollm2_path(), threads=0)    # ~0.1-0.3 s to load
+    gen = LlamaCppGenerator.from_gguf(smollm2_path(), threads=0)    # ~0.1-0.3 s to load (a Q8_0 copy made once)
     gen.complete([{"role": "user", "content": "Hi"}], max_new_tokens=20, stop=("\\n",))
     gen.stream_many([film1, film2, film3], 40, ("\\n",))   # three piece streams, decoded together (batch.Batch)
 
@@ -179,12 +179,7 @@ class LlamaCppGenerator:
 
     @classmethod
     def from_gguf(
-        cls,
-        path: Path,
-        threads: int = 0,
-        gpu_layers: int = 0,
-        cache: Path | None = None,
-        requantize: bool = True,
+        cls, path: Path, threads: int = 0, gpu_layers: int = 0, cache: Path | None = None, requantize: bool = True
     ) -> LlamaCppGenerator:
         """Load a GGUF file (memory-mapped, so loading is quick and the pages are shared between processes); a
         Q4_1 file runs as its Q8_0 copy, made once under `cache` (default: Settings.from_env().cache), unless
