@@ -168,8 +168,7 @@ if .venv/bin/python -c "import sys, llama_cpp; sys.exit(llama_cpp.__version__ !=
     .venv/bin/python -m pip uninstall -q -y llama-cpp-python
   fi
 fi
-if [ "$want" = amx ]; then
-  variant amx
+if [ "$want" = amx ]; then  # variant "$want" above chose its flags and wheel folder
   install && exit 0
   note "building without AMX instead"
 fi

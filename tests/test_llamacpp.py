@@ -291,13 +291,13 @@ def _alone(gen, messages, tokens: int, made: list | None = None) -> tuple[str, i
     return text, len(stream.job.made), gen._batch.steps - steps, stream.job.scanner.stopped
 
 
-def _gaps(gen, messages, made: list[int]) -> list[float]:
-    """How far below the best logit each of `made` is, the reply fed one token at a time after its prompt (a
-    context of its own: the generator's batch keeps its state)."""
+def _gaps(gen, solo, messages, made: list[int]) -> list[float]:
+    """How far below the best logit each of `made` is, the reply fed one token at a time after its prompt, in
+    `solo`: a llama_cpp.Llama of the same file (a context of its own: the generator's batch keeps its state)."""
     import numpy as np
 
-    solo = LlamaCppGenerator.from_gguf(Path(gen.llm.model_path), threads=_threads(), requantize=False).llm
     head, tail = gen.split(messages)
+    solo.reset()
     solo.eval(list(head) + list(tail))
     gaps = []
     for token in made:
@@ -446,5 +446,6 @@ def test_draft_tokens_save_steps_and_keep_the_greedy_reasons(gen):
     assert sum(a == b for a, b in zip(with_drafts, without)) >= 1
     assert all(t.strip() and "\n" not in t for t in with_drafts)
     # greedy: every drafted reason's token is the best next token, one at a time, up to the batch's rounding
-    gaps = [g for m, made in zip(films, ids) for g in _gaps(gen, m, made)]
+    solo = LlamaCppGenerator.from_gguf(Path(gen.llm.model_path), threads=_threads(), requantize=False).llm
+    gaps = [g for m, made in zip(films, ids) for g in _gaps(gen, solo, m, made)]
     assert max(gaps) < 1.0 and sum(g == 0 for g in gaps) >= 0.95 * len(gaps), sorted(gaps)[-5:]

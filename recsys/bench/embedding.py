@@ -100,5 +100,4 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
         "catalog_ratio": rows[builds]["texts_per_s_ratio"],
         "catalog_min_cosine": rows[builds]["min_cosine"],
         "catalog_top10_overlap": rows[builds]["top10_overlap"],
-        "bf16": "measured" if BF16 in rows else "not measured: no AMX on this CPU, so catalogs are embedded as queries",
     }

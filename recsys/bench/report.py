@@ -181,7 +181,11 @@ def _embedding(r: dict[str, Any]) -> list[str]:
         lines.append(
             f"A whole catalog is embedded by {builds}: {r['catalog_ratio']}× torch float32's texts/s, top-10 overlap "
             f"{r['catalog_top10_overlap']}, min cosine {r['catalog_min_cosine']}"
-            + ("." if r.get("bf16") == "measured" else f" (bfloat16 {r.get('bf16', 'not measured')}).")
+            + (
+                " (no bfloat16 row: no AMX on this CPU, or RECSYS_EMBED_PRECISION=fp32)."
+                if builds.startswith("onnx")
+                else "."
+            )
         )
     return (
         lines
