@@ -57,7 +57,16 @@ MODULE = {
         "llamacpp": 3,
         "llm": 4,
     },
-    "search": {"encoder": 0, "shipped": 0, "backends": 1, "cache": 1, "onnx": 1, "embedder": 2, "index": 2},
+    "search": {
+        "packed": 0,
+        "shipped": 0,
+        "encoder": 1,
+        "backends": 2,
+        "cache": 2,
+        "onnx": 2,
+        "embedder": 3,
+        "index": 3,
+    },
     "understanding": {
         "words": 0,
         "cues": 0,

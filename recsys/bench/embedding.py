@@ -21,26 +21,48 @@ TOP = 10
 TORCH = "torch (sentence-transformers)"
 ONNX = "onnx (ONNX Runtime)"
 BF16 = "torch bfloat16, float32 pooling (catalog builds, AMX)"
+ROUNDS = {True: 1, False: 3}  # by quick: rounds in which the backends take turns on the sample, and query rounds
+CHUNK = 250  # catalog texts a backend embeds in one turn (~0.5-2 s here), in batches of similar length as in a build
 
 
-def _one(encoder: Any, texts: list[str], query_rounds: int) -> dict[str, Any]:
-    """Throughput on `texts` and one-request latency (each request `query_rounds` times) of one encoder."""
-    encoder.encode(texts[:16])  # first call pays one-off set-up (ORT's arena, torch's kernels)
-    t0 = time.perf_counter()
-    vectors = encoder.encode(texts)
-    seconds = time.perf_counter() - t0
+def _throughput(encoders: dict[str, Any], texts: list[str], rounds: int) -> dict[str, dict[str, Any]]:
+    """Each encoder's texts/s on `texts`, the encoders taking turns on every CHUNK texts for `rounds` rounds: this
+    VM's speed drifts by tens of percent within a minute (AMX's more than float32's), and in short turns a slow spell
+    falls on every backend, not on one. Also each round's ratio to the first encoder's, and the last round's vectors."""
+    for encoder in encoders.values():
+        encoder.encode(texts[:16])  # first call pays one-off set-up (ORT's arena, torch's kernels)
+    per_round: dict[str, list[float]] = {name: [] for name in encoders}
+    vectors: dict[str, list[np.ndarray]] = {}
+    for _ in range(rounds):
+        vectors = {name: [] for name in encoders}
+        spent = dict.fromkeys(encoders, 0.0)
+        for start in range(0, len(texts), CHUNK):
+            for name, encoder in encoders.items():
+                t0 = time.perf_counter()
+                vectors[name].append(encoder.encode(texts[start : start + CHUNK]))
+                spent[name] += time.perf_counter() - t0
+        for name in encoders:
+            per_round[name].append(spent[name])
+    base = per_round[next(iter(encoders))]
+    return {
+        name: {
+            "texts_per_s": round(len(texts) * rounds / max(sum(per_round[name]), 1e-9), 1),
+            "round_ratios": [round(a / max(b, 1e-9), 2) for a, b in zip(base, per_round[name], strict=True)],
+            "_vectors": np.concatenate(vectors[name]),
+        }
+        for name in encoders
+    }
+
+
+def _latency(encoder: Any, query_rounds: int) -> dict[str, Any]:
+    """One-request latency (each of the bench's requests `query_rounds` times) and the requests' vectors."""
     query_ms = []
     for _ in range(query_rounds):
         for text in REQUESTS:
             t0 = time.perf_counter()
             encoder.encode([text])
             query_ms.append(ms_since(t0))
-    return {
-        "texts_per_s": round(len(texts) / max(seconds, 1e-9), 1),
-        "query_ms": summary(query_ms),
-        "_vectors": vectors,
-        "_queries": encoder.encode(list(REQUESTS)),
-    }
+    return {"query_ms": summary(query_ms), "_queries": encoder.encode(list(REQUESTS))}
 
 
 def _agreement(ref: dict[str, Any], row: dict[str, Any], queries: np.ndarray) -> dict[str, float]:
@@ -72,12 +94,14 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
     }
     if bulk == "bf16":  # without AMX, bfloat16 is slower than float32 on a CPU, and no catalog is embedded in it
         makers[BF16] = lambda: SentenceEncoder(settings.embed_model, device="cpu", precision="bf16")
+    encoders: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     for name, make in makers.items():
         t0 = time.perf_counter()
-        encoder = make()  # the ONNX export already in the cache: its one-off export is the startup section's
-        load_s = round(time.perf_counter() - t0, 2)
-        rows[name] = {"load_s": load_s, **_one(encoder, sample, 1 if quick else 3)}
+        encoders[name] = make()  # the ONNX export already in the cache: its one-off export is the startup section's
+        rows[name] = {"load_s": round(time.perf_counter() - t0, 2)}
+    for name, measured in _throughput(encoders, sample, ROUNDS[quick]).items():
+        rows[name].update(measured, **_latency(encoders[name], ROUNDS[quick]))
         rows[name]["catalog_s"] = round(len(texts) / rows[name]["texts_per_s"], 1)
         progress(f"embedding: {name} {rows[name]['texts_per_s']} texts/s")
     torch_row, onnx_row = rows[TORCH], rows[ONNX]
@@ -87,9 +111,13 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
             row.update(_agreement(torch_row, row, onnx_row["_queries"] if name == BF16 else row["_queries"]))
     for row in rows.values():
         del row["_vectors"], row["_queries"]
+        if row is torch_row:
+            del row["round_ratios"]  # all 1.0
     builds = BF16 if BF16 in rows else ONNX  # what embeds a whole catalog by default on this machine
     return {
         "texts": n,
+        "rounds": ROUNDS[quick],
+        "chunk": CHUNK,
         "catalog_items": len(texts),
         "rows": [{"backend": k, **v} for k, v in rows.items()],
         "throughput_ratio": onnx_row["texts_per_s_ratio"],

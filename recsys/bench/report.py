@@ -187,6 +187,13 @@ def _embedding(r: dict[str, Any]) -> list[str]:
                 else "."
             )
         )
+    rounds = next((x.get("round_ratios") for x in r["rows"] if x["backend"] == builds), None)
+    if rounds and len(rounds) > 1:  # reports before 2026-12-06 have no rounds
+        lines.append(
+            f"The backends took turns on every {r.get('chunk', '')} texts of the sample, {len(rounds)} rounds (this "
+            f"VM's speed drifts within a minute): {builds.split(',')[0]} against torch float32 by round "
+            f"{', '.join(f'{x}×' for x in rounds)}."
+        )
     return (
         lines
         + [""]

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from ..core.errors import ModelError
+from .packed import pack_linears
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,18 @@ def resolve_model(spec: str) -> tuple[str, Path]:
 def _to_bf16(model) -> None:
     """Run the model's transformer in bfloat16 and its pooling in float32: summing a text's token vectors in
     bfloat16 is what moves the result (min cosine to float32 0.998 with it, 0.9999 without, on 2,000 catalog texts);
-    the matrix products are where bfloat16 is fast."""
+    the matrix products are where bfloat16 is fast, and their weights are reordered for oneDNN once (search.packed)."""
     import torch
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     at = next((i for i, module in enumerate(model) if isinstance(module, Pooling)), None)
     if at is None:
         raise ModelError("bfloat16 embeddings need a model with a Pooling module")
+    packed = 0
     for module in list(model)[:at]:
         module.to(torch.bfloat16)
+        packed += pack_linears(module)
+    log.info("bfloat16 transformer: %d linear layers packed for oneDNN", packed)
 
     def upcast(_module, args):  # (features,): the token vectors come in as bfloat16
         return ({k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in args[0].items()},)
