@@ -24,3 +24,13 @@ def test_one_token_or_the_suffix_itself_is_no_match():
     lookup.append(4)
     lookup.append(5)
     assert lookup.draft(2) == [6, 4]  # tokens appended one by one are indexed as the prompt's are
+
+
+def test_a_copied_head_extended_by_a_tail_is_the_whole_prompts_lookup_and_leaves_the_head_alone():
+    head, tail = [5, 6, 7, 8, 1, 5, 6], [9, 2, 3, 5, 6]
+    shared = Lookup(head)
+    own = shared.copy()
+    own.extend(tail)
+    whole = Lookup(head + tail)
+    assert own.tokens == whole.tokens and own.after == whole.after and own.draft(2) == whole.draft(2) == [9, 2]
+    assert shared.tokens == head and shared.draft(2) == [7, 8]  # the head's index is not the copy's

@@ -205,23 +205,30 @@ def test_the_q4_1_file_runs_as_a_q8_0_copy_made_once(gen, tmp_path):
 
 
 def test_the_amx_patch_finds_its_places_and_is_idempotent(tmp_path):
-    """scripts/llamacpp_amx.py: the barrier before ggml's one tile-configuration load and the load on every call,
-    once each; where the code is not as expected it refuses."""
+    """scripts/llamacpp_amx.py: the barrier before ggml's one tile-configuration load, the load on every call and
+    the vectorised softmax maximum, once each; where the code is not as expected it refuses and writes nothing."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("llamacpp_amx", CHECKOUT / "scripts" / "llamacpp_amx.py")
     amx = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(amx)
     source = tmp_path / "src"
-    (source / amx.FILE).parent.mkdir(parents=True)
-    (load, barrier), (early, every) = amx.EDITS
-    (source / amx.FILE).write_text("    static thread_local bool done = false;\n" + early + load + "    done = true;\n")
+    for name in (amx.MMQ, amx.VEC):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+    (_, load, barrier), (_, early, every), (_, scalar_max, vector_max) = amx.EDITS
+    mmq = "    static thread_local bool done = false;\n" + early + load + "    done = true;\n"
+    vec = "inline static void ggml_vec_max_f32(const int n, float * s, const float * x) {\n" + scalar_max + "}\n"
+    (source / amx.MMQ).write_text(mmq)
+    (source / amx.VEC).write_text(vec)
     assert amx.patch(source) == "patched" and amx.patch(source) == "already patched"
-    text = (source / amx.FILE).read_text()
+    text = (source / amx.MMQ).read_text()
     assert early not in text and text.count(every) == 1 and text.count(barrier) == 1
-    (source / amx.FILE).write_text("// a version whose code moved\n" + load)
+    assert (source / amx.VEC).read_text().count("_mm512_max_ps") == 1
+    (source / amx.MMQ).write_text(mmq)
+    (source / amx.VEC).write_text("// a version whose code moved\n")
     with pytest.raises(ValueError, match="expected 1"):
         amx.patch(source)
+    assert (source / amx.MMQ).read_text() == mmq  # nothing half-patched
 
 
 @pytest.mark.slow

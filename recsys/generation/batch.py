@@ -158,6 +158,7 @@ class Batch:
         self.waiting: deque[Job] = deque()
         self.running: list[Job] = []  # in the order they started
         self.head: tuple[int, ...] | None = None  # the head in sequence 0 now
+        self.head_lookup: tuple[tuple[int, ...], Lookup] | None = None  # the latest head's draft index (_start)
         self.steps = 0  # llama_decode calls so far (with drafts, fewer than the tokens written)
         self.lib = llama_cpp
         self.raw = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, 1)
@@ -255,8 +256,11 @@ class Batch:
             lib.llama_memory_seq_rm(mem, 0, len(head), -1)
         job.state, job.seq, job.cells = "running", seq, len(tail) + job.max_new
         job.todo, job.pos = deque(tail), len(head)
-        if any(self.model.drafts):
-            job.lookup = Lookup((*head, *tail))
+        if any(self.model.drafts):  # the head's index is made once: ~1.5 ms of each reason's first token otherwise
+            if self.head_lookup is None or self.head_lookup[0] != head:
+                self.head_lookup = (head, Lookup(head))
+            job.lookup = self.head_lookup[1].copy()
+            job.lookup.extend(tail)
         self.running.append(job)
 
     def _put(self, n: int, token: int, job: Job, logits: bool) -> None:

@@ -29,8 +29,18 @@ class Lookup:
     def __init__(self, tokens: Iterable[int] = ()) -> None:
         self.tokens: list[int] = []
         self.after: dict[tuple[int, ...], int] = {}
+        self.extend(tokens)
+
+    def extend(self, tokens: Iterable[int]) -> None:
+        """append each token in turn."""
         for token in tokens:
             self.append(token)
+
+    def copy(self) -> Lookup:
+        """An independent lookup with the same tokens: a prompt head's, indexed once, then each prompt's own."""
+        twin = Lookup()
+        twin.tokens, twin.after = list(self.tokens), dict(self.after)
+        return twin
 
     def append(self, token: int) -> None:
         """Add the next token; the n-grams ending just before it now have a continuation: this token."""
