@@ -188,10 +188,11 @@ def _embedding(r: dict[str, Any]) -> list[str]:
             )
         )
     rounds = next((x.get("round_ratios") for x in r["rows"] if x["backend"] == builds), None)
+    chunk = r.get("chunk")  # the first reports with rounds took turns on the whole sample
     if rounds and len(rounds) > 1:  # reports before 2026-12-06 have no rounds
         lines.append(
-            f"The backends took turns on every {r.get('chunk', '')} texts of the sample, {len(rounds)} rounds (this "
-            f"VM's speed drifts within a minute): {builds.split(',')[0]} against torch float32 by round "
+            f"The backends took turns on {f'every {chunk} texts of ' if chunk else ''}the sample, {len(rounds)} rounds "
+            f"(this VM's speed drifts within a minute): {builds.split(',')[0]} against torch float32 by round "
             f"{', '.join(f'{x}×' for x in rounds)}."
         )
     return (

@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -81,13 +82,30 @@ def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def with_progress(batches: list, progress: bool) -> list:
-    """The batches, behind a tqdm bar when `progress` (a whole catalog's build)."""
-    if not progress:
-        return batches
-    from tqdm import tqdm
+def encode_in_batches(
+    texts: list[str],
+    dim: int,
+    run: Callable[[list[str]], np.ndarray],
+    token_counts: Callable[[list[str]], list[int]],
+    batch_size: int,
+    progress: bool,
+) -> np.ndarray:
+    """(n, dim) float32 rows in the texts' order, `run` on batches of similar token counts (length_batches), behind
+    a tqdm bar when `progress` (a whole catalog's build). At most one batch is run as it is: padded to its longest
+    text whatever the order, it needs no counting (a query)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if len(texts) <= batch_size:
+        if texts:
+            out[:] = run(texts)
+        return out
+    batches = length_batches(token_counts(texts), batch_size)
+    if progress:
+        from tqdm import tqdm
 
-    return tqdm(batches, desc="embedding", unit="batch")
+        batches = tqdm(batches, desc="embedding", unit="batch")
+    for rows in batches:
+        out[rows] = run([texts[i] for i in rows])
+    return out
 
 
 def _to_bf16(model) -> None:
@@ -150,25 +168,21 @@ class SentenceEncoder:
         )
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(n, dim) float32, L2-normalised rows, in batches of similar token counts (length_batches)."""
-        texts = list(texts)
-        if len(texts) <= batch_size:  # one batch: padded to its longest text whatever the order
-            return self._batch(texts)
+        """(n, dim) float32, L2-normalised rows, in batches of similar token counts (encode_in_batches)."""
+        return encode_in_batches(list(texts), self.dim, self._batch, self._token_counts, batch_size, progress)
+
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        """Each text's token count as the model reads it (characters where the tokenizer is not a Hugging Face one,
+        as sentence-transformers sorts)."""
         try:
             tokenized = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
-            lengths = [len(ids) for ids in tokenized["input_ids"]]
-        except Exception as e:  # a tokenizer that is not a Hugging Face one: characters, as sentence-transformers
+            return [len(ids) for ids in tokenized["input_ids"]]
+        except Exception as e:
             log.debug("token counts unavailable (%s): batching by characters", e)
-            lengths = [len(text) for text in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for rows in with_progress(length_batches(lengths, batch_size), progress):
-            out[rows] = self._batch([texts[i] for i in rows])
-        return out
+            return [len(text) for text in texts]
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         """One batch through sentence-transformers: (len(texts), dim) unit rows."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(
             texts, batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True
         )

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.files import atomic_write, one_builder
-from .encoder import length_batches, model_id_of, resolve_model, with_progress
+from .encoder import encode_in_batches, model_id_of, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +156,9 @@ class OnnxEncoder:
         return vectors / np.maximum(norms, 1e-12)
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(n, dim) float32, L2-normalised rows, in batches of similar token counts (encoder.length_batches)."""
-        texts = list(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if len(texts) <= batch_size:  # a query, or one batch: padded to its longest text whatever the order
-            if texts:
-                out[:] = self._run(texts)
-            return out
-        lengths = [len(e.ids) for e in self.counter.encode_batch(texts)]
-        for rows in with_progress(length_batches(lengths, batch_size), progress):
-            out[rows] = self._run([texts[i] for i in rows])
-        return out
+        """(n, dim) float32, L2-normalised rows, in batches of similar token counts (encoder.encode_in_batches)."""
+        return encode_in_batches(list(texts), self.dim, self._run, self._token_counts, batch_size, progress)
+
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        """Each text's token count, from the tokenizer without padding (the padding one is shared with queries)."""
+        return [len(e.ids) for e in self.counter.encode_batch(texts)]
