@@ -58,6 +58,7 @@ MODULE = {
         "llm": 4,
     },
     "search": {
+        "attention": 0,
         "packed": 0,
         "shipped": 0,
         "encoder": 1,

@@ -44,6 +44,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_ships_the_data_prompts_and_a_console_script(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "recsys/_data/head/head.pt" in names and "recsys/_prompts/explain_system.txt" in names
+    assert "recsys/search/attention.c" in names  # the fused attention kernel compiles from it on first use
     assert any(n.startswith("recsys/_data/dialogues/") and n.endswith(".yaml") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "recsys = recsys.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -104,7 +104,9 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
         ONNX: lambda: OnnxEncoder(settings.embed_model, settings.cache),
     }
     if bulk == "bf16":  # without AMX, bfloat16 is slower than float32 on a CPU, and no catalog is embedded in it
-        makers[BF16] = lambda: SentenceEncoder(settings.embed_model, device="cpu", precision="bf16")
+        makers[BF16] = lambda: SentenceEncoder(
+            settings.embed_model, device="cpu", precision="bf16", cache_dir=settings.cache
+        )
     encoders: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     for name, make in makers.items():

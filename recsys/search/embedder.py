@@ -71,6 +71,6 @@ def catalog_encoder(settings) -> Callable[[], Encoder | None]:
     def make() -> Encoder | None:
         if catalog_precision(settings.embed_precision, settings.device) == "fp32":
             return None
-        return SentenceEncoder(settings.embed_model, device=settings.device, precision="bf16")
+        return SentenceEncoder(settings.embed_model, device=settings.device, precision="bf16", cache_dir=settings.cache)
 
     return make
