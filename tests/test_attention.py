@@ -118,15 +118,47 @@ def test_the_kernel_is_compiled_once_per_cache(tmp_path):
 
 
 def test_a_cpu_without_the_instructions_keeps_sdpa(tmp_path, monkeypatch):
-    from transformers import BertConfig, BertModel
+    import torch
 
     monkeypatch.setattr(attention, "_kernel", None)
     monkeypatch.setattr(attention, "cpu_supported", lambda: False)
-    model = BertModel(BertConfig(hidden_size=32, num_attention_heads=2, num_hidden_layers=1, intermediate_size=64))
+    model = _tiny_bert(torch.bfloat16)
     before = model.config._attn_implementation
     assert attention.use_fused_attention(model, tmp_path) is False
     assert model.config._attn_implementation == before and not (tmp_path / "kernels").exists()
     assert attention.use_fused_attention(model, None) is False  # no cache folder to compile into
+
+
+def _tiny_bert(dtype):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64)
+    return BertModel(config).to(dtype).eval()
+
+
+@usable
+def test_a_model_switches_only_where_its_layers_reach_the_kernel(tmp_path):
+    """A bfloat16 BERT switches and gives sdpa's hidden states; a float32 one, whose calls the kernel does not take
+    (so its trial forward never reaches it), is switched back to sdpa."""
+    import torch
+
+    ids = torch.randint(0, 500, (3, 21), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 12:] = 0
+    model, reference = _tiny_bert(torch.bfloat16), _tiny_bert(torch.bfloat16)
+    assert attention.use_fused_attention(model, tmp_path) is True
+    assert model.config._attn_implementation == attention.NAME
+    with torch.inference_mode():
+        got = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        want = reference(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+    keep = mask.bool()
+    assert torch.allclose(got[keep], want[keep], atol=0.05) and float((got - want)[keep].abs().mean()) < 1e-3
+
+    plain = _tiny_bert(torch.float32)
+    assert attention.use_fused_attention(plain, tmp_path) is False
+    assert plain.config._attn_implementation == "sdpa"
 
 
 @usable

@@ -70,30 +70,30 @@ def build(cache_dir: Path) -> Path | None:
     target = Path(cache_dir) / "kernels" / f"attention-{key}.so"
     if target.is_file():
         return target
-    with one_builder(target):
-        if target.is_file():
-            return target
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            out = Path(tmp) / target.name
-            try:
-                done = subprocess.run(
-                    [compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"],
-                    capture_output=True,
-                    text=True,
-                    timeout=BUILD_TIMEOUT_S,
-                )
-            except (OSError, subprocess.SubprocessError) as e:
-                log.warning("fused attention: %s failed (%s): bfloat16 embeddings keep sdpa", compiler, e)
-                return None
-            if done.returncode != 0:
-                log.warning(
-                    "fused attention: %s could not compile %s: bfloat16 embeddings keep sdpa\n%s",
-                    compiler,
-                    SOURCE.name,
-                    done.stderr.strip()[-2000:],
-                )
-                return None
-            os.replace(out, target)
+    try:
+        with one_builder(target):
+            return target if target.is_file() else _compile(compiler, target)
+    except (OSError, subprocess.SubprocessError) as e:  # a read-only cache, a compiler that hangs or vanishes
+        log.warning("fused attention: could not build %s (%s): bfloat16 embeddings keep sdpa", target, e)
+        return None
+
+
+def _compile(compiler: str, target: Path) -> Path | None:
+    """Compile SOURCE into a temporary file beside target, then rename it there (no half-written kernel)."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / target.name
+        command = [compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        if done.returncode != 0:
+            tail = done.stderr.strip()[-2000:]
+            log.warning(
+                "fused attention: %s could not compile %s: bfloat16 embeddings keep sdpa\n%s",
+                compiler,
+                SOURCE.name,
+                tail,
+            )
+            return None
+        os.replace(out, target)
     log.info("fused attention kernel compiled into %s", target)
     return target
 
@@ -217,9 +217,26 @@ def use_fused_attention(model, cache_dir: Path | None) -> bool:
     switch (an attention that does not go through transformers' registry)."""
     if cache_dir is None or not _install(Path(cache_dir)):
         return False
+    before = model.config._attn_implementation
     try:
         model.set_attn_implementation(NAME)
-    except (AttributeError, ValueError, ImportError) as e:
-        log.info("fused attention: %s keeps its attention (%s)", type(model).__name__, e)
-        return False
-    return model.config._attn_implementation == NAME
+        if _reaches_kernel(model):
+            return True
+        why = "its layers do not call the registered attention"
+    except Exception as e:  # a model that cannot switch, or fails a two-token forward once switched
+        why = str(e)
+    log.info("fused attention: %s keeps %s attention (%s)", type(model).__name__, before, why)
+    model.set_attn_implementation(before)
+    return False
+
+
+def _reaches_kernel(model) -> bool:
+    """A two-token forward goes through the kernel: some models take any registered name and still choose their
+    attention themselves."""
+    import torch
+
+    calls = COUNTS["fused"]
+    ids = torch.zeros(1, 2, dtype=torch.long)
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    return COUNTS["fused"] > calls

@@ -65,7 +65,7 @@ def catalog_precision(precision: str, device: str) -> str:
 
 def catalog_encoder(settings) -> Callable[[], Encoder | None]:
     """A maker of the encoder that embeds a whole catalog, called only when one is embedded (a cache miss): torch in
-    bfloat16 where catalog_precision says so (1.9-3.1× float32's texts/s, cosine ≥ 0.9999 to the float32 vectors;
+    bfloat16 where catalog_precision says so (~3.7× float32's texts/s, cosine ≥ 0.9999 to the float32 vectors;
     queries stay on encoder_for's float32 backend); it makes None where the query encoder embeds the catalog too."""
 
     def make() -> Encoder | None:
