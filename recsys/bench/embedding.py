@@ -113,6 +113,8 @@ def run_embedding(settings, quick: bool, progress, catalog=None) -> dict[str, An
         t0 = time.perf_counter()
         encoders[name] = make()  # the ONNX export already in the cache: its one-off export is the startup section's
         rows[name] = {"load_s": round(time.perf_counter() - t0, 2)}
+    if BF16 in encoders:
+        rows[BF16]["attention"] = encoders[BF16].attention  # "fused" (search.attention's kernel) or "sdpa"
     for name, measured in _throughput(encoders, sample, ROUNDS[quick]).items():
         rows[name].update(measured, **_latency(encoders[name], ROUNDS[quick]))
         rows[name]["catalog_s"] = round(len(texts) / rows[name]["texts_per_s"], 1)

@@ -187,6 +187,9 @@ def _embedding(r: dict[str, Any]) -> list[str]:
                 else "."
             )
         )
+    attention = next((x.get("attention") for x in r["rows"] if x["backend"] == builds), None)
+    if attention:  # reports before the fused kernel have no such field
+        lines[-1] += f" Its attention: {'the fused kernel' if attention == 'fused' else 'sdpa'}."
     rounds = next((x.get("round_ratios") for x in r["rows"] if x["backend"] == builds), None)
     chunk = r.get("chunk")  # the first reports with rounds took turns on the whole sample
     if rounds and len(rounds) > 1:  # reports before 2026-12-06 have no rounds
