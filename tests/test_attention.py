@@ -159,6 +159,9 @@ def test_a_model_switches_only_where_its_layers_reach_the_kernel(tmp_path):
     plain = _tiny_bert(torch.float32)
     assert attention.use_fused_attention(plain, tmp_path) is False
     assert plain.config._attn_implementation == "sdpa"
+    elsewhere = _tiny_bert(torch.bfloat16).to("meta")  # not on the CPU (a GPU's model likewise): left as it is
+    assert attention.use_fused_attention(elsewhere, tmp_path) is False
+    assert elsewhere.config._attn_implementation == "sdpa"
 
 
 @usable

@@ -214,9 +214,10 @@ def _install(cache_dir: Path) -> bool:
 
 def use_fused_attention(model, cache_dir: Path | None) -> bool:
     """Switch a transformers model's attention to the kernel (whose calls fall back to sdpa one by one where it
-    does not take them); False, the model unchanged, where the kernel is not usable here or the model cannot
-    switch (an attention that does not go through transformers' registry)."""
-    if cache_dir is None or not _install(Path(cache_dir)):
+    does not take them); False, the model unchanged, where the kernel is not usable here, the model is not on the
+    CPU, or it cannot switch (an attention that does not go through transformers' registry)."""
+    on_cpu = getattr(getattr(model, "device", None), "type", "cpu") == "cpu"
+    if cache_dir is None or not on_cpu or not _install(Path(cache_dir)):
         return False
     before = model.config._attn_implementation
     try:
