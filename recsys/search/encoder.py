@@ -125,7 +125,8 @@ def _to_bf16(model, kernel_dir: Path | None) -> str:
         module.to(torch.bfloat16)
         packed += pack_linears(module)
         auto_model = getattr(module, "auto_model", None)  # sentence-transformers' Transformer module
-        fused = fused or (auto_model is not None and use_fused_attention(auto_model, kernel_dir))
+        if auto_model is not None and use_fused_attention(auto_model, kernel_dir):  # each transformer, not the first
+            fused = True
     attention = "fused" if fused else "sdpa"
     log.info("bfloat16 transformer: %d linear layers packed for oneDNN; %s attention", packed, attention)
 
