@@ -209,6 +209,7 @@ def test_the_servers_floor_page_answers_what_the_app_is_sent_and_the_rows_count_
             history = client.call("send", "something like Alien", ids, [])[2]
     assert [(r["sessions"], r["turns"], r["errors"]) for r in rows] == [(1, 3, 0), (3, 6, 0)]
     assert all(r["server_cpu_ms_per_turn"] > 0 and r["client_cpu_ms_per_turn"] > 0 for r in rows)
+    assert all(0 < r["cores_busy"] < 1.5 for r in rows)  # the server's CPU is read in 10 ms clock ticks
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert history[1]["content"] == [{"type": "text", "text": ANSWER}]  # Gradio's message format, as app.py's
 
@@ -223,18 +224,25 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
             "latency_ms": {"median": p95, "p95": p95},
         }
 
-    app = [row(1, 30.0), row(32, 750.0)]
+    cpu = {"server_cpu_ms_per_turn": 20.0, "client_cpu_ms_per_turn": 8.0, "cores_busy": 0.97}
+    app = [row(1, 30.0), row(32, 750.0) | cpu]
     floor = [row(1, 10.0) | {"server_cpu_ms_per_turn": 8.0, "client_cpu_ms_per_turn": 4.0}, row(32, 300.0)]
     startup = {"server_without_generation": app, "server_floor": floor}
     notes = {t["target"]: t["note"] for t in bench_targets._concurrency_targets({"startup": startup})}
     burst = notes["32 sessions (server, burst): p95 ≤ 8× one session, no errors"]
-    assert burst == "errors: 0; a page that does no work, same client, same run: 30.0 × (300 ms p95)"
-    assert "does no work" not in notes["32 sessions (server, paced): p95 ≤ 4× one session, no errors"]
+    assert burst == (
+        "errors: 0; cores 97% busy (CPU a turn: server 20.0 ms, client 8.0 ms); "
+        "a page that does no work, same client, same run: 30.0 × (300 ms p95)"
+    )
+    paced = notes["32 sessions (server, paced): p95 ≤ 4× one session, no errors"]
+    assert "does no work" not in paced and "busy" not in paced
     from recsys.bench.report import _startup
 
     text = "\n".join(_startup(startup))
+    assert "| server CPU ms a turn | client CPU ms a turn | share of the cores busy |" in text
+    assert "| 32 | 160 | 0 | 10 | 750 | 750 | 20 | 8 | 0.97 |" in text
     assert "The server's floor" in text and "| server CPU ms a turn | client CPU ms a turn |" in text
-    assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text
+    assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text  # a row from a report without the share
 
 
 def test_page_turns_send_what_the_browser_sends_and_time_it():

@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..bench.page_client import PageClient, PageTurns, _find, _is_history, _is_ids
-from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary
+from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary, usable_cores
 from ..core.paths import CHECKOUT
 
 log = logging.getLogger(__name__)
@@ -192,16 +193,18 @@ def server_concurrency(
     pid: int | None = None,
 ) -> list[dict[str, Any]]:
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
-    bench_turn.engine_concurrency: 0 = a burst). With the server's `pid`, also the CPU time per turn of the server
-    and of this process (the client, which shares the machine's cores with it)."""
+    bench_turn.engine_concurrency: 0 = a burst). With the server's `pid`, also the CPU time per timed turn of the
+    server and of this process (the client, which shares the machine's cores with it), and how busy that kept the
+    cores: near 1, the level is bound by the CPU, and its latency falls only with the CPU a turn costs."""
     rows = []
     _check_send_inputs(url)
     if pid:  # one turn first, so that the CPU time of the first level is not the server's first-call work
         _send_worker(url, 1, REQUESTS[:1], threading.Barrier(1))
     for n in levels:
-        barrier = threading.Barrier(n)
+        marks: list[tuple[float, float, float]] = []
+        # sampled as the barrier opens, once every session is open: the timed sends alone, not the openings
+        barrier = threading.Barrier(n, action=partial(_mark, pid, marks) if pid else None)
         each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
-        cpu = (_cpu_s(pid), time.process_time()) if pid else None
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
                 pool.submit(
@@ -229,10 +232,25 @@ def server_concurrency(
                 "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
             }
         )
-        if cpu and latencies:  # the sessions' opening calls included: both sides pay for them
-            rows[-1]["server_cpu_ms_per_turn"] = round((_cpu_s(pid) - cpu[0]) * 1000 / len(latencies), 1)
-            rows[-1]["client_cpu_ms_per_turn"] = round((time.process_time() - cpu[1]) * 1000 / len(latencies), 1)
+        if pid and marks and latencies:
+            rows[-1].update(_cpu_use(pid, marks[0], len(latencies)))
     return rows
+
+
+def _mark(pid: int, marks: list[tuple[float, float, float]]) -> None:
+    """Append (server CPU s, client CPU s, time): where _cpu_use counts from."""
+    marks.append((_cpu_s(pid), time.process_time(), time.perf_counter()))
+
+
+def _cpu_use(pid: int, mark: tuple[float, float, float], turns: int) -> dict[str, float]:
+    """CPU ms per turn of the server and of the client since `mark`, and the share of the usable cores' time they
+    took together (1.0: every core busy all the while)."""
+    server, client, wall = _cpu_s(pid) - mark[0], time.process_time() - mark[1], time.perf_counter() - mark[2]
+    return {
+        "server_cpu_ms_per_turn": round(server * 1000 / turns, 1),
+        "client_cpu_ms_per_turn": round(client * 1000 / turns, 1),
+        "cores_busy": round((server + client) / max(wall * usable_cores(), 1e-9), 2),
+    }
 
 
 def _cpu_s(pid: int) -> float:

@@ -144,6 +144,11 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity, which a container or taskset narrows), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, cores, RAM, GPU, load and package versions: what a reader needs to compare two reports."""
     ram_gb = 0.0
@@ -173,7 +178,7 @@ def machine_info() -> dict[str, Any]:
         "host": socket.gethostname(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores_usable": usable_cores(),
         "torch_threads": torch_threads,
         "ram_gb": ram_gb,
         "gpu": gpu,
