@@ -228,7 +228,12 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     app = [row(1, 30.0), row(32, 750.0) | cpu]
     floor = [row(1, 10.0) | {"server_cpu_ms_per_turn": 8.0, "client_cpu_ms_per_turn": 4.0}, row(32, 300.0)]
     startup = {"server_without_generation": app, "server_floor": floor}
-    notes = {t["target"]: t["note"] for t in bench_targets._concurrency_targets({"startup": startup})}
+    engine = {"engine_without_generation": [row(1, 10.0), row(32, 320.0) | {"cpu_ms_per_turn": 9.0, "cores_busy": 0.5}]}
+    found = bench_targets._concurrency_targets({"startup": startup, "concurrency": engine})
+    notes = {t["target"]: t["note"] for t in found}
+    assert notes["32 sessions (engine, burst): p95 ≤ 4× one session, no errors"] == (
+        "errors: 0; cores 50% busy (CPU a turn: 9.0 ms)"
+    )
     burst = notes["32 sessions (server, burst): p95 ≤ 8× one session, no errors"]
     assert burst == (
         "errors: 0; cores 97% busy (CPU a turn: server 20.0 ms, client 8.0 ms); "
@@ -243,6 +248,10 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     assert "| 32 | 160 | 0 | 10 | 750 | 750 | 20 | 8 | 0.97 |" in text
     assert "The server's floor" in text and "| server CPU ms a turn | client CPU ms a turn |" in text
     assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text  # a row from a report without the share
+    from recsys.bench.report import _concurrency
+
+    rows = "\n".join(_concurrency("engine", engine["engine_without_generation"]))
+    assert "| p95 ms | CPU ms a turn | share of the cores busy |" in rows and "| 320 | 9 | 0.5 |" in rows
 
 
 def test_page_turns_send_what_the_browser_sends_and_time_it():
@@ -360,3 +369,4 @@ def test_the_one_reply_at_a_time_row_runs_the_same_engine_behind_its_lock():
         rows = engine_concurrency(e, (1, 3), 1)
         assert [r["turns"] for r in rows] == [1, 3] and all(r["errors"] == 0 for r in rows)
         assert all(r["first_words_ms"]["n"] == r["turns"] for r in rows)
+        assert all(r["cpu_ms_per_turn"] > 0 and 0 < r["cores_busy"] < 1.5 for r in rows)  # every thread counts

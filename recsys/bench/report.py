@@ -47,6 +47,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
         return [f"{title}: {_fmt(rows)}", ""]
     words = any("first_words_ms" in r for r in rows)
     cpu = any("server_cpu_ms_per_turn" in r for r in rows)
+    own = any("cpu_ms_per_turn" in r for r in rows)  # the engine's rows: one process, bench and engine
     busy = any("cores_busy" in r for r in rows)  # reports before it counted the sessions' openings in the CPU
     body = [
         [
@@ -58,6 +59,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
             _fmt(r["latency_ms"].get("p95")),
             *([r.get("first_words_ms")] if words else []),  # table's _fmt writes a summary as "median / p95"
             *([r.get("server_cpu_ms_per_turn"), r.get("client_cpu_ms_per_turn")] if cpu else []),
+            *([r.get("cpu_ms_per_turn")] if own else []),
             *([r.get("cores_busy")] if busy else []),
         ]
         for r in rows
@@ -65,6 +67,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
     head = ["sessions", "turns", "errors", "turns/s", "median ms", "p95 ms"]
     head += ["first generated words ms (median / p95)"] if words else []
     head += ["server CPU ms a turn", "client CPU ms a turn"] if cpu else []
+    head += ["CPU ms a turn"] if own else []
     head += ["share of the cores busy"] if busy else []
     return [f"**{title}**", ""] + table(head, body)
 

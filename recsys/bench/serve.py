@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bench.page_client import PageClient, PageTurns, _find, _is_history, _is_ids
-from ..bench.util import REQUESTS, ms_since, peak_rss_mb, rss_mb, summary, usable_cores
+from ..bench.util import REQUESTS, cores_busy, ms_since, peak_rss_mb, rss_mb, summary
 from ..core.paths import CHECKOUT
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def _cpu_use(pid: int, mark: tuple[float, float, float], turns: int) -> dict[str
     return {
         "server_cpu_ms_per_turn": round(server * 1000 / turns, 1),
         "client_cpu_ms_per_turn": round(client * 1000 / turns, 1),
-        "cores_busy": round((server + client) / max(wall * usable_cores(), 1e-9), 2),
+        "cores_busy": cores_busy(server + client, wall),
     }
 
 

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ..bench.util import REQUESTS, TimedGenerator, ms_since, summary
+from ..bench.util import REQUESTS, TimedGenerator, cores_busy, ms_since, summary
 from ..engine import Engine
 from ..replies import REPLIES
 
@@ -268,6 +269,11 @@ def _session_worker(
     return latencies, errors, changed
 
 
+def _mark(marks: list[tuple[float, float]]) -> None:
+    """Append (this process's CPU s, time): where engine_concurrency counts a level's CPU from."""
+    marks.append((time.process_time(), time.perf_counter()))
+
+
 def engine_concurrency(
     engine: Engine, levels: tuple[int, ...], turns: int, think_s: float = 0.0
 ) -> list[dict[str, Any]]:
@@ -277,7 +283,8 @@ def engine_concurrency(
     time averaging think_s between messages, so the turns overlap the way real ones do."""
     rows = []
     for n in levels:
-        barrier = threading.Barrier(n)
+        marks: list[tuple[float, float]] = []  # (this process's CPU s, time) once every session is open
+        barrier = threading.Barrier(n, action=partial(_mark, marks))
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
@@ -303,6 +310,10 @@ def engine_concurrency(
                 **({"first_words_ms": summary(changed)} if changed else {}),
             }
         )
+        if marks and latencies:  # the turns alone: the sessions' openings came before the barrier
+            cpu, wall = time.process_time() - marks[0][0], time.perf_counter() - marks[0][1]
+            rows[-1]["cpu_ms_per_turn"] = round(cpu * 1000 / len(latencies), 1)
+            rows[-1]["cores_busy"] = cores_busy(cpu, wall)
     return rows
 
 

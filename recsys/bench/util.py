@@ -149,6 +149,12 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cores_busy(cpu_s: float, wall_s: float) -> float:
+    """The share of the usable cores' time that `cpu_s` of CPU took in `wall_s`: near 1.0, the work was bound by the
+    CPU, and only less CPU a turn makes it faster; near 1 / cores, one thread (or one interpreter lock) did it all."""
+    return round(cpu_s / max(wall_s * usable_cores(), 1e-9), 2)
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, cores, RAM, GPU, load and package versions: what a reader needs to compare two reports."""
     ram_gb = 0.0
