@@ -194,6 +194,39 @@ def test_server_rows_count_turns_and_read_the_answer_not_the_why_panel():
     assert bench_serve._reply([{"role": "user", "content": "hi"}]) == ""
 
 
+def test_server_rows_spread_the_sessions_over_replicas_sharing_one_database():
+    """Two real pages over two engines on the same SQLite file, as replicas behind a sticky balancer: the sessions
+    take the servers in turn, each stays with its own, and every turn is answered."""
+    from recsys.bench import serve as bench_serve
+    from tests.test_app import serve_tiny
+
+    with serve_tiny() as (first, url), serve_tiny() as (second, other_url):
+        turns = {}
+        for name, engine in (("first", first), ("second", second)):
+            respond = engine.respond
+
+            def counted(session_id, *args, _respond=respond, _name=name, **kwargs):
+                turns.setdefault(_name, set()).add(session_id)
+                return _respond(session_id, *args, **kwargs)
+
+            engine.respond = counted
+        rows = bench_serve.server_concurrency(url, (1, 4), turns=2, single_turns=2, replicas=[(other_url, 0)])
+    assert [(r["sessions"], r["turns"], r["errors"]) for r in rows] == [(1, 2, 0), (4, 8, 0)]
+    assert len(turns["first"]) == 3 and len(turns["second"]) == 2  # the lone session and two of four; no session
+    assert not turns["first"] & turns["second"]  # ... went to both
+
+
+def test_the_servers_cpu_is_added_up_over_replicas(monkeypatch):
+    from recsys.bench import serve as bench_serve
+
+    cpu = {11: 1.0, 12: 3.0}
+    monkeypatch.setattr(bench_serve, "_cpu_s", lambda pid: cpu[pid])
+    marks = []
+    bench_serve._mark([11, 12], marks)
+    cpu.update({11: 1.5, 12: 3.5})  # each server used 0.5 s
+    assert bench_serve._cpu_use([11, 12], marks[0], turns=10)["server_cpu_ms_per_turn"] == 100.0
+
+
 def test_the_servers_floor_page_answers_what_the_app_is_sent_and_the_rows_count_both_sides_cpu(tmp_path):
     """The floor page (recsys/web/floor.py), started as the bench starts it: its /send takes app.py's inputs (the
     bench checks that first), every turn gets the fixed answer, and with the server's pid a row has the CPU time
@@ -227,7 +260,7 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     cpu = {"server_cpu_ms_per_turn": 20.0, "client_cpu_ms_per_turn": 8.0, "cores_busy": 0.97}
     app = [row(1, 30.0), row(32, 750.0) | cpu]
     floor = [row(1, 10.0) | {"server_cpu_ms_per_turn": 8.0, "client_cpu_ms_per_turn": 4.0}, row(32, 300.0)]
-    startup = {"server_without_generation": app, "server_floor": floor}
+    startup = {"server_without_generation": app, "server_floor": floor, "server_two_replicas": [row(32, 450.0)]}
     engine = {"engine_without_generation": [row(1, 10.0), row(32, 320.0) | {"cpu_ms_per_turn": 9.0, "cores_busy": 0.5}]}
     found = bench_targets._concurrency_targets({"startup": startup, "concurrency": engine})
     notes = {t["target"]: t["note"] for t in found}
@@ -237,6 +270,7 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     burst = notes["32 sessions (server, burst): p95 ≤ 8× one session, no errors"]
     assert burst == (
         "errors: 0; cores 97% busy (CPU a turn: server 20.0 ms, client 8.0 ms); "
+        "two replicas sharing the database, same run: 15.0 × (450 ms p95); "
         "a page that does no work, same client, same run: 30.0 × (300 ms p95)"
     )
     paced = notes["32 sessions (server, paced): p95 ≤ 4× one session, no errors"]
@@ -247,6 +281,7 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     assert "| server CPU ms a turn | client CPU ms a turn | share of the cores busy |" in text
     assert "| 32 | 160 | 0 | 10 | 750 | 750 | 20 | 8 | 0.97 |" in text
     assert "The server's floor" in text and "| server CPU ms a turn | client CPU ms a turn |" in text
+    assert "over two app processes sharing the database" in text and "| 32 | 160 | 0 | 10 | 450 | 450 |" in text
     assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text  # a row from a report without the share
     from recsys.bench.report import _concurrency
 

@@ -311,6 +311,11 @@ def _startup(r: dict[str, Any]) -> list[str]:
         f"{2 * (r.get('server_turns_per_session') or 0)} turns per session",
         r.get("server_without_generation_paced"),
     )
+    if "server_two_replicas" in r:
+        out += _concurrency(
+            "The same burst over two app processes sharing the database (replicas; each session stays with one)",
+            r.get("server_two_replicas"),
+        )
     if "server_floor" in r:
         out += _concurrency(
             "The server's floor: the same bursts against a Gradio page whose /send does no work "

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -191,25 +191,31 @@ def server_concurrency(
     think_s: float = 0.0,
     single_turns: int = SINGLE_TURNS,
     pid: int | None = None,
+    replicas: Sequence[tuple[str, int]] = (),
 ) -> list[dict[str, Any]]:
     """Sessions at once through the running server: throughput, latency, errors per level (think_s as in
     bench_turn.engine_concurrency: 0 = a burst). With the server's `pid`, also the CPU time per timed turn of the
     server and of this process (the client, which shares the machine's cores with it), and how busy that kept the
-    cores: near 1, the level is bound by the CPU, and its latency falls only with the CPU a turn costs."""
+    cores: near 1, the level is bound by the CPU, and its latency falls only with the CPU a turn costs.
+
+    `replicas`: (url, pid) of more processes serving the same app and database; sessions take the servers in turn
+    (each stays with one, as a sticky load balancer keeps it), and the servers' CPU is added up."""
     rows = []
-    _check_send_inputs(url)
-    if pid:  # one turn first, so that the CPU time of the first level is not the server's first-call work
-        _send_worker(url, 1, REQUESTS[:1], threading.Barrier(1))
+    urls, pids = [url, *(u for u, _ in replicas)], [pid, *(p for _, p in replicas)] if pid else []
+    for u in urls:
+        _check_send_inputs(u)
+        if pids:  # one turn first, so that the CPU time of the first level is not the server's first-call work
+            _send_worker(u, 1, REQUESTS[:1], threading.Barrier(1))
     for n in levels:
         marks: list[tuple[float, float, float]] = []
         # sampled as the barrier opens, once every session is open: the timed sends alone, not the openings
-        barrier = threading.Barrier(n, action=partial(_mark, pid, marks) if pid else None)
+        barrier = threading.Barrier(n, action=partial(_mark, pids, marks) if pids else None)
         each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
                 pool.submit(
                     _send_worker,
-                    url,
+                    urls[i % len(urls)],
                     each,
                     tuple(REQUESTS[(5 * i + j) % len(REQUESTS)] for j in range(each)),
                     barrier,
@@ -232,20 +238,21 @@ def server_concurrency(
                 "turns_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
             }
         )
-        if pid and marks and latencies:
-            rows[-1].update(_cpu_use(pid, marks[0], len(latencies)))
+        if pids and marks and latencies:
+            rows[-1].update(_cpu_use(pids, marks[0], len(latencies)))
     return rows
 
 
-def _mark(pid: int, marks: list[tuple[float, float, float]]) -> None:
-    """Append (server CPU s, client CPU s, time): where _cpu_use counts from."""
-    marks.append((_cpu_s(pid), time.process_time(), time.perf_counter()))
+def _mark(pids: Sequence[int], marks: list[tuple[float, float, float]]) -> None:
+    """Append (servers' CPU s, client CPU s, time): where _cpu_use counts from."""
+    marks.append((sum(map(_cpu_s, pids)), time.process_time(), time.perf_counter()))
 
 
-def _cpu_use(pid: int, mark: tuple[float, float, float], turns: int) -> dict[str, float]:
-    """CPU ms per turn of the server and of the client since `mark`, and the share of the usable cores' time they
+def _cpu_use(pids: Sequence[int], mark: tuple[float, float, float], turns: int) -> dict[str, float]:
+    """CPU ms per turn of the servers and of the client since `mark`, and the share of the usable cores' time they
     took together (1.0: every core busy all the while)."""
-    server, client, wall = _cpu_s(pid) - mark[0], time.process_time() - mark[1], time.perf_counter() - mark[2]
+    server = sum(map(_cpu_s, pids)) - mark[0]
+    client, wall = time.process_time() - mark[1], time.perf_counter() - mark[2]
     return {
         "server_cpu_ms_per_turn": round(server * 1000 / turns, 1),
         "client_cpu_ms_per_turn": round(client * 1000 / turns, 1),
@@ -366,6 +373,15 @@ def run_startup(
             out["server_turns_per_session"] = turns
             out["peak_rss_under_load_mb"] = _tree_rss(proc.pid)[1]
             progress("concurrency: server done")
+            # the burst over two processes sharing the database, as replicas behind a sticky load balancer: one
+            # process does about one core's work (Gradio's loop and the engine share one interpreter lock)
+            replica_env = {**env, "RECSYS_EXPLAINER": "template"}
+            with app_process(replica_env, timeout, workdir / "app-replica.log") as (other, other_url, other_s):
+                _ready_s(other_url, time.perf_counter() - other_s, timeout)
+                out["server_two_replicas"] = server_concurrency(
+                    url, server_levels[-1:], turns, pid=proc.pid, replicas=[(other_url, other.pid)]
+                )
+            progress("concurrency: two replicas done")
         # the same bursts against a page that does no work (recsys/web/floor.py): Gradio's and the client's share
         with app_process(env, timeout, workdir / "floor.log", module=FLOOR) as (proc, url, _):
             out["server_floor"] = server_concurrency(url, (server_levels[0], server_levels[-1]), turns, pid=proc.pid)

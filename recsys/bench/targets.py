@@ -220,7 +220,7 @@ def _concurrency_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         one, many = _row(rows, "sessions", 1), _row(rows, "sessions", 32)
         limits = (4, 8) if where == "server, burst" else (4,)  # a burst through the server also has the 8× target
         extra = _busy_note(many) if where.endswith("burst") else ""
-        extra += _floor_note(r) if where == "server, burst" else ""
+        extra += _replicas_note(r, one) + _floor_note(r) if where == "server, burst" else ""
         for limit in limits:
             name = f"32 sessions ({where}): p95 ≤ {limit}× one session, no errors"
             if one and many and _get(one, "latency_ms", "p95"):
@@ -242,6 +242,15 @@ def _busy_note(row: dict[str, Any] | None) -> str:
     else:
         cpu = f"{row.get('cpu_ms_per_turn')} ms"
     return f"; cores {round(100 * row['cores_busy'])}% busy (CPU a turn: {cpu})"
+
+
+def _replicas_note(r: dict[str, Any], one: dict[str, Any] | None) -> str:
+    """The same burst over two app processes (bench serve's replicas row) against the one session's p95."""
+    many = _row(_get(r, "startup", "server_two_replicas"), "sessions", 32)
+    if not (one and many and _get(one, "latency_ms", "p95")):
+        return ""
+    ratio = round(many["latency_ms"]["p95"] / one["latency_ms"]["p95"], 2)
+    return f"; two replicas sharing the database, same run: {ratio} × ({round(many['latency_ms']['p95'])} ms p95)"
 
 
 def _floor_note(r: dict[str, Any]) -> str:
