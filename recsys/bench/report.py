@@ -48,7 +48,7 @@ def _concurrency(title: str, rows: Any) -> list[str]:
     words = any("first_words_ms" in r for r in rows)
     cpu = any("server_cpu_ms_per_turn" in r for r in rows)
     own = any("cpu_ms_per_turn" in r for r in rows)  # the engine's rows: one process, bench and engine
-    busy = any("cores_busy" in r for r in rows)  # reports before it counted the sessions' openings in the CPU
+    busy = any("cores_busy" in r for r in rows)  # not in older reports, whose CPU included the sessions' openings
     body = [
         [
             r["sessions"],

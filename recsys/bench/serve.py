@@ -201,7 +201,8 @@ def server_concurrency(
     `replicas`: (url, pid) of more processes serving the same app and database; sessions take the servers in turn
     (each stays with one, as a sticky load balancer keeps it), and the servers' CPU is added up."""
     rows = []
-    urls, pids = [url, *(u for u, _ in replicas)], [pid, *(p for _, p in replicas)] if pid else []
+    urls = [url, *(u for u, _ in replicas)]
+    pids = [pid, *(p for _, p in replicas)] if pid else []
     for u in urls:
         _check_send_inputs(u)
         if pids:  # one turn first, so that the CPU time of the first level is not the server's first-call work
@@ -376,11 +377,14 @@ def run_startup(
             # the burst over two processes sharing the database, as replicas behind a sticky load balancer: one
             # process does about one core's work (Gradio's loop and the engine share one interpreter lock)
             replica_env = {**env, "RECSYS_EXPLAINER": "template"}
-            with app_process(replica_env, timeout, workdir / "app-replica.log") as (other, other_url, other_s):
-                _ready_s(other_url, time.perf_counter() - other_s, timeout)
-                out["server_two_replicas"] = server_concurrency(
-                    url, server_levels[-1:], turns, pid=proc.pid, replicas=[(other_url, other.pid)]
-                )
+            try:
+                with app_process(replica_env, timeout, workdir / "app-replica.log") as (other, other_url, other_s):
+                    _ready_s(other_url, time.perf_counter() - other_s, timeout)
+                    out["server_two_replicas"] = server_concurrency(
+                        url, server_levels[-1:], turns, pid=proc.pid, replicas=[(other_url, other.pid)]
+                    )
+            except (RuntimeError, TimeoutError) as e:  # a second process that cannot start: the rest still counts
+                out["server_two_replicas"] = f"failed: {e}"
             progress("concurrency: two replicas done")
         # the same bursts against a page that does no work (recsys/web/floor.py): Gradio's and the client's share
         with app_process(env, timeout, workdir / "floor.log", module=FLOOR) as (proc, url, _):
