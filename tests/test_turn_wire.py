@@ -49,8 +49,21 @@ def test_the_page_turns_updates_carry_values_as_their_postprocess_leaves_them():
     side = turns.side_after_turn(ids, None)
     updates = [(c, v) for out in [echo, *turn, side] for c, v in out.items() if isinstance(v, dict) and "__type__" in v]
     valued = [(c, v["value"]) for c, v in updates if "value" in v]
-    assert {page.box, page.sessions} <= {c for c, _ in valued}  # the cleared box and the session list at least
+    assert page.sessions in {c for c, _ in valued}  # the session list at least
     for comp, value in valued:
         done = comp.postprocess(value)
         assert (done.model_dump() if hasattr(done, "model_dump") else done) == value, comp
-    assert side[page.box]["interactive"] is True and echo[page.box]["interactive"] is False
+    assert echo[page.box] == "" and page.box not in side  # cleared; locked and unlocked in the browser (events.py)
+
+
+def test_the_browser_side_lock_turns_the_box_and_every_control_after_it_on_or_off():
+    """The lock's JavaScript, as events.sending_js writes it for Screen.sending's controls (the box first); the
+    browser test runs it (tests/test_browser.py::test_the_box_is_locked_until_the_answer_is_there)."""
+    from recsys.web.events import sending_js
+
+    off, on = sending_js(11, False), sending_js(11, True)
+    assert off == (
+        '() => [{"__type__": "update", "interactive": false, "autofocus": false}, '
+        '...Array(10).fill({"__type__": "update", "interactive": false})]'
+    )
+    assert on == off.replace("false", "true")

@@ -67,22 +67,34 @@ def wire_chat(page: Page, turns: Turns) -> None:
 
 
 def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
-    """A trigger that sends the box: echo (instant, no queue), the turn, then the side panels (which unlock the
-    box again). All three skip Gradio's pre- and postprocessing, which the handlers do themselves (Turns.wire: a
-    worker thread per input and output, and a component built per gr.update, were ~30 ms of the server's time
-    per browser turn)."""
+    """A trigger that sends the box: the lock (in the browser), echo (instant, no queue), the turn, the side panels,
+    then the unlock (in the browser). The server's three skip Gradio's pre- and postprocessing, which the handlers
+    do themselves (Turns.wire: a worker thread per input and output, and a component built per gr.update, were
+    ~30 ms of the server's time per browser turn). The lock and unlock are the browser's own: on the server each
+    control's gr.update rebuilt its component (~0.5 ms each, 22 a turn), and the box is off before the echo's
+    round trip, not after it."""
     lock = list(turns.screen.sending(True))
     turn_inputs = [page.pending, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
     lean = {"api_visibility": PAGE, "preprocess": False, "postprocess": False}  # Turns.unwire/wire do it
-    trigger(
+    trigger(None, None, lock, js=sending_js(len(lock), False), queue=False, show_progress="hidden").then(
         turns.echo,
         [page.box, page.chatbot],
-        [*lock, page.chatbot, page.status, page.follow_row, page.pending],
+        [page.box, page.chatbot, page.status, page.follow_row, page.pending],
         queue=False,
         **lean,
     ).then(turns.turn, turn_inputs, page.send_outputs, **lean).then(
-        turns.side_after_turn, [page.ids], list(dict.fromkeys([*page.side_outputs, page.status, *lock])), **lean
-    )
+        turns.side_after_turn, [page.ids], list(dict.fromkeys([*page.side_outputs, page.status])), **lean
+    ).then(None, None, lock, js=sending_js(len(lock), True), queue=False, show_progress="hidden")
+
+
+def sending_js(count: int, allowed: bool) -> str:
+    """A browser-only event's function that turns the box (the first output) and the `count - 1` controls after
+    it on or off, as Screen.sending does from the server: Gradio applies a returned {"__type__": "update"} to
+    its output's props."""
+    on = "true" if allowed else "false"
+    box = f'{{"__type__": "update", "interactive": {on}, "autofocus": {on}}}'
+    rest = f'Array({count - 1}).fill({{"__type__": "update", "interactive": {on}}})'
+    return f"() => [{box}, ...{rest}]"
 
 
 def wire_votes(page: Page, votes: Votes) -> None:

@@ -16,7 +16,7 @@ from ..core.types import TurnEvent
 from ..replies import clean_text
 from .html import chat_message, state_text, why_markdown, why_message, why_rows
 from .loading import EngineNotReady
-from .updates import Screen, merged
+from .updates import Screen
 
 if TYPE_CHECKING:  # the page imports no model code: the engine loads after it is served
     from ..engine import Engine
@@ -49,15 +49,12 @@ class Turns:
         return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
 
     def echo(self, text: str, history: list) -> dict:
-        """The page's first, instant step: show the message, clear and lock the box, hide the quick replies
-        until the answer is there."""
+        """The page's first, instant step: show the message, clear the box (the browser has locked it: events.py),
+        hide the quick replies until the answer is there."""
         p = self.page
         text, history = self.with_echo(self.unwire(p.box, text), self.unwire(p.chatbot, history))
         return self.wire(
-            merged(
-                {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text},
-                self.screen.sending(False),
-            )
+            {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text}
         )
 
     def send(
@@ -203,9 +200,10 @@ class Turns:
         }
 
     def side_after_turn(self, saved: list, request: gr.Request) -> dict:
-        """The side panels after a turn (the session may be gone: then nothing changes)."""
+        """The side panels after a turn (the session may be gone: then nothing changes); the browser unlocks the
+        box after it (events.py)."""
         saved = self.unwire(self.page.ids, saved)
         try:
-            return self.wire(merged(self.screen.side(self.screen.current(saved, request)), self.screen.sending(True)))
+            return self.wire(self.screen.side(self.screen.current(saved, request)))
         except SessionNotFound:
-            return self.wire(merged({self.page.status: gr.skip()}, self.screen.sending(True)))
+            return self.wire({self.page.status: gr.skip()})
