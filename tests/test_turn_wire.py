@@ -56,14 +56,24 @@ def test_the_page_turns_updates_carry_values_as_their_postprocess_leaves_them():
     assert echo[page.box] == "" and page.box not in side  # cleared; locked and unlocked in the browser (events.py)
 
 
-def test_the_browser_side_lock_turns_the_box_and_every_control_after_it_on_or_off():
-    """The lock's JavaScript, as events.sending_js writes it for Screen.sending's controls (the box first); the
-    browser test runs it (tests/test_browser.py::test_the_box_is_locked_until_the_answer_is_there)."""
-    from recsys.web.events import sending_js
+def test_the_browser_side_lock_returns_screen_sendings_updates_in_output_order():
+    """The lock's JavaScript returns exactly the updates Screen.sending makes (the box off and not focused, Send,
+    the chips and the switches off; then all on, the box focused), one per output in order; the browser test runs
+    it (tests/test_browser.py::test_the_box_is_locked_until_the_answer_is_there)."""
+    import json
 
-    off, on = sending_js(11, False), sending_js(11, True)
-    assert off == (
-        '() => [{"__type__": "update", "interactive": false, "autofocus": false}, '
-        '...Array(10).fill({"__type__": "update", "interactive": false})]'
-    )
-    assert on == off.replace("false", "true")
+    from recsys.web.events import sending_js
+    from recsys.web.layout import build_layout
+    from recsys.web.updates import Screen
+    from tests.engine_fixtures import tiny_engine
+
+    engine = tiny_engine()
+    with gr.Blocks():
+        page = build_layout(engine.settings, list(engine.catalog.genres))
+    screen = Screen(engine, page)
+    for allowed in (False, True):
+        updates = screen.sending(allowed)
+        assert list(updates) == [page.box, page.send_btn, *page.chips, *page.switches]
+        returned = json.loads(sending_js(updates).removeprefix("() => "))
+        assert returned[0] == {"__type__": "update", "interactive": allowed, "autofocus": allowed}
+        assert returned[1:] == [{"__type__": "update", "interactive": allowed}] * (len(updates) - 1)

@@ -4,6 +4,7 @@ outputs. Only /open_session, /new_session and /send are named endpoints here; ev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import gradio as gr
@@ -73,10 +74,10 @@ def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
     ~30 ms of the server's time per browser turn). The lock and unlock are the browser's own: on the server each
     control's gr.update rebuilt its component (~0.5 ms each, 22 a turn), and the box is off before the echo's
     round trip, not after it."""
-    lock = list(turns.screen.sending(True))
+    lock, unlock = turns.screen.sending(False), turns.screen.sending(True)
     turn_inputs = [page.pending, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
     lean = {"api_visibility": PAGE, "preprocess": False, "postprocess": False}  # Turns.unwire/wire do it
-    trigger(None, None, lock, js=sending_js(len(lock), False), queue=False, show_progress="hidden").then(
+    trigger(None, None, list(lock), js=sending_js(lock), queue=False, show_progress="hidden").then(
         turns.echo,
         [page.box, page.chatbot],
         [page.box, page.chatbot, page.status, page.follow_row, page.pending],
@@ -84,17 +85,13 @@ def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
         **lean,
     ).then(turns.turn, turn_inputs, page.send_outputs, **lean).then(
         turns.side_after_turn, [page.ids], list(dict.fromkeys([*page.side_outputs, page.status])), **lean
-    ).then(None, None, lock, js=sending_js(len(lock), True), queue=False, show_progress="hidden")
+    ).then(None, None, list(unlock), js=sending_js(unlock), queue=False, show_progress="hidden")
 
 
-def sending_js(count: int, allowed: bool) -> str:
-    """A browser-only event's function that turns the box (the first output) and the `count - 1` controls after
-    it on or off, as Screen.sending does from the server: Gradio applies a returned {"__type__": "update"} to
-    its output's props."""
-    on = "true" if allowed else "false"
-    box = f'{{"__type__": "update", "interactive": {on}, "autofocus": {on}}}'
-    rest = f'Array({count - 1}).fill({{"__type__": "update", "interactive": {on}}})'
-    return f"() => [{box}, ...{rest}]"
+def sending_js(updates: dict) -> str:
+    """A browser-only event's function returning Screen.sending's updates, one per output in the dict's order:
+    Gradio's frontend applies a returned {"__type__": "update"} to its output's props, as it does the server's."""
+    return f"() => {json.dumps(list(updates.values()))}"
 
 
 def wire_votes(page: Page, votes: Votes) -> None:

@@ -96,8 +96,8 @@ class Screen:
         """The box, Send, the example chips and whatever opens another conversation, on or off: off from a
         message's echo until its answer is there. A second message's turn would start from a history without
         the first answer and hide it; another conversation opened meanwhile would get the answer's updates.
-        A turn's lock and unlock run in the browser, on these components in this order (events.sending_js); the
-        server sends this when it shows a whole page."""
+        A turn's lock and unlock are these updates run in the browser (events.sending_js); the server sends them
+        when it shows a whole page."""
         p = self.page
         return {
             p.box: gr.update(interactive=allowed, autofocus=allowed),
