@@ -220,9 +220,12 @@ def test_the_servers_cpu_is_added_up_over_replicas(monkeypatch):
     from recsys.bench import serve as bench_serve
 
     cpu = {11: 1.0, 12: 3.0}
-    monkeypatch.setattr(bench_serve, "_cpu_s", lambda pid: cpu[pid])
+    from recsys.bench import util as bench_util
+
+    for module in (bench_util, bench_serve):  # cpu_mark's and _cpu_use's
+        monkeypatch.setattr(module, "process_cpu_s", lambda pid: cpu[pid])
     marks = []
-    bench_serve._mark([11, 12], marks)
+    bench_util.cpu_mark(marks, [11, 12])
     cpu.update({11: 1.5, 12: 3.5})  # each server used 0.5 s
     assert bench_serve._cpu_use([11, 12], marks[0], turns=10)["server_cpu_ms_per_turn"] == 100.0
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bench.page_client import PageClient, PageTurns, _find, _is_history, _is_ids
-from ..bench.util import REQUESTS, cores_busy, ms_since, peak_rss_mb, rss_mb, summary
+from ..bench.util import REQUESTS, cores_busy, cpu_mark, ms_since, peak_rss_mb, process_cpu_s, rss_mb, summary
 from ..core.paths import CHECKOUT
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def server_concurrency(
     for n in levels:
         marks: list[tuple[float, float, float]] = []
         # sampled as the barrier opens, once every session is open: the timed sends alone, not the openings
-        barrier = threading.Barrier(n, action=partial(_mark, pids, marks) if pids else None)
+        barrier = threading.Barrier(n, action=partial(cpu_mark, marks, pids) if pids else None)
         each = turns if n > 1 else max(turns, single_turns)  # the baseline's p95 needs more than a handful
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
@@ -244,30 +244,16 @@ def server_concurrency(
     return rows
 
 
-def _mark(pids: Sequence[int], marks: list[tuple[float, float, float]]) -> None:
-    """Append (servers' CPU s, client CPU s, time): where _cpu_use counts from."""
-    marks.append((sum(map(_cpu_s, pids)), time.process_time(), time.perf_counter()))
-
-
 def _cpu_use(pids: Sequence[int], mark: tuple[float, float, float], turns: int) -> dict[str, float]:
     """CPU ms per turn of the servers and of the client since `mark`, and the share of the usable cores' time they
     took together (1.0: every core busy all the while)."""
-    server = sum(map(_cpu_s, pids)) - mark[0]
+    server = sum(map(process_cpu_s, pids)) - mark[0]
     client, wall = time.process_time() - mark[1], time.perf_counter() - mark[2]
     return {
         "server_cpu_ms_per_turn": round(server * 1000 / turns, 1),
         "client_cpu_ms_per_turn": round(client * 1000 / turns, 1),
         "cores_busy": cores_busy(server + client, wall),
     }
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far (Linux /proc; 0.0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def page_turns(url: str, pid: int, turns: int, warm: int = 3) -> dict[str, Any]:
@@ -281,12 +267,12 @@ def page_turns(url: str, pid: int, turns: int, warm: int = 3) -> dict[str, Any]:
         texts = [REQUESTS[i % len(REQUESTS)] for i in range(warm + turns)]
         for text in texts[:warm]:  # first turns pay one-off costs (caches, the session's first rows)
             page.turn(text)
-        latencies, cpu0 = [], _cpu_s(pid)
+        latencies, cpu0 = [], process_cpu_s(pid)
         for text in texts[warm:]:
             t0 = time.perf_counter()
             page.turn(text)
             latencies.append(ms_since(t0))
-        cpu = _cpu_s(pid) - cpu0
+        cpu = process_cpu_s(pid) - cpu0
     finally:
         page.close()
     return {

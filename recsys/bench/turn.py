@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench.util import REQUESTS, TimedGenerator, cores_busy, ms_since, summary
+from ..bench.util import REQUESTS, TimedGenerator, cores_busy, cpu_mark, ms_since, summary
 from ..engine import Engine
 from ..replies import REPLIES
 
@@ -269,11 +269,6 @@ def _session_worker(
     return latencies, errors, changed
 
 
-def _mark(marks: list[tuple[float, float]]) -> None:
-    """Append (this process's CPU s, time): where engine_concurrency counts a level's CPU from."""
-    marks.append((time.process_time(), time.perf_counter()))
-
-
 def engine_concurrency(
     engine: Engine, levels: tuple[int, ...], turns: int, think_s: float = 0.0
 ) -> list[dict[str, Any]]:
@@ -283,8 +278,8 @@ def engine_concurrency(
     time averaging think_s between messages, so the turns overlap the way real ones do."""
     rows = []
     for n in levels:
-        marks: list[tuple[float, float]] = []  # (this process's CPU s, time) once every session is open
-        barrier = threading.Barrier(n, action=partial(_mark, marks))
+        marks: list[tuple[float, float, float]] = []  # cpu_mark's, once every session is open
+        barrier = threading.Barrier(n, action=partial(cpu_mark, marks))
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=n) as pool:
             futures = [
@@ -311,7 +306,7 @@ def engine_concurrency(
             }
         )
         if marks and latencies:  # the turns alone: the sessions' openings came before the barrier
-            cpu, wall = time.process_time() - marks[0][0], time.perf_counter() - marks[0][1]
+            cpu, wall = time.process_time() - marks[0][1], time.perf_counter() - marks[0][2]
             rows[-1]["cpu_ms_per_turn"] = round(cpu * 1000 / len(latencies), 1)
             rows[-1]["cores_busy"] = cores_busy(cpu, wall)
     return rows

@@ -149,6 +149,21 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_mark(marks: list[tuple[float, float, float]], pids: Sequence[int] = ()) -> None:
+    """Append (the processes `pids`' CPU s together, this process's CPU s, time): where a level's CPU is counted
+    from, as a barrier's action once every session is open (their openings are not the level's turns)."""
+    marks.append((sum(map(process_cpu_s, pids)), time.process_time(), time.perf_counter()))
+
+
 def cores_busy(cpu_s: float, wall_s: float) -> float:
     """The share of the usable cores' time that `cpu_s` of CPU took in `wall_s`: near 1.0, the work was bound by the
     CPU, and only less CPU a turn makes it faster; near 1 / cores, one thread (or one interpreter lock) did it all."""
