@@ -137,6 +137,42 @@ def test_personalizer_caches_by_vote_list_and_reads_profiles():
     assert len(picks) == 4 and "t1" not in {p.item_id for p in picks} and len({p.item_id for p in picks}) == 4
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_scores_under_several_weights_are_each_weights_own_scores(variant):
+    """The ranker scores a person's weights and the prior in one pass (the items' part once): the same numbers as
+    one pass each."""
+    rng = np.random.default_rng(3)
+    head = small_head(**VARIANTS[variant])
+    v, x, q = unit(rng, 9, 16), rng.standard_normal((9, 4)).astype(np.float32), unit(rng, 1, 16)[0]
+    init = head.init_params()
+    fast = head.adapt(init, v[:3], x[:3], q, [5.0, 1.0, 4.0])
+    both = head.score_under([fast, init], v, x, q)
+    assert np.allclose(both[0], head.score(fast, v, x, q), atol=1e-6)
+    assert np.allclose(both[1], head.score(init, v, x, q), atol=1e-6)
+    assert not np.allclose(both[0], both[1])  # the votes moved the scores: the two are not one set twice
+    assert [a.shape for a in head.score_under([fast, init], v[:0], x[:0], q)] == [(0,), (0,)]
+
+
+def test_onboarding_without_votes_reuses_the_pools_sensitivity_and_picks_what_a_fresh_pass_picks():
+    """Everyone without votes has the same weights, so the pool's sensitivity is computed once; a person's
+    exclusions take rows out of it. The picks must be those of a pass over the remaining films alone."""
+    items = tiny_items()
+    vectors = HashingEncoder().encode([it.title + " " + " ".join(it.tags) for it in items])
+    torch.manual_seed(0)
+    personal = Personalizer(Head(HeadConfig(dim=64, hidden=16, decision=8)), items, vectors)
+    exclude = {"t1", "t4"}
+    first = personal.onboarding(personal.init, exclude=exclude, n=4)
+    cached = personal._init_sensitivity
+    assert cached is not None and len(cached) == len(personal._pool)
+    assert personal.onboarding(personal.init, exclude=exclude, n=4) == first
+    assert personal._init_sensitivity is cached  # not computed again
+    keep = np.array([items[p].item_id not in exclude for p in personal._pool])
+    fresh = personal._sensitivity(personal.init, personal._pool[keep])  # what the pass did before the cache
+    assert np.allclose(cached[keep], fresh, atol=1e-6)
+    voted = personal.params_for("u", [("t2", True), ("t3", False)])  # a person's own weights: their own pass
+    assert personal.onboarding(voted, exclude=exclude, n=4) and personal._init_sensitivity is cached
+
+
 def test_rounded_is_pythons_round_half_way_points_included():
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(0, 0.5, 20000), [0.0005, 0.0015, -0.0025, 1.2345, 2.675, 0.5, -0.0, 1e-9]])

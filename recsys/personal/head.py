@@ -300,14 +300,22 @@ class Head(nn.Module):
             fast = self.adapt_hidden(start, hidden, target)
         return {k: v.detach() for k, v in fast.items()}
 
-    @torch.no_grad()
     def score(
         self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray, query: np.ndarray
     ) -> np.ndarray:
         """(C,) predicted ratings of candidates under the given (adapted) decision weights."""
+        return self.score_under([params], vectors, extras, query)[0]
+
+    @torch.no_grad()
+    def score_under(
+        self, param_sets: Sequence[dict[str, torch.Tensor]], vectors: np.ndarray, extras: np.ndarray, query: np.ndarray
+    ) -> list[np.ndarray]:
+        """(C,) predicted ratings under each set of decision weights (a person's and the prior, say): the item
+        representation does not depend on them, so it is computed once (it is most of the cost)."""
         if len(vectors) == 0:
-            return np.zeros(0, dtype=np.float32)
-        return self.decide(params, self.body(*_tensors(vectors, extras, query))).numpy().astype(np.float32)
+            return [np.zeros(0, dtype=np.float32) for _ in param_sets]
+        hidden = self.body(*_tensors(vectors, extras, query))
+        return [self.decide(params, hidden).numpy().astype(np.float32) for params in param_sets]
 
     def sensitivity(self, params: dict[str, torch.Tensor], vectors: np.ndarray, extras: np.ndarray) -> np.ndarray:
         """(C,) norm of d(prediction)/d(decision weights) per item: how much one rating of it would teach."""

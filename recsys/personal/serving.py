@@ -68,7 +68,7 @@ class Personalizer:
             self._tag_init = head.decide(self.init, self._tag_hidden).numpy()  # (T,)
         popularity = self.features[:, 1]
         self._pool = np.argsort(-popularity, kind="stable")[:ONBOARD_POOL]
-        self._pool_weight: np.ndarray | None = None
+        self._init_sensitivity: np.ndarray | None = None  # (ONBOARD_POOL,) for everyone without votes: made once
         self._cache: OrderedDict[tuple, Params] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -103,10 +103,17 @@ class Personalizer:
 
     def scores(self, params: Params, item_ids: Sequence[str], query: np.ndarray | None) -> np.ndarray:
         """(C,) predicted ratings of catalog items for a request vector (None = no request)."""
+        return self.scores_under([params], item_ids, query)[0]
+
+    def scores_under(
+        self, param_sets: Sequence[Params], item_ids: Sequence[str], query: np.ndarray | None
+    ) -> list[np.ndarray]:
+        """`scores` under each set of weights (a person's and the prior), the items' part computed once."""
         rows = self.positions(item_ids)
         vectors = self.vectors[rows]
         q = np.zeros(vectors.shape[1], np.float32) if query is None else np.asarray(query, np.float32)
-        return self.head.score(params, self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query), q)
+        inputs, extras = self._inputs(rows, vectors), head_inputs(self.features[rows], vectors, query)
+        return self.head.score_under(param_sets, inputs, extras, q)
 
     def _inputs(self, rows: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """The head's input rows of catalog rows (`vectors` = their MiniLM rows, already taken): plus the
@@ -141,12 +148,17 @@ class Personalizer:
 
     def onboarding(self, params: Params, exclude: set[str], n: int) -> list[Item]:
         """Popular films whose rating would move the weights most (gradient norm x popularity), spread by MMR."""
-        pool = np.array([p for p in self._pool if self.items[p].item_id not in exclude], dtype=np.int64)
+        keep = np.array([self.items[p].item_id not in exclude for p in self._pool], dtype=bool)
+        pool = self._pool[keep]
         if not len(pool) or n <= 0:
             return []
         vectors = self.vectors[pool]
-        extras = head_inputs(self.features[pool], vectors, None)
-        grad = self.head.sensitivity(params, self._inputs(pool, vectors), extras)  # (P,)
+        if params is self.init:  # everyone without votes: the whole pool's, made once (most of a new conversation)
+            if self._init_sensitivity is None:
+                self._init_sensitivity = self._sensitivity(params, self._pool)
+            grad = self._init_sensitivity[keep]
+        else:
+            grad = self._sensitivity(params, pool)
         popularity = (self.features[pool, 1] + 1.0) / 2.0  # back to 0..1
         value = grad / max(float(grad.max()), 1e-9) * popularity
         chosen: list[int] = []
@@ -158,6 +170,13 @@ class Personalizer:
             chosen.append(best)
             max_sim = np.maximum(max_sim, vectors @ vectors[best])
         return [self.items[pool[i]] for i in chosen]
+
+    def _sensitivity(self, params: Params, pool: np.ndarray) -> np.ndarray:
+        """(P,) how much one rating of each pool film would move these weights (Head.sensitivity)."""
+        vectors = self.vectors[pool]
+        return self.head.sensitivity(
+            params, self._inputs(pool, vectors), head_inputs(self.features[pool], vectors, None)
+        )
 
 
 def rounded(values: np.ndarray, digits: int) -> np.ndarray:

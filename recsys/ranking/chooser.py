@@ -240,10 +240,11 @@ class Chooser:
         votes = self.votes(user_id, state) if votes is None else list(votes)
         params = self.personal.params_for(user_id or "", votes)
         request = self.index.encode_query(query.strip()) if query.strip() else None  # cached by search
-        personal = personal_score(self.personal.scores(params, ids, request))
         if params is self.personal.init:  # no votes yet: the prior is the same prediction
+            personal = personal_score(self.personal.scores(params, ids, request))
             return personal, personal
-        return personal, personal_score(self.personal.scores(self.personal.init, ids, request))
+        personal, prior = self.personal.scores_under([params, self.personal.init], ids, request)
+        return personal_score(personal), personal_score(prior)
 
     def _centroid(self, ids: Sequence[str]) -> np.ndarray | None:
         """Mean vector (d,) of the films voted on that are still in the catalog; None when there are none."""
