@@ -250,6 +250,22 @@ def test_the_servers_floor_page_answers_what_the_app_is_sent_and_the_rows_count_
     assert history[1]["content"] == [{"type": "text", "text": ANSWER}]  # Gradio's message format, as app.py's
 
 
+def test_a_burst_over_two_floor_pages_starts_the_second_and_spreads_the_sessions(tmp_path):
+    """The bench's second process for a burst over two (here the page that does no work, which starts in seconds):
+    it is started, every session's turns are answered, and the CPU of both servers is counted; a second process
+    that cannot start is a failed row, not a failed section."""
+    from recsys.bench import serve as bench_serve
+
+    with bench_serve.app_process({}, 120, tmp_path / "floor.log", module=bench_serve.FLOOR) as (proc, url, _):
+        rows = bench_serve._two_replicas((url, proc.pid), {}, 120, tmp_path / "two.log", 4, 2, module=bench_serve.FLOOR)
+        failed = bench_serve._two_replicas(
+            (url, proc.pid), {"RECSYS_CONCURRENCY": "lots"}, 120, tmp_path / "bad.log", 4, 2, module=bench_serve.FLOOR
+        )
+    assert [(r["sessions"], r["turns"], r["errors"]) for r in rows] == [(4, 8, 0)]
+    assert rows[0]["server_cpu_ms_per_turn"] > 0
+    assert isinstance(failed, str) and failed.startswith("failed:")
+
+
 def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets_note():
     def row(n, p95):
         return {
@@ -264,6 +280,7 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     app = [row(1, 30.0), row(32, 750.0) | cpu]
     floor = [row(1, 10.0) | {"server_cpu_ms_per_turn": 8.0, "client_cpu_ms_per_turn": 4.0}, row(32, 300.0)]
     startup = {"server_without_generation": app, "server_floor": floor, "server_two_replicas": [row(32, 450.0)]}
+    startup["server_floor_two_replicas"] = [row(32, 180.0)]
     engine = {"engine_without_generation": [row(1, 10.0), row(32, 320.0) | {"cpu_ms_per_turn": 9.0, "cores_busy": 0.5}]}
     found = bench_targets._concurrency_targets({"startup": startup, "concurrency": engine})
     notes = {t["target"]: t["note"] for t in found}
@@ -274,8 +291,11 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     assert burst == (
         "errors: 0; cores 97% busy (CPU a turn: server 20.0 ms, client 8.0 ms); "
         "two replicas sharing the database, same run: 15.0 × (450 ms p95); "
-        "a page that does no work, same client, same run: 30.0 × (300 ms p95)"
+        "a page that does no work, same client, same run: 30.0 × (300 ms p95, 125% of the app's 8× budget, 240 ms); "
+        "two such pages: 180 ms p95, 75% of that budget"
     )
+    four = notes["32 sessions (server, burst): p95 ≤ 4× one session, no errors"]
+    assert "(300 ms p95, 250% of the app's 4× budget, 120 ms); two such pages: 180 ms p95, 150%" in four
     paced = notes["32 sessions (server, paced): p95 ≤ 4× one session, no errors"]
     assert "does no work" not in paced and "busy" not in paced
     from recsys.bench.report import _startup
@@ -285,6 +305,7 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
     assert "| 32 | 160 | 0 | 10 | 750 | 750 | 20 | 8 | 0.97 |" in text
     assert "The server's floor" in text and "| server CPU ms a turn | client CPU ms a turn |" in text
     assert "over two app processes sharing the database" in text and "| 32 | 160 | 0 | 10 | 450 | 450 |" in text
+    assert "over two such pages" in text and "| 32 | 160 | 0 | 10 | 180 | 180 |" in text
     assert "| 1 | 5 | 0 | 10 | 10 | 10 | 8 | 4 |" in text  # a row from a report without the share
     from recsys.bench.report import _concurrency
 

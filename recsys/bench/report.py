@@ -322,6 +322,10 @@ def _startup(r: dict[str, Any]) -> list[str]:
             "(recsys/web/floor.py; same client, same run)",
             r.get("server_floor"),
         )
+    if "server_floor_two_replicas" in r:
+        out += _concurrency(
+            "The same burst over two such pages (each session staying with one)", r.get("server_floor_two_replicas")
+        )
     return out
 
 

@@ -362,19 +362,43 @@ def run_startup(
             progress("concurrency: server done")
             # the burst over two processes sharing the database, as replicas behind a sticky load balancer: one
             # process does about one core's work (Gradio's loop and the engine share one interpreter lock)
-            replica_env = {**env, "RECSYS_EXPLAINER": "template"}
-            try:
-                with app_process(replica_env, timeout, workdir / "app-replica.log") as (other, other_url, other_s):
-                    _ready_s(other_url, time.perf_counter() - other_s, timeout)
-                    out["server_two_replicas"] = server_concurrency(
-                        url, server_levels[-1:], turns, pid=proc.pid, replicas=[(other_url, other.pid)]
-                    )
-            except (RuntimeError, TimeoutError) as e:  # a second process that cannot start: the rest still counts
-                out["server_two_replicas"] = f"failed: {e}"
+            out["server_two_replicas"] = _two_replicas(
+                (url, proc.pid),
+                {**env, "RECSYS_EXPLAINER": "template"},
+                timeout,
+                workdir / "app-replica.log",
+                server_levels[-1],
+                turns,
+            )
             progress("concurrency: two replicas done")
-        # the same bursts against a page that does no work (recsys/web/floor.py): Gradio's and the client's share
+        # the same bursts against a page that does no work (recsys/web/floor.py): Gradio's and the client's share,
+        # in one process and in two
         with app_process(env, timeout, workdir / "floor.log", module=FLOOR) as (proc, url, _):
             out["server_floor"] = server_concurrency(url, (server_levels[0], server_levels[-1]), turns, pid=proc.pid)
+            out["server_floor_two_replicas"] = _two_replicas(
+                (url, proc.pid), env, timeout, workdir / "floor-replica.log", server_levels[-1], turns, module=FLOOR
+            )
         progress("concurrency: the server's floor done")
     out["app_logs"] = str(workdir)
     return out
+
+
+def _two_replicas(
+    first: tuple[str, int],
+    env: dict[str, str],
+    timeout: float,
+    log: Path,
+    sessions: int,
+    turns: int,
+    module: str | None = None,
+) -> list[dict[str, Any]] | str:
+    """A burst of `sessions` over `first` (url, pid) and a second process started here with `env` (app.py, or the
+    page `module`): sessions take the two in turn, each staying with one. A second process that cannot start is
+    reported as failed, and the rest of the section still counts."""
+    try:
+        with app_process(env, timeout, log, module=module) as (other, other_url, other_s):
+            if module is None:  # the app: its turns are timed once it is wholly up, as the first process's were
+                _ready_s(other_url, time.perf_counter() - other_s, timeout)
+            return server_concurrency(first[0], (sessions,), turns, pid=first[1], replicas=[(other_url, other.pid)])
+    except (RuntimeError, TimeoutError) as e:
+        return f"failed: {e}"
