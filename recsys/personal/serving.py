@@ -153,7 +153,7 @@ class Personalizer:
         if not len(pool) or n <= 0:
             return []
         vectors = self.vectors[pool]
-        if params is self.init:  # everyone without votes: the whole pool's, made once (most of a new conversation)
+        if params is self.init:  # everyone without votes: the whole pool's, made once (it was ~6 ms of each new page)
             if self._init_sensitivity is None:
                 self._init_sensitivity = self._sensitivity(params, self._pool)
             grad = self._init_sensitivity[keep]
