@@ -314,8 +314,8 @@ def test_the_floor_rows_are_reported_beside_the_servers_and_in_the_burst_targets
 
 
 def test_page_turns_send_what_the_browser_sends_and_time_it():
-    """The bench's browser-shaped turns against the real page on loopback: echo, turn and side panels by their
-    /config index, each message answered in one growing history."""
+    """The bench's browser-shaped turns against the real page on loopback: the browser's echo made here, then turn
+    and side panels by their /config index, each message answered in one growing history."""
     import os
 
     from recsys.bench import serve as bench_serve
@@ -325,8 +325,15 @@ def test_page_turns_send_what_the_browser_sends_and_time_it():
     with serve_tiny() as (engine, url):
         row = bench_serve.page_turns(url, os.getpid(), turns=3, warm=1)
         page = PageTurns(url, [None, engine.new_session()])
-        assert set(page.steps) == {"echo", "turn", "side_after_turn"}
-        assert page._data("turn", "hi", [])[:3] == [None, page.ids, []]  # pending (State), ids, history
+        assert set(page.steps) == {"turn", "side_after_turn"}
+        assert page._data("turn", "hi", [])[:3] == [
+            "hi",
+            page.ids,
+            [],
+        ]  # pending (the echo's hidden text), ids, history
+        history = page.turn("a <b>comedy</b>")
+        users = [m["content"][0]["text"] for m in history if m["role"] == "user"]
+        assert users == ["a &lt;b&gt;comedy&lt;/b&gt;"] and history[-1]["content"][0]["text"] != "…"  # answered once
         page.close()
     assert row["turns"] == 3 and row["latency_ms"]["n"] == 3 and row["server_cpu_ms_per_turn"] > 0
     assert row["history_messages"] >= 8  # four messages and their answers (with why-panels)

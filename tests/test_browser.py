@@ -84,6 +84,43 @@ def test_chip_cards_dislike_reload(page, page_url):
     page.screenshot(path=str(ARTIFACTS / "browser-after-reload.png"), full_page=True)
 
 
+def test_the_echo_is_the_browsers_until_the_servers_cleaned_one_replaces_it(page):
+    """A message shows at once (the browser's echo, escaped, before any round trip), and the turn puts the server's
+    echo in its place: a control character and a lone surrogate cleaned, cut at the limit (the engine refuses the
+    rest politely). What is stored is the cleaned text, and the conversation goes on."""
+    from recsys.replies import clean_text
+
+    with serve_tiny(generator=SlowGenerator(0.2), max_message_chars=30) as (engine, url):
+        page.goto(url)
+        box = page.locator("#msg textarea")
+        box.fill("ready")  # waits for the page to be live
+        # typed through the DOM: Playwright cannot send a lone surrogate; "\\u0007" is BEL, "\\ud800" the surrogate
+        page.evaluate(
+            """() => { const t = document.querySelector('#msg textarea');
+            t.value = 'a <b>tense</b>\\u0007 thriller\\ud800 & more, more, more words';
+            t.dispatchEvent(new Event('input', {bubbles: true})); }"""
+        )
+        box.press("Enter")
+        page.wait_for_function("!document.querySelector('#msg textarea').disabled", timeout=30000)  # answered
+        cleaned = clean_text("a <b>tense</b>\u0007 thriller\ud800 & more, more, more words")
+        assert cleaned == "a <b>tense</b> thriller? & more, more, more words"
+        chat = page.locator("#chat")
+        chat.get_by_text(cleaned[:30] + "…").first.wait_for(timeout=10000)  # the server's echo, as text
+        assert "\x07" not in chat.inner_text()
+        held: list = []  # the turn's request, held back: the echo must show without the server
+        page.route("**/queue/join*", lambda route: held.append(route))
+        box.fill("a <i>comedy</i>")
+        box.press("Enter")
+        chat.get_by_text("a <i>comedy</i>").first.wait_for(timeout=5000)  # the browser's echo, escaped
+        assert len(held) == 1 and "…" in chat.inner_text()  # the answer's placeholder
+        held[0].continue_()
+        page.unroute("**/queue/join*")
+        page.wait_for_function("document.querySelectorAll('.rec-reason').length >= 1", timeout=30000)
+        with engine.store.engine.connect() as db:
+            typed = db.execute(select(DbMessage.text).where(DbMessage.role == "user")).scalars().all()
+        assert typed == [cleaned[:30], "a <i>comedy</i>"]  # the engine keeps a too-long message's start
+
+
 def test_injected_markup_is_shown_as_text(page, page_url):
     _, url = page_url
     page.goto(url)

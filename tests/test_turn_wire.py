@@ -5,6 +5,7 @@ import gradio as gr
 
 from recsys.web.turn import Turns
 
+PLACEHOLDER = {"role": "assistant", "content": "…"}  # where the answer comes, after the browser's echo
 HISTORY = [
     {"role": "user", "content": "a  funny\n   sci-fi film"},
     {"role": "assistant", "content": "Try these:\n\n1. **Alien**"},
@@ -44,16 +45,43 @@ def test_the_page_turns_updates_carry_values_as_their_postprocess_leaves_them():
         turns = Turns(engine, Screen(engine, page))
     session_id = engine.new_session()
     ids = [engine.session(session_id).user_id, session_id]
-    echo = turns.echo("a funny sci-fi film", [])
-    turn = list(turns.turn("a funny sci-fi film", ids, echo[page.chatbot], [], {}, [], None))
+    echoed = page.chatbot.postprocess([{"role": "user", "content": "a funny sci-fi film"}, PLACEHOLDER]).model_dump()
+    turn = list(turns.turn("a funny sci-fi film", ids, echoed, [], {}, [], None))
     side = turns.side_after_turn(ids, None)
-    updates = [(c, v) for out in [echo, *turn, side] for c, v in out.items() if isinstance(v, dict) and "__type__" in v]
+    updates = [(c, v) for out in [*turn, side] for c, v in out.items() if isinstance(v, dict) and "__type__" in v]
     valued = [(c, v["value"]) for c, v in updates if "value" in v]
     assert page.sessions in {c for c, _ in valued}  # the session list at least
     for comp, value in valued:
         done = comp.postprocess(value)
         assert (done.model_dump() if hasattr(done, "model_dump") else done) == value, comp
-    assert echo[page.box] == "" and page.box not in side  # cleared; locked and unlocked in the browser (events.py)
+    assert page.box not in side and all(page.box not in out for out in turn)  # the browser's (events.py)
+
+
+def test_the_turn_puts_the_servers_echo_in_place_of_the_browsers():
+    """The page's echo is the browser's (events.echo_js): the turn replaces it with the text cleaned and cut as the
+    engine reads it, once, and answers in the placeholder's place; a history without an echo is left whole."""
+    from recsys.web.layout import build_layout
+    from recsys.web.turn import without_echo
+    from recsys.web.updates import Screen
+    from tests.engine_fixtures import tiny_engine
+
+    engine = tiny_engine(max_message_chars=12)
+    with gr.Blocks():
+        page = build_layout(engine.settings, list(engine.catalog.genres))
+        turns = Turns(engine, Screen(engine, page))
+    session_id = engine.new_session()
+    ids = [engine.session(session_id).user_id, session_id]
+    typed = "a  funny\x07 sci-fi film"
+    echoed = page.chatbot.postprocess([*HISTORY, {"role": "user", "content": typed}, PLACEHOLDER]).model_dump()
+    history = list(turns.turn(typed, ids, echoed, [], {}, [], None))[-1][page.chatbot]
+    texts = [(m["role"], m["content"][0]["text"]) for m in history]
+    before = texts[:3]  # the earlier messages, as Gradio sent them
+    assert before == [(m["role"], m["content"][0]["text"]) for m in page.chatbot.postprocess(HISTORY).model_dump()]
+    assert texts[3] == ("user", "a funny sci-…") and [r for r, _ in texts].count("user") == 2  # one echo
+    assert texts[4][0] == "assistant" and texts[4][1] != "…"  # the answer, where the placeholder was
+    assert [m.text for m in engine.history(session_id) if m.role == "user"] == ["a funny sci-"]
+    plain = Turns.unwire(page.chatbot, page.chatbot.postprocess(HISTORY).model_dump())
+    assert without_echo(plain) == plain and without_echo([]) == [] and without_echo(plain[:1]) == plain[:1]
 
 
 def test_the_browser_side_lock_returns_screen_sendings_updates_in_output_order():

@@ -9,6 +9,7 @@ uses) polls for messages every 50 ms and opens a connection per call: fine for r
 
 from __future__ import annotations
 
+import html
 import json
 import secrets
 from collections.abc import Callable
@@ -79,15 +80,16 @@ class PageClient:
 
 
 class PageTurns:
-    """One browser tab's turns as the page itself sends them: echo (no queue), the turn, then the side panels.
+    """One browser tab's turns as the page itself sends them: the echo (the browser's own, made here as its
+    JavaScript makes it), then the turn and the side panels on the server.
 
     These events are private (the page triggers them, the API does not list them), so they are called the way the
-    page's JavaScript calls them: by their index in /config, echo through /run/predict and the other two through
-    the queue (/queue/join, then the session's /queue/data stream until the event completes). Each input gets what
-    the page would send: the box's text, the browser-stored ids, the chat history; server-side State is None.
+    page's JavaScript calls them: by their index in /config, through the queue (/queue/join, then the session's
+    /queue/data stream until the event completes). Each input gets what the page would send: the message (the
+    hidden text the echo fills), the browser-stored ids, the chat history; server-side State is None.
     """
 
-    STEPS = ("echo", "turn", "side_after_turn")  # the main box's events (their api_name in /config)
+    STEPS = ("turn", "side_after_turn")  # the main box's server events (their api_name in /config)
 
     def __init__(self, url: str, ids: list, timeout_s: float = 120.0) -> None:
         self.base = url.rstrip("/") + "/gradio_api/"
@@ -127,11 +129,10 @@ class PageTurns:
         raise ApiError(f"{step}: the queue stream ended before the event completed")
 
     def turn(self, text: str) -> list:
-        """One message, its three events in turn; returns the history after it."""
+        """One message: the echo, then its two server events in turn; returns the history after it."""
+        say = lambda role, t: {"role": role, "metadata": None, "content": [{"type": "text", "text": t}]}  # noqa: E731
+        history = [*self.history, say("user", html.escape(text, quote=False)), say("assistant", "…")]
         try:
-            echoed = self._http.post(self.base + "run/predict", json=self._body("echo", text, self.history))
-            echoed.raise_for_status()
-            history = _find(echoed.json()["data"], _is_history) or self.history
             self.history = _find(self._queued("turn", text, history), _is_history) or history
             self._queued("side_after_turn", text, self.history)
         except (httpx.HTTPError, KeyError, ValueError) as exc:

@@ -257,9 +257,9 @@ def _cpu_use(pids: Sequence[int], mark: tuple[float, float, float], turns: int) 
 
 
 def page_turns(url: str, pid: int, turns: int, warm: int = 3) -> dict[str, Any]:
-    """One person's turns as the browser sends them (echo, turn, side panels; PageTurns): latency and the server's
-    CPU time per turn, which is what bounds how many people one process serves. /send, which the concurrency
-    rows use, is one event; a browser turn is three."""
+    """One person's turns as the browser sends them (its own echo, then the turn and the side panels; PageTurns):
+    latency and the server's CPU time per turn, which is what bounds how many people one process serves. /send,
+    which the concurrency rows use, is one event; a browser turn is two."""
     with PageClient(url) as client:
         ids = _find(client.call("new_session", ["", ""]), _is_ids)
     page = PageTurns(url, ids)

@@ -58,8 +58,8 @@ def wire_chat(page: Page, turns: Turns) -> None:
     """The box, Send, the example chips and quick replies send a message; /send runs a turn for API clients."""
     sends_on(page.box.submit, page, turns)
     sends_on(page.send_btn.click, page, turns)
-    for chip in page.chips + page.follows:
-        sends_on(chip.click(copied, [chip], [page.box], queue=False, api_visibility=PAGE).then, page, turns)
+    for chip in page.chips + page.follows:  # the chip's text into the box, in the browser
+        sends_on(chip.click(None, [chip], [page.box], js="(text) => text", queue=False).then, page, turns)
     send_inputs = [page.box, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
     # Turns.unwire and Turns.wire pre- and postprocess in the handler's thread (see there)
     page.api_send.click(
@@ -68,24 +68,41 @@ def wire_chat(page: Page, turns: Turns) -> None:
 
 
 def sends_on(trigger: Callable, page: Page, turns: Turns) -> None:
-    """A trigger that sends the box: the lock (in the browser), echo (instant, no queue), the turn, the side panels,
-    then the unlock (in the browser). The server's three skip Gradio's pre- and postprocessing, which the handlers
-    do themselves (Turns.wire: a worker thread per input and output, and a component built per gr.update, were
-    ~30 ms of the server's time per browser turn). The lock and unlock are the browser's own: on the server each
-    control's gr.update rebuilt its component (~0.5 ms each, 22 a turn), and the box is off before the echo's
-    round trip, not after it."""
+    """A trigger that sends the box: the lock and the echo (in the browser), the turn, the side panels, then the
+    unlock (in the browser). The server's two skip Gradio's pre- and postprocessing, which the handlers do
+    themselves (Turns.wire: a worker thread per input and output, and a component built per gr.update, were
+    ~30 ms of the server's time per browser turn). The lock, echo and unlock are the browser's own: on the server
+    each control's gr.update rebuilt its component (~0.5 ms each, 22 a turn), each event costs Gradio's own work,
+    and the message shows, and the box is off, before any round trip. The turn puts the server's echo, the text
+    cleaned and cut as the engine reads it, in place of the browser's (Turns.turn)."""
     lock, unlock = turns.screen.sending(False), turns.screen.sending(True)
     turn_inputs = [page.pending, page.ids, page.chatbot, page.shown, page.answers, page.card_state]
     lean = {"api_visibility": PAGE, "preprocess": False, "postprocess": False}  # Turns.unwire/wire do it
-    trigger(None, None, list(lock), js=sending_js(lock), queue=False, show_progress="hidden").then(
-        turns.echo,
+    browser = {"queue": False, "show_progress": "hidden"}
+    trigger(None, None, list(lock), js=sending_js(lock), **browser).then(
+        None,
         [page.box, page.chatbot],
         [page.box, page.chatbot, page.status, page.follow_row, page.pending],
-        queue=False,
-        **lean,
+        js=echo_js(turns.engine.settings.max_message_chars),
+        **browser,
     ).then(turns.turn, turn_inputs, page.send_outputs, **lean).then(
         turns.side_after_turn, [page.ids], list(dict.fromkeys([*page.side_outputs, page.status])), **lean
-    ).then(None, None, list(unlock), js=sending_js(unlock), queue=False, show_progress="hidden")
+    ).then(None, None, list(unlock), js=sending_js(unlock), **browser)
+
+
+def echo_js(limit: int) -> str:
+    """The browser's echo, (box text, chat history) -> (box emptied, history + the message + a "…" placeholder for
+    the answer, status cleared, quick replies hidden, the text for the turn). The message is shown HTML-escaped
+    (Markdown still renders) and cut at `limit` characters, as the server's echo shows it; the turn replaces it with
+    the server's (Turns.with_echo), so that one stays the only cleaning."""
+    return (
+        "(text, history) => { "
+        "const shown = text.trim().length > LIMIT ? text.trim().slice(0, LIMIT) + '…' : text.trim(); "
+        "const say = (role, t) => ({role: role, metadata: null, content: [{type: 'text', text: t}], options: null}); "
+        "const escaped = shown.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); "
+        "return ['', [...(history || []), say('user', escaped), say('assistant', '…')], '', "
+        "{__type__: 'update', visible: false}, text]; }"
+    ).replace("LIMIT", str(int(limit)))
 
 
 def sending_js(updates: dict) -> str:
@@ -107,11 +124,6 @@ def wire_votes(page: Page, votes: Votes) -> None:
     page.unvote_btn.click(
         votes.unvote, [page.ids, page.taste_votes], [page.taste_md, page.taste_votes, page.status], api_visibility=PAGE
     )
-
-
-def copied(text: str) -> str:
-    """A chip's text, copied into the message box before it is sent."""
-    return text
 
 
 def show_forget_box() -> dict:

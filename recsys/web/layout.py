@@ -46,7 +46,7 @@ class Page:
     # values kept per browser tab
     ids: gr.BrowserState  # [user_id, session_id], survives reloads
     shown: gr.State  # item ids of the cards on screen, in order
-    pending: gr.State  # the message being answered (echo hands it to turn)
+    pending: gr.Textbox  # the message being answered (hidden: the browser's echo hands it to turn)
     api_send: gr.Button  # the trigger /send hangs on; the page itself chains echo and turn
     card_state: gr.State  # the card slots' HTML as last sent, to send again unchanged
     answers: gr.State  # chatbot message index (as str) -> item ids of that answer, for the Chatbot's 👍/👎
@@ -175,7 +175,7 @@ def tab_values(slots: int) -> dict:
     return {
         "ids": gr.BrowserState(["", ""], storage_key="recsys-ids"),
         "shown": gr.State([]),
-        "pending": gr.State(""),
+        "pending": gr.Textbox(visible=False, elem_id="pending"),  # the browser writes it (events.echo_js)
         "api_send": gr.Button(visible=False),
         "card_state": gr.State([""] * slots),
         "answers": gr.State({}),

@@ -1,5 +1,5 @@
-"""One chat turn on the page: the instant echo, the streamed answer (cards, reply, why-panel), the side panels after
-it, and /send, the same turn in one call for API clients.
+"""One chat turn on the page: the streamed answer (cards, reply, why-panel) after the browser's echo, the side panels
+after it, and /send, the same turn, echo included, in one call for API clients.
 """
 
 from __future__ import annotations
@@ -28,8 +28,24 @@ STARTING_FAILED = "Sorry, the recommender could not start; the host has been tol
 STREAM_EVERY_S = 0.1  # a streamed reply updates the page at most 10 times a second (each update costs a server pass)
 
 
+def without_echo(history: list) -> list:
+    """The history without its last message and the "…" placeholder after it, when it ends with them (an echo)."""
+    last, before = (history[-1], history[-2]) if len(history) >= 2 else ({}, {})
+    if before.get("role") == "user" and last.get("role") == "assistant" and _text(last) == "…":
+        return history[:-2]
+    return history
+
+
+def _text(message: dict) -> str:
+    """A message's text, from Gradio's form (a list of parts) or a plain string."""
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
 class Turns:
-    """Handlers that answer a message: echo it at once, then stream the engine's turn into the chat and cards."""
+    """Handlers that answer a message (the browser has echoed it): stream the engine's turn into the chat and cards."""
 
     def __init__(self, engine: Engine, screen: Screen) -> None:
         """Turns over the engine, answering into the page's components."""
@@ -47,15 +63,6 @@ class Turns:
         limit = self.engine.settings.max_message_chars
         echo = text if len(text) <= limit else text[:limit] + "…"
         return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
-
-    def echo(self, text: str, history: list) -> dict:
-        """The page's first, instant step: show the message, clear the box (the browser has locked it: events.py),
-        hide the quick replies until the answer is there."""
-        p = self.page
-        text, history = self.with_echo(self.unwire(p.box, text), self.unwire(p.chatbot, history))
-        return self.wire(
-            {p.box: "", p.chatbot: history, p.status: "", p.follow_row: gr.update(visible=False), p.pending: text}
-        )
 
     def send(
         self,
@@ -113,8 +120,12 @@ class Turns:
         on_screen: list,
         request: gr.Request,
     ) -> Iterator[dict]:
-        """Stream one turn into a history that already ends with its echo (see updates), as Gradio sends it."""
-        saved, history = self.unwire(self.page.ids, saved), self.unwire(self.page.chatbot, history)
+        """Stream one turn, as Gradio sends it, into a history that ends with the browser's echo of the message
+        (events.echo_js): the server's echo takes its place first, the text cleaned and cut as the engine reads it
+        (the browser's is only shown until the first update)."""
+        p = self.page
+        text, saved = self.unwire(p.pending, text), self.unwire(p.ids, saved)
+        text, history = self.with_echo(text, without_echo(self.unwire(p.chatbot, history)))
         for out in self.updates(text, saved, history, shown_ids, mapping, on_screen, request):
             yield self.wire(out)
 
