@@ -97,11 +97,12 @@ def echo_js(limit: int) -> str:
     the server's (Turns.with_echo), so that one stays the only cleaning."""
     return (
         "(text, history) => { "
-        "const shown = text.trim().length > LIMIT ? text.trim().slice(0, LIMIT) + '…' : text.trim(); "
+        "const typed = (text || '').trim(); "
+        "const shown = typed.length > LIMIT ? typed.slice(0, LIMIT) + '…' : typed; "
         "const say = (role, t) => ({role: role, metadata: null, content: [{type: 'text', text: t}], options: null}); "
         "const escaped = shown.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); "
         "return ['', [...(history || []), say('user', escaped), say('assistant', '…')], '', "
-        "{__type__: 'update', visible: false}, text]; }"
+        "{__type__: 'update', visible: false}, text || '']; }"
     ).replace("LIMIT", str(int(limit)))
 
 
