@@ -295,7 +295,8 @@ def _startup(r: dict[str, Any]) -> list[str]:
     if isinstance(page, dict):
         lat = page.get("latency_ms") or {}
         out += [
-            f"**One person's turns as the browser sends them** (echo, turn, side panels; template reasons; "
+            f"**One person's turns as the browser sends them** (echo, turn, side panels, each where the page runs it; "
+            f"template reasons; "
             f"{page.get('turns')} turns, the history growing to {page.get('history_messages')} messages): latency "
             f"median {lat.get('median')} ms, p95 {lat.get('p95')} ms; "
             f"the server's CPU {page.get('server_cpu_ms_per_turn')} ms per turn.",

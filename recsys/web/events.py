@@ -11,7 +11,7 @@ import gradio as gr
 
 from .layout import Page
 from .sessions import Sessions
-from .turn import Turns
+from .turn import PLACEHOLDER, Turns
 from .votes import Votes
 
 PAGE = "private"  # api_visibility of the events only the page itself triggers
@@ -96,14 +96,18 @@ def echo_js(limit: int) -> str:
     (Markdown still renders) and cut at `limit` characters, as the server's echo shows it; the turn replaces it with
     the server's (Turns.with_echo), so that one stays the only cleaning."""
     return (
-        "(text, history) => { "
-        "const typed = (text || '').trim(); "
-        "const shown = typed.length > LIMIT ? typed.slice(0, LIMIT) + '…' : typed; "
-        "const say = (role, t) => ({role: role, metadata: null, content: [{type: 'text', text: t}], options: null}); "
-        "const escaped = shown.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); "
-        "return ['', [...(history || []), say('user', escaped), say('assistant', '…')], '', "
-        "{__type__: 'update', visible: false}, text || '']; }"
-    ).replace("LIMIT", str(int(limit)))
+        (
+            "(text, history) => { "
+            "const typed = (text || '').trim(); "
+            "const shown = typed.length > LIMIT ? typed.slice(0, LIMIT) + '…' : typed; "
+            "const say = (role, t) => ({role, metadata: null, content: [{type: 'text', text: t}], options: null}); "
+            "const escaped = shown.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'); "
+            "return ['', [...(history || []), say('user', escaped), say('assistant', PLACEHOLDER)], '', "
+            "{__type__: 'update', visible: false}, text || '']; }"
+        )
+        .replace("LIMIT", str(int(limit)))
+        .replace("PLACEHOLDER", json.dumps(PLACEHOLDER))
+    )
 
 
 def sending_js(updates: dict) -> str:

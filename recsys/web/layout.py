@@ -47,7 +47,7 @@ class Page:
     ids: gr.BrowserState  # [user_id, session_id], survives reloads
     shown: gr.State  # item ids of the cards on screen, in order
     pending: gr.Textbox  # the message being answered (hidden: the browser's echo hands it to turn)
-    api_send: gr.Button  # the trigger /send hangs on; the page itself chains echo and turn
+    api_send: gr.Button  # the trigger /send hangs on; the page itself chains the browser's echo and the turn
     card_state: gr.State  # the card slots' HTML as last sent, to send again unchanged
     answers: gr.State  # chatbot message index (as str) -> item ids of that answer, for the Chatbot's 👍/👎
     # conversations panel

@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 
 STARTING = "One moment: I am still loading the films (a few seconds after a start)…"
 STARTING_FAILED = "Sorry, the recommender could not start; the host has been told. Please try again later."
+PLACEHOLDER = "…"  # where the answer will come, under the echoed message (the browser's echo writes it too)
 STREAM_EVERY_S = 0.1  # a streamed reply updates the page at most 10 times a second (each update costs a server pass)
 
 
 def without_echo(history: list) -> list:
     """The history without its last message and the "…" placeholder after it, when it ends with them (an echo)."""
     last, before = (history[-1], history[-2]) if len(history) >= 2 else ({}, {})
-    if before.get("role") == "user" and last.get("role") == "assistant" and _text(last) == "…":
+    if before.get("role") == "user" and last.get("role") == "assistant" and _text(last) == PLACEHOLDER:
         return history[:-2]
     return history
 
@@ -62,7 +63,7 @@ class Turns:
         text = clean_text(text)
         limit = self.engine.settings.max_message_chars
         echo = text if len(text) <= limit else text[:limit] + "…"
-        return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": "…"}]
+        return text, list(history or []) + [chat_message("user", echo), {"role": "assistant", "content": PLACEHOLDER}]
 
     def send(
         self,
